@@ -1,1 +1,247 @@
-//! wip
+//! Capture files to borrowed packet records.
+//!
+//! [`CaptureReader`] reads pcap (microsecond, nanosecond, either byte order, the "modified"
+//! variant) and pcapng (sections, several interfaces with their own link types and timestamp
+//! resolutions; EPB, SPB and OPB; other blocks skipped), plain or gzip-compressed. Each
+//! [`Record`] borrows its bytes from the reader's buffer: nothing is copied per packet. The
+//! buffer is either a large reused read buffer (the default; memory stays flat whatever the
+//! file's size) or a memory map ([`ReadMode::Mmap`]).
+//!
+//! It does not look inside packets: that is `flowdoc-dissect`'s job.
+//!
+//! ```no_run
+//! use flowdoc_capture::{CaptureReader, ReadMode};
+//! let mut r = CaptureReader::open("case.pcap".as_ref(), ReadMode::Buffered)?;
+//! while let Some(rec) = r.next_record()? {
+//!     println!("{} bytes, link type {}", rec.data.len(), rec.link_type);
+//! }
+//! # Ok::<(), flowdoc_capture::CaptureError>(())
+//! ```
+
+mod error;
+mod inputs;
+mod pcap;
+mod pcapng;
+mod window;
+
+pub use error::CaptureError;
+pub use inputs::expand_inputs;
+
+use std::path::{Path, PathBuf};
+use window::Window;
+
+/// How the file's bytes reach memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReadMode {
+    /// A large reused buffer filled by `read`: flat memory, faster on the machines measured.
+    #[default]
+    Buffered,
+    /// A read-only memory map of the whole file (compressed files fall back to `Buffered`).
+    Mmap,
+}
+
+/// The container format of a capture file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Pcap { nanos: bool, big_endian: bool, modified: bool },
+    Pcapng,
+}
+
+impl Format {
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Pcap { modified: true, .. } => "pcap (modified)",
+            Format::Pcap { nanos: true, .. } => "pcap (ns)",
+            Format::Pcap { .. } => "pcap",
+            Format::Pcapng => "pcapng",
+        }
+    }
+}
+
+/// One captured packet, borrowed from the reader's buffer.
+#[derive(Debug, Clone, Copy)]
+pub struct Record<'a> {
+    /// Capture time, nanoseconds since the Unix epoch.
+    pub ts_ns: i64,
+    /// LINKTYPE_* value of the interface the packet was captured on.
+    pub link_type: u16,
+    /// Length of the packet on the wire (may exceed `data.len()` when the snaplen cut it).
+    pub orig_len: u32,
+    /// The captured bytes.
+    pub data: &'a [u8],
+    /// 1-based number of this packet record in its file.
+    pub number: u64,
+}
+
+/// Counts of what the reader passed over without failing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReaderStats {
+    /// pcapng blocks of types flowdoc does not read (statistics, name resolution, custom, ...).
+    pub skipped_blocks: u64,
+    /// Packet blocks naming an interface that no Interface Description Block declared.
+    pub unknown_interface: u64,
+}
+
+enum Parser {
+    Pcap(pcap::State),
+    Pcapng(pcapng::State),
+}
+
+/// Reads one capture file record by record.
+pub struct CaptureReader {
+    path: PathBuf,
+    window: Window,
+    parser: Parser,
+    records: u64,
+    stats: ReaderStats,
+}
+
+impl std::fmt::Debug for CaptureReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CaptureReader")
+            .field("path", &self.path)
+            .field("format", &self.format())
+            .field("records", &self.records)
+            .finish()
+    }
+}
+
+/// Where a packet record sits in the window, found without keeping a borrow.
+struct Found {
+    ts_ns: i64,
+    link_type: u16,
+    orig_len: u32,
+    data: std::ops::Range<usize>,
+}
+
+/// What a parser says about the bytes at the front of the window.
+enum Step {
+    /// A packet; consume `len` bytes.
+    Packet(Found, usize),
+    /// A block that holds no packet (header, interface, statistics...); consume `len` bytes.
+    Skip(usize),
+    /// The next unit needs this many bytes in all.
+    Need(usize),
+}
+
+impl CaptureReader {
+    /// Opens a capture file; `.gz` content is detected by its magic and decompressed on the fly.
+    pub fn open(path: &Path, mode: ReadMode) -> Result<CaptureReader, CaptureError> {
+        let mut window = Window::open(path, mode)?;
+        let file = path.display().to_string();
+        window.fill(24).map_err(|e| CaptureError::io(&file, 0, e))?;
+        let head = window.bytes();
+        let parser = if let Some(st) = pcap::State::from_header(head) {
+            Parser::Pcap(st)
+        } else if head.len() >= 4 && head[..4] == pcapng::SHB_TYPE {
+            Parser::Pcapng(pcapng::State::default())
+        } else {
+            let mut magic = [0u8; 4];
+            for (m, b) in magic.iter_mut().zip(head) {
+                *m = *b;
+            }
+            return Err(CaptureError::NotACapture { file, magic, len: head.len() });
+        };
+        if let Parser::Pcap(_) = parser {
+            window.consume(24);
+        }
+        Ok(CaptureReader {
+            path: path.to_path_buf(),
+            window,
+            parser,
+            records: 0,
+            stats: ReaderStats::default(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn format(&self) -> Format {
+        match &self.parser {
+            Parser::Pcap(st) => st.format(),
+            Parser::Pcapng(_) => Format::Pcapng,
+        }
+    }
+
+    /// Link types declared so far (the pcap header's, or each pcapng interface's).
+    pub fn link_types(&self) -> Vec<u16> {
+        match &self.parser {
+            Parser::Pcap(st) => vec![st.link_type],
+            Parser::Pcapng(st) => st.link_types(),
+        }
+    }
+
+    pub fn stats(&self) -> ReaderStats {
+        self.stats
+    }
+
+    /// Bytes of the (decompressed) file consumed so far.
+    pub fn offset(&self) -> u64 {
+        self.window.offset()
+    }
+
+    /// Size of the file on disk, for progress.
+    pub fn file_len(&self) -> u64 {
+        self.window.file_len()
+    }
+
+    /// Bytes of the file on disk read so far (compressed bytes for `.gz`), for progress.
+    pub fn file_pos(&self) -> u64 {
+        self.window.file_pos()
+    }
+
+    /// The next packet, `None` at a clean end of file. An error means the rest of the file
+    /// cannot be read safely; the records returned before it stand.
+    pub fn next_record(&mut self) -> Result<Option<Record<'_>>, CaptureError> {
+        let file = self.path.display().to_string();
+        loop {
+            let offset = self.window.offset();
+            let number = self.records + 1;
+            let step = match &mut self.parser {
+                Parser::Pcap(st) => st.step(self.window.bytes(), &file, number, offset)?,
+                Parser::Pcapng(st) => {
+                    st.step(self.window.bytes(), &file, number, offset, &mut self.stats)?
+                }
+            };
+            match step {
+                Step::Need(n) => {
+                    let have = self.window.bytes().len();
+                    if have == 0 && self.window.at_eof() {
+                        return Ok(None);
+                    }
+                    self.window.fill(n).map_err(|e| CaptureError::io(&file, offset, e))?;
+                    let now = self.window.bytes().len();
+                    if now < n {
+                        if now == 0 {
+                            return Ok(None);
+                        }
+                        return Err(CaptureError::Truncated {
+                            file,
+                            record: number,
+                            offset,
+                            need: n,
+                            have: now,
+                        });
+                    }
+                }
+                Step::Skip(n) => {
+                    self.window.consume(n);
+                }
+                Step::Packet(found, len) => {
+                    self.records = number;
+                    let start = self.window.consume(len);
+                    let bytes = self.window.consumed_slice(start, len);
+                    return Ok(Some(Record {
+                        ts_ns: found.ts_ns,
+                        link_type: found.link_type,
+                        orig_len: found.orig_len,
+                        data: &bytes[found.data],
+                        number,
+                    }));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,51 @@
+use std::io;
+
+/// Why a capture file could not be read (to its end).
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    #[error("{file}: cannot open: {source}")]
+    Open {
+        file: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{file}: read error at byte {offset}: {source}")]
+    Io {
+        file: String,
+        offset: u64,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{file}: not a pcap or pcapng file (starts with {magic:02x?}, {len} bytes read)")]
+    NotACapture { file: String, magic: [u8; 4], len: usize },
+    #[error("{file}: record {record} at byte {offset}: file ends inside the record ({have} of {need} bytes)")]
+    Truncated {
+        file: String,
+        record: u64,
+        offset: u64,
+        need: usize,
+        have: usize,
+    },
+    #[error("{file}: record {record} at byte {offset}: {what}")]
+    Corrupt {
+        file: String,
+        record: u64,
+        offset: u64,
+        what: String,
+    },
+}
+
+impl CaptureError {
+    pub(crate) fn io(file: &str, offset: u64, source: io::Error) -> CaptureError {
+        CaptureError::Io { file: file.to_string(), offset, source }
+    }
+
+    pub(crate) fn corrupt(file: &str, record: u64, offset: u64, what: impl Into<String>) -> CaptureError {
+        CaptureError::Corrupt { file: file.to_string(), record, offset, what: what.into() }
+    }
+
+    /// True when the file could not be read at all (as opposed to ending early).
+    pub fn is_unreadable(&self) -> bool {
+        matches!(self, CaptureError::Open { .. } | CaptureError::NotACapture { .. })
+    }
+}

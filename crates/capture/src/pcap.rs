@@ -1,0 +1,78 @@
+//! The classic pcap format: a 24-byte file header, then 16-byte record headers (24 in the
+//! "modified" variant) each followed by the captured bytes.
+
+use crate::{CaptureError, Format, Found, Step};
+
+/// Larger captured lengths are taken as a corrupt record header (as libpcap and Wireshark do).
+pub(crate) const MAX_CAPLEN: usize = 262_144;
+
+pub(crate) struct State {
+    big_endian: bool,
+    nanos: bool,
+    modified: bool,
+    pub(crate) link_type: u16,
+}
+
+fn u32_at(b: &[u8], at: usize, big: bool) -> u32 {
+    let mut a = [0u8; 4];
+    a.copy_from_slice(&b[at..at + 4]);
+    if big {
+        u32::from_be_bytes(a)
+    } else {
+        u32::from_le_bytes(a)
+    }
+}
+
+impl State {
+    pub(crate) fn from_header(h: &[u8]) -> Option<State> {
+        if h.len() < 24 {
+            return None;
+        }
+        let le = u32::from_le_bytes([h[0], h[1], h[2], h[3]]);
+        let (big_endian, nanos, modified) = match le {
+            0xa1b2_c3d4 => (false, false, false),
+            0xd4c3_b2a1 => (true, false, false),
+            0xa1b2_3c4d => (false, true, false),
+            0x4d3c_b2a1 => (true, true, false),
+            0xa1b2_cd34 => (false, false, true),
+            0x34cd_b2a1 => (true, false, true),
+            _ => return None,
+        };
+        // The link type is the low 16 bits; the high bits carry FCS information.
+        let link_type = (u32_at(h, 20, big_endian) & 0xffff) as u16;
+        Some(State { big_endian, nanos, modified, link_type })
+    }
+
+    pub(crate) fn format(&self) -> Format {
+        Format::Pcap { nanos: self.nanos, big_endian: self.big_endian, modified: self.modified }
+    }
+
+    pub(crate) fn step(&self, b: &[u8], file: &str, number: u64, offset: u64) -> Result<Step, CaptureError> {
+        let hdr = if self.modified { 24 } else { 16 };
+        if b.len() < hdr {
+            return Ok(Step::Need(hdr));
+        }
+        let big = self.big_endian;
+        let caplen = u32_at(b, 8, big) as usize;
+        let orig_len = u32_at(b, 12, big);
+        if caplen > MAX_CAPLEN {
+            return Err(CaptureError::corrupt(
+                file,
+                number,
+                offset,
+                format!("corrupt record header: captured length {caplen} is larger than {MAX_CAPLEN}"),
+            ));
+        }
+        let total = hdr + caplen;
+        if b.len() < total {
+            return Ok(Step::Need(total));
+        }
+        let sec = i64::from(u32_at(b, 0, big));
+        let frac = i64::from(u32_at(b, 4, big));
+        let ts_ns = sec * 1_000_000_000 + if self.nanos { frac } else { frac * 1_000 };
+        Ok(Step::Packet(
+            Found { ts_ns, link_type: self.link_type, orig_len, data: hdr..total },
+            total,
+        ))
+    }
+}

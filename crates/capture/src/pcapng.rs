@@ -1,0 +1,210 @@
+//! pcapng: blocks of `type, total length, body, total length`. Sections set the byte order;
+//! Interface Description Blocks give each interface its link type and timestamp resolution.
+
+use crate::{CaptureError, Found, ReaderStats, Step};
+
+pub(crate) const SHB_TYPE: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
+const BYTE_ORDER_MAGIC: u32 = 0x1a2b_3c4d;
+/// Blocks larger than this are taken as corrupt rather than buffered.
+const MAX_BLOCK: usize = 64 << 20;
+
+const IDB: u32 = 1;
+const OPB: u32 = 2;
+const SPB: u32 = 3;
+const EPB: u32 = 6;
+
+#[derive(Clone, Copy)]
+struct Interface {
+    link_type: u16,
+    snaplen: u32,
+    /// Timestamp units: 10^-n (`pow2 == false`) or 2^-n seconds.
+    exp: u8,
+    pow2: bool,
+    offset_s: i64,
+}
+
+impl Interface {
+    fn ts_ns(&self, units: u64) -> i64 {
+        let ns: i128 = if self.pow2 {
+            (i128::from(units) * 1_000_000_000) >> u32::from(self.exp.min(127))
+        } else if self.exp <= 9 {
+            i128::from(units) * 10i128.pow(9 - u32::from(self.exp))
+        } else {
+            i128::from(units) / 10i128.pow(u32::from(self.exp.min(30)) - 9)
+        };
+        let ns = ns + i128::from(self.offset_s) * 1_000_000_000;
+        i64::try_from(ns).unwrap_or(i64::MAX)
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct State {
+    big_endian: bool,
+    interfaces: Vec<Interface>,
+    last_ts: i64,
+}
+
+impl State {
+    pub(crate) fn link_types(&self) -> Vec<u16> {
+        let mut v: Vec<u16> = self.interfaces.iter().map(|i| i.link_type).collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    fn u16(&self, b: &[u8], at: usize) -> u16 {
+        let a = [b[at], b[at + 1]];
+        if self.big_endian {
+            u16::from_be_bytes(a)
+        } else {
+            u16::from_le_bytes(a)
+        }
+    }
+
+    fn u32(&self, b: &[u8], at: usize) -> u32 {
+        let a = [b[at], b[at + 1], b[at + 2], b[at + 3]];
+        if self.big_endian {
+            u32::from_be_bytes(a)
+        } else {
+            u32::from_le_bytes(a)
+        }
+    }
+
+    pub(crate) fn step(
+        &mut self,
+        b: &[u8],
+        file: &str,
+        number: u64,
+        offset: u64,
+        stats: &mut ReaderStats,
+    ) -> Result<Step, CaptureError> {
+        let corrupt = |what: String| CaptureError::corrupt(file, number, offset, what);
+        if b.len() < 12 {
+            return Ok(Step::Need(12));
+        }
+        if b[..4] == SHB_TYPE {
+            // The byte-order magic decides how this section, and its own length, are read.
+            let magic = [b[8], b[9], b[10], b[11]];
+            self.big_endian = if u32::from_le_bytes(magic) == BYTE_ORDER_MAGIC {
+                false
+            } else if u32::from_be_bytes(magic) == BYTE_ORDER_MAGIC {
+                true
+            } else {
+                return Err(corrupt(format!("section header with a bad byte-order magic {magic:02x?}")));
+            };
+            self.interfaces.clear();
+        }
+        let btype = self.u32(b, 0);
+        let len = self.u32(b, 4) as usize;
+        if len < 12 || len % 4 != 0 || len > MAX_BLOCK {
+            return Err(corrupt(format!("block of type {btype:#x} has an impossible length {len}")));
+        }
+        if b.len() < len {
+            return Ok(Step::Need(len));
+        }
+        let trailer = self.u32(b, len - 4) as usize;
+        if trailer != len {
+            return Err(corrupt(format!(
+                "block of type {btype:#x}: trailing length {trailer} disagrees with the leading length {len}"
+            )));
+        }
+        let body = &b[8..len - 4];
+        match btype {
+            IDB => {
+                if body.len() < 8 {
+                    return Err(corrupt("interface description block too short".into()));
+                }
+                let mut itf = Interface {
+                    link_type: self.u16(body, 0),
+                    snaplen: self.u32(body, 4),
+                    exp: 6,
+                    pow2: false,
+                    offset_s: 0,
+                };
+                self.read_options(&body[8..], &mut itf);
+                self.interfaces.push(itf);
+                Ok(Step::Skip(len))
+            }
+            EPB | OPB => {
+                if body.len() < 20 {
+                    return Err(corrupt("packet block too short".into()));
+                }
+                let iface = if btype == EPB {
+                    self.u32(body, 0) as usize
+                } else {
+                    usize::from(self.u16(body, 0))
+                };
+                let units = (u64::from(self.u32(body, 4)) << 32) | u64::from(self.u32(body, 8));
+                let caplen = self.u32(body, 12) as usize;
+                let orig_len = self.u32(body, 16);
+                if caplen > body.len() - 20 {
+                    return Err(corrupt(format!(
+                        "captured length {caplen} runs past the end of its block"
+                    )));
+                }
+                let Some(itf) = self.interfaces.get(iface).copied() else {
+                    stats.unknown_interface += 1;
+                    return Ok(Step::Skip(len));
+                };
+                let ts_ns = itf.ts_ns(units);
+                self.last_ts = ts_ns;
+                let start = 8 + 20;
+                Ok(Step::Packet(
+                    Found { ts_ns, link_type: itf.link_type, orig_len, data: start..start + caplen },
+                    len,
+                ))
+            }
+            SPB => {
+                if body.len() < 4 {
+                    return Err(corrupt("simple packet block too short".into()));
+                }
+                let Some(itf) = self.interfaces.first().copied() else {
+                    stats.unknown_interface += 1;
+                    return Ok(Step::Skip(len));
+                };
+                let orig_len = self.u32(body, 0);
+                let mut caplen = (orig_len as usize).min(body.len() - 4);
+                if itf.snaplen > 0 {
+                    caplen = caplen.min(itf.snaplen as usize);
+                }
+                // A simple packet block has no timestamp: it takes the previous packet's.
+                Ok(Step::Packet(
+                    Found { ts_ns: self.last_ts, link_type: itf.link_type, orig_len, data: 12..12 + caplen },
+                    len,
+                ))
+            }
+            _ => {
+                if b[..4] != SHB_TYPE {
+                    stats.skipped_blocks += 1;
+                }
+                Ok(Step::Skip(len))
+            }
+        }
+    }
+
+    fn read_options(&self, mut opts: &[u8], itf: &mut Interface) {
+        while opts.len() >= 4 {
+            let code = self.u16(opts, 0);
+            let olen = usize::from(self.u16(opts, 2));
+            let padded = (olen + 3) & !3;
+            if code == 0 || opts.len() < 4 + olen {
+                break;
+            }
+            let val = &opts[4..4 + olen];
+            match (code, olen) {
+                (9, 1) => {
+                    itf.pow2 = val[0] & 0x80 != 0;
+                    itf.exp = val[0] & 0x7f;
+                }
+                (14, 8) => {
+                    let mut a = [0u8; 8];
+                    a.copy_from_slice(val);
+                    itf.offset_s =
+                        if self.big_endian { i64::from_be_bytes(a) } else { i64::from_le_bytes(a) };
+                }
+                _ => {}
+            }
+            opts = &opts[(4 + padded).min(opts.len())..];
+        }
+    }
+}

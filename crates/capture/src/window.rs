@@ -1,0 +1,162 @@
+//! The bytes of a capture file as one sliding window: a reused buffer refilled by `read`, or a
+//! memory map that is the whole file at once.
+
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crate::{CaptureError, ReadMode};
+
+/// Size of one `read` into the reused buffer.
+const CHUNK: usize = 2 << 20;
+
+enum Store {
+    Map(memmap2::Mmap),
+    Buf { buf: Vec<u8>, src: Box<dyn Read + Send> },
+}
+
+pub(crate) struct Window {
+    store: Store,
+    pos: usize,
+    end: usize,
+    /// File offset (of the decompressed stream) of `store[0]`.
+    base: u64,
+    eof: bool,
+    file_len: u64,
+    file_pos: Arc<AtomicU64>,
+}
+
+/// Counts the bytes read from disk, so progress works for compressed files too.
+struct Counting<R> {
+    inner: R,
+    count: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+impl Window {
+    pub(crate) fn open(path: &Path, mode: ReadMode) -> Result<Window, CaptureError> {
+        let open_err = |source| CaptureError::Open { file: path.display().to_string(), source };
+        let mut file = File::open(path).map_err(open_err)?;
+        let meta = file.metadata().map_err(open_err)?;
+        if meta.is_dir() {
+            return Err(open_err(io::Error::other("is a folder")));
+        }
+        let file_len = meta.len();
+        let mut magic = [0u8; 2];
+        let gz = file.read_exact(&mut magic).is_ok() && magic == [0x1f, 0x8b];
+        drop(file);
+        let file = File::open(path).map_err(open_err)?;
+        let file_pos = Arc::new(AtomicU64::new(0));
+        let store = if mode == ReadMode::Mmap && !gz && file_len > 0 {
+            let map = map_file(&file).map_err(open_err)?;
+            file_pos.store(file_len, Ordering::Relaxed);
+            Store::Map(map)
+        } else {
+            let counted = Counting { inner: file, count: Arc::clone(&file_pos) };
+            let src: Box<dyn Read + Send> = if gz {
+                Box::new(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(1 << 16, counted)))
+            } else {
+                Box::new(counted)
+            };
+            Store::Buf { buf: vec![0; CHUNK], src }
+        };
+        let end = match &store {
+            Store::Map(m) => m.len(),
+            Store::Buf { .. } => 0,
+        };
+        let eof = matches!(store, Store::Map(_));
+        Ok(Window { store, pos: 0, end, base: 0, eof, file_len, file_pos })
+    }
+
+    /// The unread bytes in memory.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        let all: &[u8] = match &self.store {
+            Store::Map(m) => m,
+            Store::Buf { buf, .. } => buf,
+        };
+        &all[self.pos..self.end]
+    }
+
+    pub(crate) fn at_eof(&self) -> bool {
+        self.eof
+    }
+
+    pub(crate) fn offset(&self) -> u64 {
+        self.base + self.pos as u64
+    }
+
+    pub(crate) fn file_len(&self) -> u64 {
+        self.file_len
+    }
+
+    pub(crate) fn file_pos(&self) -> u64 {
+        self.file_pos.load(Ordering::Relaxed)
+    }
+
+    /// Marks `n` bytes as read and returns where they start, for [`Window::consumed_slice`].
+    pub(crate) fn consume(&mut self, n: usize) -> usize {
+        let start = self.pos;
+        self.pos = (self.pos + n).min(self.end);
+        start
+    }
+
+    /// Bytes just consumed; they stay valid until the next `fill`.
+    pub(crate) fn consumed_slice(&self, start: usize, len: usize) -> &[u8] {
+        let all: &[u8] = match &self.store {
+            Store::Map(m) => m,
+            Store::Buf { buf, .. } => buf,
+        };
+        &all[start..(start + len).min(self.end)]
+    }
+
+    /// Makes at least `need` unread bytes available, unless the file ends first.
+    pub(crate) fn fill(&mut self, need: usize) -> io::Result<()> {
+        let Store::Buf { buf, src } = &mut self.store else {
+            return Ok(());
+        };
+        if self.end - self.pos >= need || self.eof {
+            return Ok(());
+        }
+        // Only the tail of a record that straddles two reads is moved, not every packet.
+        if self.pos > 0 {
+            buf.copy_within(self.pos..self.end, 0);
+            self.base += self.pos as u64;
+            self.end -= self.pos;
+            self.pos = 0;
+        }
+        if buf.len() < need {
+            buf.resize(need.next_power_of_two(), 0);
+        }
+        while self.end < need {
+            match src.read(&mut buf[self.end..]) {
+                Ok(0) => {
+                    self.eof = true;
+                    break;
+                }
+                Ok(n) => self.end += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
+
+#[allow(unsafe_code)]
+fn map_file(file: &File) -> io::Result<memmap2::Mmap> {
+    // SAFETY: the map is read-only and private to this reader. A file truncated by another
+    // process while mapped can raise SIGBUS; that risk is why Buffered is the default.
+    let map = unsafe { memmap2::Mmap::map(file)? };
+    #[cfg(unix)]
+    let _ = map.advise(memmap2::Advice::Sequential);
+    Ok(map)
+}
