@@ -1,0 +1,284 @@
+//! The walk down the layers. Each step either narrows the slice or says why it stops.
+
+use etherparse::{Ethernet2HeaderSlice, Ipv6ExtensionSlice, LaxIpSlice, SingleVlanHeaderSlice};
+
+use crate::{link, Addr, Dissected, FragmentId, Packet, Proto, SkipReason, Tunnel};
+
+const ETH_IPV4: u16 = 0x0800;
+const ETH_IPV6: u16 = 0x86dd;
+const ETH_PPPOE_SESSION: u16 = 0x8864;
+const ETH_TEB: u16 = 0x6558;
+const VLAN_TAGS: [u16; 3] = [0x8100, 0x88a8, 0x9100];
+/// Deeper stacks are taken as hostile rather than followed.
+const MAX_VLAN_TAGS: usize = 8;
+const MAX_TUNNEL_DEPTH: u8 = 4;
+
+type Step<'a, T> = Result<T, SkipReason>;
+
+fn be16(b: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]))
+}
+
+/// Dissects one captured packet of the given LINKTYPE.
+pub fn dissect(link_type: u16, data: &[u8]) -> Dissected<'_> {
+    if data.is_empty() {
+        return Dissected::Skip(SkipReason::Empty);
+    }
+    match walk(link_type, data) {
+        Ok(d) => d,
+        Err(reason) => Dissected::Skip(reason),
+    }
+}
+
+fn walk(link_type: u16, data: &[u8]) -> Step<'_, Dissected<'_>> {
+    let mut vlan = None;
+    let (ether_type, rest) = link_layer(link_type, data)?;
+    let (ether_type, rest) = below_ether_type(ether_type, rest, &mut vlan)?;
+    let mut d = ip(ether_type, rest, 0, None)?;
+    if let Dissected::Packet(p) = &mut d {
+        p.vlan = vlan;
+    }
+    Ok(d)
+}
+
+/// Strips the link header: returns the EtherType-like number of what follows.
+fn link_layer(link_type: u16, data: &[u8]) -> Step<'_, (u16, &[u8])> {
+    let trunc = SkipReason::Truncated;
+    match link_type {
+        link::ETHERNET => {
+            let eth = Ethernet2HeaderSlice::from_slice(data).map_err(|_| trunc)?;
+            Ok((eth.ether_type().0, &data[eth.slice().len()..]))
+        }
+        link::LINUX_SLL => Ok((be16(data, 14).ok_or(trunc)?, data.get(16..).ok_or(trunc)?)),
+        link::LINUX_SLL2 => Ok((be16(data, 0).ok_or(trunc)?, data.get(20..).ok_or(trunc)?)),
+        link::RAW | link::RAW_OPENBSD | link::RAW_BSDOS => match data[0] >> 4 {
+            4 => Ok((ETH_IPV4, data)),
+            6 => Ok((ETH_IPV6, data)),
+            _ => Err(SkipReason::Malformed),
+        },
+        link::IPV4 => Ok((ETH_IPV4, data)),
+        link::IPV6 => Ok((ETH_IPV6, data)),
+        link::NULL | link::LOOP => {
+            let fam = data.get(..4).ok_or(trunc)?;
+            let fam = [fam[0], fam[1], fam[2], fam[3]];
+            // DLT_NULL is in the capturing host's byte order; DLT_LOOP is big-endian.
+            let family = if link_type == link::LOOP || u32::from_le_bytes(fam) > 0xffff {
+                u32::from_be_bytes(fam)
+            } else {
+                u32::from_le_bytes(fam)
+            };
+            match family {
+                2 => Ok((ETH_IPV4, &data[4..])),
+                10 | 24 | 28 | 30 => Ok((ETH_IPV6, &data[4..])),
+                _ => Err(SkipReason::NotIp),
+            }
+        }
+        link::PPP | link::PPP_HDLC => ppp(data),
+        link::PPP_ETHER => pppoe(data),
+        link::NFLOG => nflog(data),
+        other => Err(SkipReason::UnknownLinkType(other)),
+    }
+}
+
+/// PPP: optional `ff 03` address/control, then a 1- or 2-byte protocol number.
+fn ppp(data: &[u8]) -> Step<'_, (u16, &[u8])> {
+    let data = if data.starts_with(&[0xff, 0x03]) { &data[2..] } else { data };
+    let first = *data.first().ok_or(SkipReason::Truncated)?;
+    let (proto, rest) = if first & 1 == 1 {
+        (u16::from(first), &data[1..])
+    } else {
+        (be16(data, 0).ok_or(SkipReason::Truncated)?, &data[2..])
+    };
+    match proto {
+        0x0021 => Ok((ETH_IPV4, rest)),
+        0x0057 => Ok((ETH_IPV6, rest)),
+        _ => Err(SkipReason::NotIp),
+    }
+}
+
+fn pppoe(data: &[u8]) -> Step<'_, (u16, &[u8])> {
+    ppp(data.get(6..).ok_or(SkipReason::Truncated)?)
+}
+
+/// NFLOG: a 4-byte header, then TLVs (little-endian lengths); type 9 holds the packet.
+fn nflog(data: &[u8]) -> Step<'_, (u16, &[u8])> {
+    let family = *data.first().ok_or(SkipReason::Truncated)?;
+    let mut rest = data.get(4..).ok_or(SkipReason::Truncated)?;
+    while rest.len() >= 4 {
+        let len = usize::from(u16::from_le_bytes([rest[0], rest[1]]));
+        let kind = u16::from_le_bytes([rest[2], rest[3]]);
+        if len < 4 {
+            return Err(SkipReason::Malformed);
+        }
+        let value = rest.get(4..len).ok_or(SkipReason::Truncated)?;
+        if kind == 9 {
+            return match family {
+                2 => Ok((ETH_IPV4, value)),
+                10 => Ok((ETH_IPV6, value)),
+                _ => Err(SkipReason::NotIp),
+            };
+        }
+        rest = rest.get((len + 3) & !3..).unwrap_or(&[]);
+    }
+    Err(SkipReason::NotIp)
+}
+
+/// VLAN tags and PPPoE sessions between the link header and IP.
+fn below_ether_type<'a>(mut ether_type: u16, mut rest: &'a [u8], vlan: &mut Option<u16>) -> Step<'a, (u16, &'a [u8])> {
+    let mut tags = 0;
+    while VLAN_TAGS.contains(&ether_type) {
+        tags += 1;
+        if tags > MAX_VLAN_TAGS {
+            return Err(SkipReason::TooDeep);
+        }
+        let tag = SingleVlanHeaderSlice::from_slice(rest).map_err(|_| SkipReason::Truncated)?;
+        vlan.get_or_insert(tag.vlan_identifier().value());
+        ether_type = tag.ether_type().0;
+        rest = &rest[4..];
+    }
+    if ether_type == ETH_PPPOE_SESSION {
+        return pppoe(rest);
+    }
+    Ok((ether_type, rest))
+}
+
+fn addr4(a: [u8; 4]) -> Addr {
+    let mut out = [0u8; 16];
+    out[12..].copy_from_slice(&a);
+    out
+}
+
+fn ip(ether_type: u16, data: &[u8], depth: u8, tunnel: Option<Tunnel>) -> Step<'_, Dissected<'_>> {
+    if ether_type != ETH_IPV4 && ether_type != ETH_IPV6 {
+        return Err(SkipReason::NotIp);
+    }
+    if depth > MAX_TUNNEL_DEPTH {
+        return Err(SkipReason::TooDeep);
+    }
+    let (slice, ext_err) = LaxIpSlice::from_slice(data).map_err(|_| {
+        if data.len() < 20 {
+            SkipReason::Truncated
+        } else {
+            SkipReason::Malformed
+        }
+    })?;
+    if ext_err.is_some() {
+        return Err(SkipReason::Malformed);
+    }
+    let (src, dst, v6, fragment, payload) = match &slice {
+        LaxIpSlice::Ipv4(s) => {
+            let h = s.header();
+            let p = s.payload();
+            let frag = p.fragmented.then(|| (h.fragments_offset().value(), u32::from(h.identification())));
+            (addr4(h.source()), addr4(h.destination()), false, frag, p)
+        }
+        LaxIpSlice::Ipv6(s) => {
+            let h = s.header();
+            let p = s.payload();
+            let frag = if p.fragmented {
+                s.extensions().clone().into_iter().find_map(|e| match e {
+                    Ipv6ExtensionSlice::Fragment(f) => Some((f.fragment_offset().value(), f.identification())),
+                    _ => None,
+                })
+            } else {
+                None
+            };
+            (h.source(), h.destination(), true, frag, p)
+        }
+    };
+    let ip_proto = payload.ip_number.0;
+    let body = payload.payload;
+    let mut first_fragment = None;
+    if let Some((offset, id)) = fragment {
+        let fid = FragmentId { src, dst, ip_proto, id };
+        if offset != 0 {
+            return Ok(Dissected::Fragment(fid));
+        }
+        first_fragment = Some(fid);
+    }
+    let outer = |t: Tunnel| Some(tunnel.unwrap_or(t));
+    let (proto, sport, dport, tcp_flags, icmp, rest) = match ip_proto {
+        4 => return ip(ETH_IPV4, body, depth + 1, outer(Tunnel::IpInIp)),
+        41 => return ip(ETH_IPV6, body, depth + 1, outer(Tunnel::SixInFour)),
+        47 => {
+            let (et, inner) = gre(body)?;
+            if et == ETH_TEB {
+                let eth = Ethernet2HeaderSlice::from_slice(inner).map_err(|_| SkipReason::Truncated)?;
+                let mut vlan = None;
+                let (et, rest) = below_ether_type(eth.ether_type().0, &inner[14..], &mut vlan)?;
+                return ip(et, rest, depth + 1, outer(Tunnel::Gre));
+            }
+            return ip(et, inner, depth + 1, outer(Tunnel::Gre));
+        }
+        6 => {
+            let sport = be16(body, 0).ok_or(SkipReason::Truncated)?;
+            let dport = be16(body, 2).ok_or(SkipReason::Truncated)?;
+            let flags = body.get(13).copied().unwrap_or(0);
+            let hl = body.get(12).map_or(20, |b| usize::from(b >> 4) * 4);
+            if hl < 20 && body.len() > 12 {
+                return Err(SkipReason::Malformed);
+            }
+            (Proto::Tcp, sport, dport, flags, None, body.get(hl..).unwrap_or(&[]))
+        }
+        17 => {
+            let sport = be16(body, 0).ok_or(SkipReason::Truncated)?;
+            let dport = be16(body, 2).ok_or(SkipReason::Truncated)?;
+            (Proto::Udp, sport, dport, 0, None, body.get(8..).unwrap_or(&[]))
+        }
+        1 | 58 => {
+            let ty = *body.first().ok_or(SkipReason::Truncated)?;
+            let code = body.get(1).copied().unwrap_or(0);
+            let echo = if ip_proto == 1 { ty == 0 || ty == 8 } else { ty == 128 || ty == 129 };
+            let id = if echo { be16(body, 4).unwrap_or(0) } else { 0 };
+            let proto = if ip_proto == 1 { Proto::Icmp } else { Proto::Icmpv6 };
+            (proto, id, id, 0, Some((ty, code)), body.get(8..).unwrap_or(&[]))
+        }
+        other => return Err(SkipReason::OtherTransport(other)),
+    };
+    Ok(Dissected::Packet(Packet {
+        src,
+        dst,
+        v6,
+        proto,
+        sport,
+        dport,
+        tcp_flags,
+        icmp,
+        payload: rest,
+        tunnel,
+        vlan: None,
+        first_fragment,
+    }))
+}
+
+/// GRE (RFC 2784/2890) and PPTP's enhanced GRE (version 1, carrying PPP).
+fn gre(b: &[u8]) -> Step<'_, (u16, &[u8])> {
+    let flags = be16(b, 0).ok_or(SkipReason::Truncated)?;
+    let proto = be16(b, 2).ok_or(SkipReason::Truncated)?;
+    let version = flags & 0x7;
+    let mut len = 4;
+    if flags & 0x8000 != 0 {
+        len += 4; // checksum and reserved
+    }
+    if flags & 0x2000 != 0 {
+        len += 4; // key (or PPTP payload length and call id)
+    }
+    if flags & 0x1000 != 0 {
+        len += 4; // sequence number
+    }
+    if version == 1 && flags & 0x0080 != 0 {
+        len += 4; // PPTP acknowledgment number
+    }
+    let inner = b.get(len..).ok_or(SkipReason::Truncated)?;
+    match (version, proto) {
+        (0, _) => Ok((proto, inner)),
+        (1, 0x880b) => {
+            if inner.is_empty() {
+                // An acknowledgment-only packet: no payload, no inner flow.
+                return Err(SkipReason::OtherTransport(47));
+            }
+            ppp(inner)
+        }
+        _ => Err(SkipReason::Malformed),
+    }
+}
