@@ -1,1 +1,156 @@
-//! wip
+//! The two-way flow table.
+//!
+//! Packets from [`flowdoc_dissect`] are folded into [`Flow`]s keyed by a canonical,
+//! direction-free [`FlowKey`] (the 5-tuple; ICMP by addresses and echo identifier). Each flow
+//! keeps per-direction packets, bytes and timestamps, TCP flags, and the evidence the
+//! classifier needs to name the initiator (who sent the SYN, who the SYN-ACK). A port reused
+//! after FIN/RST, or traffic after the idle timeout, starts a new flow. The table has a cap:
+//! when full it expires idle flows, then evicts the least recently seen; every flow that leaves
+//! the table is handed to the caller's sink, so nothing is lost, and the leaving is counted.
+//!
+//! It does not know the catalogue: naming the initiator by documented ports is `classify`'s job.
+
+mod table;
+
+pub use table::{FlowConfig, FlowTable, TableStats};
+
+use flowdoc_dissect::{Addr, Proto, Tunnel};
+
+/// One side of a flow key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Endpoint {
+    pub addr: Addr,
+    /// Port, or the echo identifier for ICMP (0 for other ICMP messages).
+    pub port: u16,
+}
+
+impl Endpoint {
+    /// The address as a std type (IPv4 when the flow is IPv4).
+    pub fn ip(&self, v6: bool) -> std::net::IpAddr {
+        if v6 {
+            std::net::IpAddr::V6(std::net::Ipv6Addr::from(self.addr))
+        } else {
+            let a = self.addr;
+            std::net::IpAddr::V4(std::net::Ipv4Addr::new(a[12], a[13], a[14], a[15]))
+        }
+    }
+}
+
+/// A direction-free flow key: `a` is the lower endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FlowKey {
+    pub a: Endpoint,
+    pub b: Endpoint,
+    pub proto: Proto,
+    pub v6: bool,
+}
+
+impl FlowKey {
+    /// The key of a packet from `src` to `dst`, and whether `src` is side `a`.
+    pub fn new(src: Endpoint, dst: Endpoint, proto: Proto, v6: bool) -> (FlowKey, Side) {
+        if src <= dst {
+            (FlowKey { a: src, b: dst, proto, v6 }, Side::A)
+        } else {
+            (FlowKey { a: dst, b: src, proto, v6 }, Side::B)
+        }
+    }
+
+    pub fn endpoint(&self, side: Side) -> Endpoint {
+        match side {
+            Side::A => self.a,
+            Side::B => self.b,
+        }
+    }
+}
+
+/// Which endpoint of a [`FlowKey`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Side {
+    A,
+    B,
+}
+
+impl Side {
+    pub fn other(self) -> Side {
+        match self {
+            Side::A => Side::B,
+            Side::B => Side::A,
+        }
+    }
+    pub fn index(self) -> usize {
+        match self {
+            Side::A => 0,
+            Side::B => 1,
+        }
+    }
+}
+
+/// What one side sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DirStats {
+    pub packets: u64,
+    /// Bytes on the wire (the frames' original lengths).
+    pub bytes: u64,
+    /// Extra IP fragments (after the first) of this side's datagrams.
+    pub fragments: u64,
+    /// TCP flags seen from this side, OR-ed.
+    pub tcp_flags: u8,
+}
+
+/// Why a flow left the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// Still open when the input ended.
+    EndOfInput,
+    /// No packet for longer than the idle timeout.
+    Idle,
+    /// The same 5-tuple started a new connection after FIN or RST.
+    Reused,
+    /// Pushed out because the table was full.
+    Evicted,
+}
+
+impl EndReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::EndOfInput => "end-of-input",
+            EndReason::Idle => "idle",
+            EndReason::Reused => "port-reused",
+            EndReason::Evicted => "evicted",
+        }
+    }
+}
+
+/// A flow: a key plus what was seen in each direction.
+#[derive(Debug, Clone)]
+pub struct Flow {
+    pub key: FlowKey,
+    /// Per side, indexed by [`Side::index`].
+    pub dir: [DirStats; 2],
+    /// Side that sent the first packet seen.
+    pub first_sender: Side,
+    /// Side that sent a SYN without ACK, if seen.
+    pub syn_from: Option<Side>,
+    /// Side that sent a SYN-ACK, if seen.
+    pub syn_ack_from: Option<Side>,
+    pub first_ns: i64,
+    pub last_ns: i64,
+    pub tunnel: Option<Tunnel>,
+    pub vlan: Option<u16>,
+    pub end: EndReason,
+    /// Set once a FIN was seen from both sides, or a RST.
+    closed: bool,
+    fin: [bool; 2],
+}
+
+impl Flow {
+    pub fn packets(&self) -> u64 {
+        self.dir[0].packets + self.dir[1].packets
+    }
+    pub fn bytes(&self) -> u64 {
+        self.dir[0].bytes + self.dir[1].bytes
+    }
+    pub fn side(&self, side: Side) -> &DirStats {
+        &self.dir[side.index()]
+    }
+}

@@ -1,0 +1,349 @@
+use std::collections::HashMap;
+
+use flowdoc_dissect::{FragmentId, Packet, Proto};
+use foldhash::fast::FixedState;
+
+use crate::{DirStats, EndReason, Endpoint, Flow, FlowKey, Side};
+
+const FIN: u8 = 0x01;
+const SYN: u8 = 0x02;
+const RST: u8 = 0x04;
+const ACK: u8 = 0x10;
+
+/// How the table splits and bounds flows.
+#[derive(Debug, Clone, Copy)]
+pub struct FlowConfig {
+    /// A flow with no packet for this long ends; the next packet starts a new one. `None`
+    /// keeps flows for the whole input (tshark's conversations do that).
+    pub idle_timeout_ns: Option<i64>,
+    /// A new SYN after FIN from both sides or RST starts a new flow.
+    pub split_on_reuse: bool,
+    /// Most flows held at once; past it the table expires and evicts.
+    pub max_flows: usize,
+}
+
+impl Default for FlowConfig {
+    fn default() -> Self {
+        FlowConfig { idle_timeout_ns: Some(300 * 1_000_000_000), split_on_reuse: true, max_flows: 1 << 20 }
+    }
+}
+
+/// What the table did besides holding flows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TableStats {
+    pub flows_started: u64,
+    pub ended_idle: u64,
+    pub ended_reused: u64,
+    pub evicted: u64,
+    /// Non-first fragments whose first fragment was never seen.
+    pub orphan_fragments: u64,
+    /// Fragment bookkeeping dropped because too many datagrams were open at once.
+    pub fragment_overflow: u64,
+}
+
+/// Bound on datagrams whose fragments are being attributed at once.
+const MAX_OPEN_DATAGRAMS: usize = 65_536;
+
+/// The bounded two-way flow table.
+#[derive(Debug)]
+pub struct FlowTable {
+    cfg: FlowConfig,
+    flows: HashMap<FlowKey, Flow, FixedState>,
+    /// First fragments seen: the datagram's flow and the sending side.
+    datagrams: HashMap<FragmentId, (FlowKey, Side), FixedState>,
+    /// Later fragments that came before their first: counted when it arrives.
+    pending: HashMap<FragmentId, (u64, u64), FixedState>,
+    stats: TableStats,
+}
+
+impl FlowTable {
+    pub fn new(cfg: FlowConfig) -> FlowTable {
+        let cfg = FlowConfig { max_flows: cfg.max_flows.max(1), ..cfg };
+        FlowTable {
+            cfg,
+            flows: HashMap::with_capacity_and_hasher(cfg.max_flows.min(1 << 16), FixedState::default()),
+            datagrams: HashMap::with_hasher(FixedState::default()),
+            pending: HashMap::with_hasher(FixedState::default()),
+            stats: TableStats::default(),
+        }
+    }
+
+    pub fn stats(&self) -> TableStats {
+        self.stats
+    }
+
+    pub fn len(&self) -> usize {
+        self.flows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.flows.is_empty()
+    }
+
+    /// Folds one packet in. Flows that end because of it go to `done`.
+    pub fn observe(&mut self, ts_ns: i64, wire_len: u32, p: &Packet<'_>, done: &mut impl FnMut(Flow)) {
+        let src = Endpoint { addr: p.src, port: p.sport };
+        let dst = Endpoint { addr: p.dst, port: p.dport };
+        let (key, side) = FlowKey::new(src, dst, p.proto, p.v6);
+        let syn = p.proto == Proto::Tcp && p.tcp_flags & (SYN | ACK) == SYN;
+
+        if let Some(flow) = self.flows.get_mut(&key) {
+            let idle = self.cfg.idle_timeout_ns.is_some_and(|t| ts_ns - flow.last_ns > t);
+            let reused = self.cfg.split_on_reuse && syn && flow.closed;
+            if !(idle || reused) {
+                update(flow, side, ts_ns, wire_len, p.tcp_flags, p.proto);
+                self.note_first_fragment(p, key, side);
+                return;
+            }
+            let mut old = self.flows.remove(&key).unwrap_or_else(|| new_flow(key, side, ts_ns, p));
+            if idle {
+                old.end = EndReason::Idle;
+                self.stats.ended_idle += 1;
+            } else {
+                old.end = EndReason::Reused;
+                self.stats.ended_reused += 1;
+            }
+            done(old);
+        }
+        if self.flows.len() >= self.cfg.max_flows {
+            self.make_room(ts_ns, done);
+        }
+        let mut flow = new_flow(key, side, ts_ns, p);
+        update(&mut flow, side, ts_ns, wire_len, p.tcp_flags, p.proto);
+        self.stats.flows_started += 1;
+        self.flows.insert(key, flow);
+        self.note_first_fragment(p, key, side);
+    }
+
+    fn note_first_fragment(&mut self, p: &Packet<'_>, key: FlowKey, side: Side) {
+        let Some(fid) = p.first_fragment else { return };
+        if self.datagrams.len() >= MAX_OPEN_DATAGRAMS {
+            self.stats.fragment_overflow += self.datagrams.len() as u64;
+            self.datagrams.clear();
+        }
+        self.datagrams.insert(fid, (key, side));
+        if let Some((n, _bytes)) = self.pending.remove(&fid) {
+            if let Some(f) = self.flows.get_mut(&key) {
+                f.dir[side.index()].fragments += n;
+            }
+        }
+    }
+
+    /// Counts a non-first fragment to the flow of its datagram.
+    pub fn observe_fragment(&mut self, ts_ns: i64, wire_len: u32, fid: FragmentId) {
+        if let Some(&(key, side)) = self.datagrams.get(&fid) {
+            if let Some(f) = self.flows.get_mut(&key) {
+                f.dir[side.index()].fragments += 1;
+                f.last_ns = f.last_ns.max(ts_ns);
+                return;
+            }
+        }
+        if self.pending.len() >= MAX_OPEN_DATAGRAMS {
+            self.stats.orphan_fragments += self.pending.values().map(|v| v.0).sum::<u64>();
+            self.pending.clear();
+        }
+        let e = self.pending.entry(fid).or_insert((0, 0));
+        e.0 += 1;
+        e.1 += u64::from(wire_len);
+    }
+
+    /// Ends every flow idle at `now_ns`. Call it now and then (live capture, long files).
+    pub fn expire(&mut self, now_ns: i64, done: &mut impl FnMut(Flow)) {
+        let Some(t) = self.cfg.idle_timeout_ns else { return };
+        let stale: Vec<FlowKey> =
+            self.flows.iter().filter(|(_, f)| now_ns - f.last_ns > t).map(|(k, _)| *k).collect();
+        for k in stale {
+            if let Some(mut f) = self.flows.remove(&k) {
+                f.end = EndReason::Idle;
+                self.stats.ended_idle += 1;
+                done(f);
+            }
+        }
+    }
+
+    /// Frees room: idle flows first, then the least recently seen sixteenth of the table.
+    fn make_room(&mut self, now_ns: i64, done: &mut impl FnMut(Flow)) {
+        self.expire(now_ns, done);
+        if self.flows.len() < self.cfg.max_flows {
+            return;
+        }
+        let n = (self.cfg.max_flows / 16).max(1);
+        let mut by_age: Vec<(i64, FlowKey)> = self.flows.iter().map(|(k, f)| (f.last_ns, *k)).collect();
+        by_age.select_nth_unstable(n - 1);
+        by_age.truncate(n);
+        by_age.sort_unstable();
+        for (_, k) in by_age {
+            if let Some(mut f) = self.flows.remove(&k) {
+                f.end = EndReason::Evicted;
+                self.stats.evicted += 1;
+                done(f);
+            }
+        }
+    }
+
+    /// Ends every flow still open, in order of first packet, and the fragment bookkeeping.
+    pub fn finish(&mut self, done: &mut impl FnMut(Flow)) {
+        let mut rest: Vec<Flow> = self.flows.drain().map(|(_, f)| f).collect();
+        rest.sort_unstable_by(|x, y| (x.first_ns, x.key).cmp(&(y.first_ns, y.key)));
+        for f in rest {
+            done(f);
+        }
+        self.stats.orphan_fragments += self.pending.drain().map(|(_, v)| v.0).sum::<u64>();
+        self.datagrams.clear();
+    }
+}
+
+fn new_flow(key: FlowKey, side: Side, ts_ns: i64, p: &Packet<'_>) -> Flow {
+    Flow {
+        key,
+        dir: [DirStats::default(); 2],
+        first_sender: side,
+        syn_from: None,
+        syn_ack_from: None,
+        first_ns: ts_ns,
+        last_ns: ts_ns,
+        tunnel: p.tunnel,
+        vlan: p.vlan,
+        end: EndReason::EndOfInput,
+        closed: false,
+        fin: [false; 2],
+    }
+}
+
+#[inline]
+fn update(flow: &mut Flow, side: Side, ts_ns: i64, wire_len: u32, flags: u8, proto: Proto) {
+    let d = &mut flow.dir[side.index()];
+    d.packets += 1;
+    d.bytes += u64::from(wire_len);
+    if ts_ns > flow.last_ns {
+        flow.last_ns = ts_ns;
+    }
+    if ts_ns < flow.first_ns {
+        flow.first_ns = ts_ns;
+    }
+    if proto != Proto::Tcp {
+        return;
+    }
+    d.tcp_flags |= flags;
+    if flags & (SYN | ACK) == SYN && flow.syn_from.is_none() {
+        flow.syn_from = Some(side);
+    } else if flags & (SYN | ACK) == SYN | ACK && flow.syn_ack_from.is_none() {
+        flow.syn_ack_from = Some(side);
+    }
+    if flags & FIN != 0 {
+        flow.fin[side.index()] = true;
+    }
+    if flags & RST != 0 || (flow.fin[0] && flow.fin[1]) {
+        flow.closed = true;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flowdoc_dissect::Packet;
+
+    fn ip(last: u8) -> [u8; 16] {
+        let mut a = [0u8; 16];
+        a[12..].copy_from_slice(&[10, 0, 0, last]);
+        a
+    }
+
+    fn tcp(src: u8, sport: u16, dst: u8, dport: u16, flags: u8) -> Packet<'static> {
+        Packet {
+            src: ip(src),
+            dst: ip(dst),
+            v6: false,
+            proto: Proto::Tcp,
+            sport,
+            dport,
+            tcp_flags: flags,
+            icmp: None,
+            payload: &[],
+            tunnel: None,
+            vlan: None,
+            first_fragment: None,
+        }
+    }
+
+    fn run(cfg: FlowConfig, pkts: &[(i64, Packet<'static>)]) -> (Vec<Flow>, TableStats) {
+        let mut t = FlowTable::new(cfg);
+        let mut out = Vec::new();
+        for (ts, p) in pkts {
+            t.observe(*ts, 60, p, &mut |f| out.push(f));
+        }
+        t.finish(&mut |f| out.push(f));
+        (out, t.stats())
+    }
+
+    #[test]
+    fn both_directions_make_one_flow_with_per_side_counts() {
+        let (flows, _) = run(
+            FlowConfig::default(),
+            &[(1, tcp(1, 40000, 2, 5269, SYN)), (2, tcp(2, 5269, 1, 40000, SYN | ACK)), (3, tcp(1, 40000, 2, 5269, ACK))],
+        );
+        assert_eq!(flows.len(), 1);
+        let f = &flows[0];
+        let client = if f.key.a.port == 40000 { Side::A } else { Side::B };
+        assert_eq!(f.side(client).packets, 2);
+        assert_eq!(f.side(client.other()).packets, 1);
+        assert_eq!(f.syn_from, Some(client));
+        assert_eq!(f.syn_ack_from, Some(client.other()));
+        assert_eq!(f.bytes(), 180);
+    }
+
+    #[test]
+    fn a_new_syn_after_fin_both_ways_is_a_new_flow() {
+        let pkts = [
+            (1, tcp(1, 40000, 2, 5060, SYN)),
+            (2, tcp(1, 40000, 2, 5060, FIN | ACK)),
+            (3, tcp(2, 5060, 1, 40000, FIN | ACK)),
+            (4, tcp(1, 40000, 2, 5060, SYN)),
+        ];
+        let (flows, stats) = run(FlowConfig::default(), &pkts);
+        assert_eq!(flows.len(), 2);
+        assert_eq!(flows[0].end, EndReason::Reused);
+        assert_eq!(stats.ended_reused, 1);
+        let (flows, _) = run(FlowConfig { split_on_reuse: false, ..FlowConfig::default() }, &pkts);
+        assert_eq!(flows.len(), 1);
+    }
+
+    #[test]
+    fn idle_gap_splits_and_none_keeps_one_flow() {
+        let sec = 1_000_000_000;
+        let pkts = [(0, tcp(1, 40000, 2, 5222, ACK)), (400 * sec, tcp(1, 40000, 2, 5222, ACK))];
+        let (flows, stats) = run(FlowConfig::default(), &pkts);
+        assert_eq!((flows.len(), stats.ended_idle), (2, 1));
+        let (flows, _) = run(FlowConfig { idle_timeout_ns: None, ..FlowConfig::default() }, &pkts);
+        assert_eq!(flows.len(), 1);
+    }
+
+    #[test]
+    fn a_full_table_evicts_the_oldest_and_hands_them_out() {
+        let cfg = FlowConfig { max_flows: 16, idle_timeout_ns: None, ..FlowConfig::default() };
+        let pkts: Vec<_> = (0..40u16).map(|i| (i64::from(i), tcp(1, 1000 + i, 2, 80, SYN))).collect();
+        let (flows, stats) = run(cfg, &pkts);
+        assert_eq!(flows.len(), 40, "no flow is lost");
+        assert!(stats.evicted >= 24, "{stats:?}");
+        assert_eq!(flows[0].end, EndReason::Evicted);
+        assert_eq!(flows[0].key.a.port.min(flows[0].key.b.port), 80);
+        assert_eq!(flows.iter().map(|f| f.packets()).sum::<u64>(), 40);
+    }
+
+    #[test]
+    fn later_fragments_count_to_the_first_fragments_flow() {
+        let mut t = FlowTable::new(FlowConfig::default());
+        let fid = FragmentId { src: ip(1), dst: ip(2), ip_proto: 17, id: 7 };
+        let mut first = tcp(1, 5353, 2, 53, 0);
+        first.proto = Proto::Udp;
+        first.first_fragment = Some(fid);
+        t.observe_fragment(0, 1500, fid);
+        t.observe(1, 1500, &first, &mut |_| {});
+        t.observe_fragment(2, 500, fid);
+        let mut out = Vec::new();
+        t.finish(&mut |f| out.push(f));
+        assert_eq!(out[0].packets(), 1);
+        assert_eq!(out[0].dir.iter().map(|d| d.fragments).sum::<u64>(), 2);
+        assert_eq!(t.stats().orphan_fragments, 0);
+    }
+}
