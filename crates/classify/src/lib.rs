@@ -1,1 +1,201 @@
-//! wip
+//! Flows to catalogue rows.
+//!
+//! [`classify`] names a flow's initiator (SYN sender; else receiver of the SYN-ACK; else the
+//! side whose port is not a documented listener; else the well-known/ephemeral port rule; else
+//! the first sender) and matches the responder's port and transport against the catalogue's
+//! [`PortIndex`](flowdoc_catalogue::PortIndex) in O(1). Every matching row is kept. A flow
+//! with no match is undocumented. Findings are stable codes (see [`Finding`]).
+//!
+//! ```
+//! use flowdoc_catalogue::Catalogue;
+//! let cat = Catalogue::embedded();
+//! assert_eq!(cat.index().by_listener(flowdoc_catalogue::Transport::Udp, 5060).len(), 1);
+//! ```
+
+use flowdoc_catalogue::{Catalogue, RowId, SourcePort, Transport};
+use flowdoc_dissect::Proto;
+use flowdoc_flow::{Endpoint, Flow, Side};
+
+/// Which evidence named the initiator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InitiatorRule {
+    /// It sent the SYN.
+    Syn,
+    /// It received the SYN-ACK (the SYN itself was not captured).
+    SynAck,
+    /// The other side's port is a documented listener and its own is not.
+    CataloguePort,
+    /// The other side's port is well known (below 1024) or not ephemeral, and its own is.
+    WellKnownPort,
+    /// Nothing else decided: it sent the first packet seen.
+    FirstPacket,
+}
+
+impl InitiatorRule {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InitiatorRule::Syn => "syn",
+            InitiatorRule::SynAck => "syn-ack",
+            InitiatorRule::CataloguePort => "catalogue-port",
+            InitiatorRule::WellKnownPort => "well-known-port",
+            InitiatorRule::FirstPacket => "first-packet",
+        }
+    }
+}
+
+/// Something about a flow that a reviewer should look at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Finding {
+    /// A row the guide marks localhost-only matched between non-loopback addresses.
+    LocalhostOnlyOnWire,
+    /// The port is documented only for the other transport (e.g. DNS over TCP).
+    TransportMismatch,
+}
+
+impl Finding {
+    pub fn code(self) -> &'static str {
+        match self {
+            Finding::LocalhostOnlyOnWire => "localhost-only-on-wire",
+            Finding::TransportMismatch => "transport-mismatch",
+        }
+    }
+    pub fn explain(self) -> &'static str {
+        match self {
+            Finding::LocalhostOnlyOnWire => {
+                "the guide documents this port for localhost traffic only, yet it crossed the network"
+            }
+            Finding::TransportMismatch => {
+                "the guide documents this port for the other transport only; the flow is undocumented"
+            }
+        }
+    }
+}
+
+/// The verdict on one flow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Classification {
+    pub initiator: Side,
+    pub rule: InitiatorRule,
+    /// Every catalogue row that documents the flow, in catalogue order.
+    pub matches: Vec<RowId>,
+    pub findings: Vec<Finding>,
+}
+
+impl Classification {
+    pub fn documented(&self) -> bool {
+        !self.matches.is_empty()
+    }
+    pub fn status(&self) -> &'static str {
+        if self.documented() {
+            "documented"
+        } else {
+            "undocumented"
+        }
+    }
+}
+
+/// The catalogue transport of a flow's protocol (ICMPv6 is not in the guide).
+pub fn transport_of(p: Proto) -> Option<Transport> {
+    match p {
+        Proto::Tcp => Some(Transport::Tcp),
+        Proto::Udp => Some(Transport::Udp),
+        Proto::Icmp => Some(Transport::Icmp),
+        Proto::Icmpv6 => None,
+    }
+}
+
+fn other_transport(t: Transport) -> Option<Transport> {
+    match t {
+        Transport::Tcp => Some(Transport::Udp),
+        Transport::Udp => Some(Transport::Tcp),
+        Transport::Icmp => None,
+    }
+}
+
+/// Ports at or above this are taken as ephemeral (Linux's default range starts at 32768).
+const EPHEMERAL_FROM: u16 = 32_768;
+
+/// Names the initiator and matches the flow against the catalogue.
+pub fn classify(cat: &Catalogue, flow: &Flow) -> Classification {
+    let transport = transport_of(flow.key.proto);
+    let (initiator, rule) = initiator(cat, flow, transport);
+    let mut matches = Vec::new();
+    let mut findings = Vec::new();
+    let Some(t) = transport else {
+        return Classification { initiator, rule, matches, findings };
+    };
+    let init = flow.key.endpoint(initiator);
+    let resp = flow.key.endpoint(initiator.other());
+    if t == Transport::Icmp {
+        matches.extend_from_slice(cat.index().by_listener(t, 0));
+    } else {
+        rows_for(cat, t, init, resp, &mut matches);
+        if matches.is_empty() {
+            if let Some(o) = other_transport(t) {
+                let mut elsewhere = Vec::new();
+                rows_for(cat, o, init, resp, &mut elsewhere);
+                if !elsewhere.is_empty() {
+                    findings.push(Finding::TransportMismatch);
+                }
+            }
+        }
+    }
+    matches.sort_unstable();
+    matches.dedup();
+    let on_wire = !(is_loopback(&init, flow.key.v6) && is_loopback(&resp, flow.key.v6));
+    if on_wire && matches.iter().any(|&r| cat.row(r).localhost_only) {
+        findings.push(Finding::LocalhostOnlyOnWire);
+    }
+    findings.sort_unstable();
+    Classification { initiator, rule, matches, findings }
+}
+
+/// Rows documenting a connection from `init` to `resp`: by listener port (a fixed source port,
+/// where the row has one, must match too), and rows that fix only the source port.
+fn rows_for(cat: &Catalogue, t: Transport, init: Endpoint, resp: Endpoint, out: &mut Vec<RowId>) {
+    for &r in cat.index().by_listener(t, resp.port) {
+        match cat.row(r).source_port {
+            SourcePort::Fixed(sp) if sp != init.port => {}
+            _ => out.push(r),
+        }
+    }
+    out.extend_from_slice(cat.index().by_fixed_source(t, init.port));
+}
+
+fn documents(cat: &Catalogue, t: Transport, init: Endpoint, resp: Endpoint) -> bool {
+    let mut v = Vec::new();
+    rows_for(cat, t, init, resp, &mut v);
+    !v.is_empty()
+}
+
+fn initiator(cat: &Catalogue, flow: &Flow, t: Option<Transport>) -> (Side, InitiatorRule) {
+    if let Some(s) = flow.syn_from {
+        return (s, InitiatorRule::Syn);
+    }
+    if let Some(s) = flow.syn_ack_from {
+        return (s.other(), InitiatorRule::SynAck);
+    }
+    let (a, b) = (flow.key.a, flow.key.b);
+    if let Some(t) = t.filter(|t| *t != Transport::Icmp) {
+        match (documents(cat, t, a, b), documents(cat, t, b, a)) {
+            (true, false) => return (Side::A, InitiatorRule::CataloguePort),
+            (false, true) => return (Side::B, InitiatorRule::CataloguePort),
+            _ => {}
+        }
+        let rank = |p: u16| match p {
+            0..=1023 => 0,
+            1024..EPHEMERAL_FROM => 1,
+            _ => 2,
+        };
+        match rank(a.port).cmp(&rank(b.port)) {
+            std::cmp::Ordering::Less => return (Side::B, InitiatorRule::WellKnownPort),
+            std::cmp::Ordering::Greater => return (Side::A, InitiatorRule::WellKnownPort),
+            std::cmp::Ordering::Equal => {}
+        }
+    }
+    (flow.first_sender, InitiatorRule::FirstPacket)
+}
+
+fn is_loopback(e: &Endpoint, v6: bool) -> bool {
+    e.ip(v6).is_loopback()
+}

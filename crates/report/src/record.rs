@@ -1,0 +1,234 @@
+use std::io::{self, Write};
+
+use flowdoc_catalogue::{Catalogue, Transport};
+use flowdoc_flow::Side;
+use flowdoc_pipeline::LabelledFlow;
+use serde::{Deserialize, Serialize};
+
+/// One endpoint of a flow record. `port` is null for ICMP.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointRecord {
+    pub ip: String,
+    pub port: Option<u16>,
+}
+
+/// One catalogue row that documents the flow.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MatchRecord {
+    pub table: u8,
+    /// The documented port the flow matched (the responder's, or the fixed source port); null for ICMP.
+    pub port: Option<u16>,
+    pub transport: String,
+    pub protocol: String,
+    pub label: String,
+    /// The row's stable catalogue id (e.g. "T22.2").
+    pub id: String,
+}
+
+/// What one side sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SideRecord {
+    pub packets: u64,
+    pub bytes: u64,
+    /// Extra IP fragments after each datagram's first.
+    pub fragments: u64,
+    /// TCP flags seen, e.g. "SYN,ACK,FIN" (empty for other transports).
+    pub tcp_flags: String,
+}
+
+/// The JSON flow record. Keys up to `findings` are the public contract.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlowRecord {
+    pub transport: String,
+    pub initiator: EndpointRecord,
+    pub responder: EndpointRecord,
+    pub initiator_rule: String,
+    pub packets: u64,
+    pub bytes: u64,
+    pub first_seen: String,
+    pub last_seen: String,
+    pub status: String,
+    pub matches: Vec<MatchRecord>,
+    pub findings: Vec<String>,
+    /// Sent by the initiator and by the responder.
+    pub from_initiator: SideRecord,
+    pub from_responder: SideRecord,
+    /// The outermost tunnel the flow was carried in ("gre", "6in4", "ip-in-ip"); the endpoints
+    /// are the inner ones.
+    pub tunnel: Option<String>,
+    pub vlan: Option<u16>,
+    /// Why the flow record was closed: end-of-input, idle, port-reused, evicted.
+    pub end_reason: String,
+}
+
+/// Nanoseconds since the epoch as RFC 3339 in UTC.
+pub fn rfc3339(ns: i64) -> String {
+    use time::format_description::well_known::Rfc3339;
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ns))
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_else(|| format!("invalid-timestamp-{ns}"))
+}
+
+fn flags(f: u8) -> String {
+    const NAMES: [(u8, &str); 8] = [
+        (0x02, "SYN"),
+        (0x10, "ACK"),
+        (0x08, "PSH"),
+        (0x01, "FIN"),
+        (0x04, "RST"),
+        (0x20, "URG"),
+        (0x40, "ECE"),
+        (0x80, "CWR"),
+    ];
+    let v: Vec<&str> = NAMES.iter().filter(|(b, _)| f & b != 0).map(|(_, n)| *n).collect();
+    v.join(",")
+}
+
+impl FlowRecord {
+    pub fn new(cat: &Catalogue, lf: &LabelledFlow) -> FlowRecord {
+        let f = &lf.flow;
+        let c = &lf.class;
+        let ports = f.key.proto.as_str().starts_with("icmp").then_some(()).is_none();
+        let ep = |side: Side| {
+            let e = f.key.endpoint(side);
+            EndpointRecord { ip: e.ip(f.key.v6).to_string(), port: ports.then_some(e.port) }
+        };
+        let init = f.key.endpoint(c.initiator);
+        let resp = f.key.endpoint(c.initiator.other());
+        let matches = c
+            .matches
+            .iter()
+            .map(|&r| {
+                let row = cat.row(r);
+                let port = if !ports {
+                    None
+                } else if row.ports.contains(&resp.port) {
+                    Some(resp.port)
+                } else {
+                    Some(init.port)
+                };
+                let transport = flowdoc_classify::transport_of(f.key.proto).unwrap_or(Transport::Icmp);
+                MatchRecord {
+                    table: row.table,
+                    port,
+                    transport: transport.as_str().to_string(),
+                    protocol: row.protocol.clone(),
+                    label: row.label.clone(),
+                    id: row.id.clone(),
+                }
+            })
+            .collect();
+        let side = |s: Side| {
+            let d = f.side(s);
+            SideRecord { packets: d.packets, bytes: d.bytes, fragments: d.fragments, tcp_flags: flags(d.tcp_flags) }
+        };
+        FlowRecord {
+            transport: f.key.proto.as_str().to_string(),
+            initiator: ep(c.initiator),
+            responder: ep(c.initiator.other()),
+            initiator_rule: c.rule.as_str().to_string(),
+            packets: f.packets(),
+            bytes: f.bytes(),
+            first_seen: rfc3339(f.first_ns),
+            last_seen: rfc3339(f.last_ns),
+            status: c.status().to_string(),
+            matches,
+            findings: c.findings.iter().map(|x| x.code().to_string()).collect(),
+            from_initiator: side(c.initiator),
+            from_responder: side(c.initiator.other()),
+            tunnel: f.tunnel.map(|t| t.as_str().to_string()),
+            vlan: f.vlan,
+            end_reason: f.end.as_str().to_string(),
+        }
+    }
+
+    /// One line of JSON, newline included.
+    pub fn write_json(&self, out: &mut impl Write) -> io::Result<()> {
+        serde_json::to_writer(&mut *out, self)?;
+        out.write_all(b"\n")
+    }
+}
+
+/// The same fields as the JSON record, flat, with a header row.
+pub struct CsvWriter<W: Write> {
+    inner: csv::Writer<W>,
+}
+
+impl<W: Write> std::fmt::Debug for CsvWriter<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CsvWriter")
+    }
+}
+
+/// Column names of the CSV output.
+pub const CSV_HEADER: [&str; 22] = [
+    "transport",
+    "initiator_ip",
+    "initiator_port",
+    "responder_ip",
+    "responder_port",
+    "initiator_rule",
+    "packets",
+    "bytes",
+    "first_seen",
+    "last_seen",
+    "status",
+    "tables",
+    "labels",
+    "row_ids",
+    "findings",
+    "initiator_packets",
+    "initiator_bytes",
+    "responder_packets",
+    "responder_bytes",
+    "tunnel",
+    "vlan",
+    "end_reason",
+];
+
+impl<W: Write> CsvWriter<W> {
+    pub fn new(out: W) -> io::Result<CsvWriter<W>> {
+        let mut inner = csv::Writer::from_writer(out);
+        inner.write_record(CSV_HEADER).map_err(io::Error::other)?;
+        Ok(CsvWriter { inner })
+    }
+
+    pub fn write(&mut self, r: &FlowRecord) -> io::Result<()> {
+        let opt = |p: Option<u16>| p.map(|p| p.to_string()).unwrap_or_default();
+        let join = |f: &dyn Fn(&MatchRecord) -> String| r.matches.iter().map(f).collect::<Vec<_>>().join(";");
+        let row = [
+            r.transport.clone(),
+            r.initiator.ip.clone(),
+            opt(r.initiator.port),
+            r.responder.ip.clone(),
+            opt(r.responder.port),
+            r.initiator_rule.clone(),
+            r.packets.to_string(),
+            r.bytes.to_string(),
+            r.first_seen.clone(),
+            r.last_seen.clone(),
+            r.status.clone(),
+            join(&|m| m.table.to_string()),
+            join(&|m| m.label.clone()),
+            join(&|m| m.id.clone()),
+            r.findings.join(";"),
+            r.from_initiator.packets.to_string(),
+            r.from_initiator.bytes.to_string(),
+            r.from_responder.packets.to_string(),
+            r.from_responder.bytes.to_string(),
+            r.tunnel.clone().unwrap_or_default(),
+            opt(r.vlan),
+            r.end_reason.clone(),
+        ];
+        self.inner.write_record(&row).map_err(io::Error::other)
+    }
+
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
