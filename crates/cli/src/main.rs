@@ -1,1 +1,425 @@
-fn main() {}
+//! `flowdoc`: label the flows of a capture with the Cisco IM and Presence port guide.
+//!
+//! This binary only wires the crates together: arguments, colour, output files, exit codes
+//! and error printing. Exit codes: 0 done; 1 `--fail-on` matched; 2 usage error or input
+//! that could not be read.
+
+use std::io::{self, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use flowdoc_capture::{expand_inputs, ReadMode};
+use flowdoc_catalogue::{Catalogue, CatalogueError, SourcePort};
+use flowdoc_pipeline::{analyze_files, LabelledFlow, Options};
+use flowdoc_report::{CsvWriter, FlowRecord, RenderOptions, TableReport};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "flowdoc",
+    version,
+    about = "Label the flows of packet captures with the Cisco IM and Presence port guide",
+    after_help = "Exit codes: 0 done; 1 --fail-on matched; 2 usage error or unreadable input."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args, Debug)]
+struct CatalogueArgs {
+    /// Use this catalogue file instead of the shipped one.
+    #[arg(long, value_name = "FILE")]
+    catalogue: Option<PathBuf>,
+    /// Apply site changes from this overlay file (repeatable), e.g. LDAP on 3269.
+    #[arg(long, value_name = "FILE")]
+    overlay: Vec<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Label every flow of one or more captures (files or folders; .gz read transparently).
+    Analyze {
+        #[arg(required = true, value_name = "CAPTURE")]
+        inputs: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        /// Write the results here instead of stdout.
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+        #[command(flatten)]
+        catalogue: CatalogueArgs,
+        /// Exit 1 when any flow of this kind is found.
+        #[arg(long, value_enum, value_name = "WHAT")]
+        fail_on: Vec<FailOn>,
+        /// Seconds without a packet after which a flow ends (0: never).
+        #[arg(long, default_value_t = 300, value_name = "SECS")]
+        idle_timeout: u64,
+        /// Keep one flow per 5-tuple even when a new SYN follows FIN or RST.
+        #[arg(long)]
+        no_split_on_reuse: bool,
+        /// Most flows held at once; older ones are evicted (and still reported).
+        #[arg(long, default_value_t = 1 << 20, value_name = "N")]
+        max_flows: usize,
+        /// Read files through a memory map instead of the default buffered reads.
+        #[arg(long)]
+        mmap: bool,
+        /// No colour, even on a terminal (NO_COLOR is honoured too).
+        #[arg(long)]
+        no_color: bool,
+        /// Table width in columns (default: the terminal's, or 120).
+        #[arg(long, value_name = "COLS")]
+        width: Option<u16>,
+        /// Most undocumented rows in the table report.
+        #[arg(long, default_value_t = 50, value_name = "N")]
+        max_undocumented: usize,
+    },
+    /// Show the port catalogue, optionally filtered.
+    Catalogue {
+        #[command(flatten)]
+        catalogue: CatalogueArgs,
+        /// Only rows documenting this port.
+        #[arg(long)]
+        port: Option<u16>,
+        /// Only rows of this table of the guide.
+        #[arg(long)]
+        table: Option<u8>,
+        /// Only rows whose label, roles, protocol or remark contain this text (any case).
+        #[arg(long, value_name = "TEXT")]
+        search: Option<String>,
+        #[arg(long, value_enum, default_value_t = CatFormat::Table)]
+        format: CatFormat,
+        #[arg(long, value_name = "COLS")]
+        width: Option<u16>,
+    },
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Format {
+    Table,
+    Json,
+    Csv,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum CatFormat {
+    Table,
+    Json,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum FailOn {
+    Undocumented,
+    Finding,
+}
+
+/// An error for the user: printed once, with the exit code it deserves.
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl From<CatalogueError> for Failure {
+    fn from(e: CatalogueError) -> Self {
+        Failure { code: 2, message: e.to_string() }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Analyze { .. } => analyze(cli.command),
+        Command::Catalogue { .. } => catalogue(cli.command),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(f) => {
+            if !f.message.is_empty() {
+                eprintln!("flowdoc: {}", f.message);
+            }
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn load_catalogue(args: &CatalogueArgs) -> Result<Catalogue, Failure> {
+    let mut cat = match &args.catalogue {
+        Some(p) => Catalogue::load(p)?,
+        None => Catalogue::embedded(),
+    };
+    for o in &args.overlay {
+        cat.apply_overlay_file(o)?;
+    }
+    Ok(cat)
+}
+
+fn color_wanted(no_color: bool, to_terminal: bool) -> bool {
+    !no_color && to_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// Where results go: stdout, or a file written whole through a temporary name.
+enum Sink {
+    Stdout(io::BufWriter<io::Stdout>),
+    File { tmp: PathBuf, dest: PathBuf, out: io::BufWriter<std::fs::File> },
+}
+
+impl Sink {
+    fn open(output: &Option<PathBuf>) -> Result<Sink, Failure> {
+        match output {
+            None => Ok(Sink::Stdout(io::BufWriter::with_capacity(1 << 16, io::stdout()))),
+            Some(dest) => {
+                let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let tmp = dest.with_file_name(format!(".{name}.flowdoc-tmp"));
+                let f = std::fs::File::create(&tmp).map_err(|e| Failure {
+                    code: 2,
+                    message: format!("{}: cannot create: {e}", tmp.display()),
+                })?;
+                Ok(Sink::File { tmp, dest: dest.clone(), out: io::BufWriter::new(f) })
+            }
+        }
+    }
+
+    fn finish(self) -> io::Result<()> {
+        match self {
+            Sink::Stdout(mut o) => o.flush(),
+            Sink::File { tmp, dest, mut out } => {
+                out.flush()?;
+                out.get_ref().sync_all()?;
+                std::fs::rename(&tmp, &dest)
+            }
+        }
+    }
+}
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Sink::Stdout(o) => o.write(buf),
+            Sink::File { out, .. } => out.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Sink::Stdout(o) => o.flush(),
+            Sink::File { out, .. } => out.flush(),
+        }
+    }
+}
+
+fn write_failure(e: io::Error, output: &Option<PathBuf>) -> Failure {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        // `flowdoc analyze x.pcap | head` is a quiet success.
+        return Failure { code: 0, message: String::new() };
+    }
+    let place = output.as_ref().map_or("stdout".to_string(), |p| p.display().to_string());
+    Failure { code: 2, message: format!("{place}: write error: {e}") }
+}
+
+fn analyze(cmd: Command) -> Result<u8, Failure> {
+    let Command::Analyze {
+        inputs,
+        format,
+        output,
+        catalogue,
+        fail_on,
+        idle_timeout,
+        no_split_on_reuse,
+        max_flows,
+        mmap,
+        no_color,
+        width,
+        max_undocumented,
+    } = cmd
+    else {
+        return Err(Failure { code: 2, message: "internal: not analyze".into() });
+    };
+    let cat = load_catalogue(&catalogue)?;
+    let files = expand_inputs(&inputs).map_err(|e| Failure { code: 2, message: e.to_string() })?;
+    if files.is_empty() {
+        return Err(Failure { code: 2, message: "no capture files found in the given folders".into() });
+    }
+    let opts = Options {
+        read_mode: if mmap { ReadMode::Mmap } else { ReadMode::Buffered },
+        flow: flowdoc_flow::FlowConfig {
+            idle_timeout_ns: (idle_timeout > 0).then(|| i64::try_from(idle_timeout).unwrap_or(i64::MAX / 1_000_000_000) * 1_000_000_000),
+            split_on_reuse: !no_split_on_reuse,
+            max_flows,
+        },
+    };
+    let sink = Sink::open(&output)?;
+    enum Out {
+        Table(Box<TableReport>, Sink),
+        Json(Sink),
+        Csv(CsvWriter<Sink>),
+    }
+    let mut out = match format {
+        Format::Table => Out::Table(Box::default(), sink),
+        Format::Json => Out::Json(sink),
+        Format::Csv => Out::Csv(CsvWriter::new(sink).map_err(|e| write_failure(e, &output))?),
+    };
+    let mut write_err: Option<io::Error> = None;
+    let mut undocumented = false;
+    let mut finding = false;
+    let mut on_flow = |lf: LabelledFlow| {
+        undocumented |= !lf.class.documented();
+        finding |= !lf.class.findings.is_empty();
+        if write_err.is_some() {
+            return;
+        }
+        let r = match &mut out {
+            Out::Table(report, _) => {
+                report.add(&lf);
+                Ok(())
+            }
+            Out::Json(sink) => FlowRecord::new(&cat, &lf).write_json(sink),
+            Out::Csv(w) => w.write(&FlowRecord::new(&cat, &lf)),
+        };
+        if let Err(e) = r {
+            write_err = Some(e);
+        }
+    };
+    let progress_on = io::stderr().is_terminal();
+    let nfiles = files.len();
+    let mut progress = |i: usize, pos: u64, len: u64| {
+        if progress_on && len > (64 << 20) {
+            let pct = if len == 0 { 100 } else { pos.saturating_mul(100) / len };
+            eprint!("\rflowdoc: reading file {}/{}: {:3}%", i + 1, nfiles, pct.min(100));
+            if pos >= len {
+                eprint!("\r\x1b[K");
+            }
+        }
+    };
+    let summary = analyze_files(&cat, &files, opts, &mut on_flow, &mut progress);
+    if let Some(e) = write_err {
+        return Err(write_failure(e, &output));
+    }
+    let sink = match out {
+        Out::Table(report, mut sink) => {
+            let term = output.is_none() && io::stdout().is_terminal();
+            let ro = RenderOptions {
+                color: color_wanted(no_color, term),
+                width: width.or(if term { None } else { Some(120) }),
+                max_undocumented,
+            };
+            sink.write_all(report.render(&cat, &summary, &ro).as_bytes())
+                .map_err(|e| write_failure(e, &output))?;
+            sink
+        }
+        Out::Json(sink) => sink,
+        Out::Csv(w) => w.into_inner().map_err(|e| write_failure(e, &output))?,
+    };
+    sink.finish().map_err(|e| write_failure(e, &output))?;
+
+    for f in &summary.files {
+        if let Some(e) = &f.error {
+            eprintln!("flowdoc: {e}");
+        }
+    }
+    if format != Format::Table && summary.skipped_total() > 0 {
+        let parts: Vec<String> = summary.skipped.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        eprintln!("flowdoc: {} packets skipped: {}", summary.skipped_total(), parts.join(", "));
+    }
+    if summary.table.evicted > 0 {
+        eprintln!(
+            "flowdoc: the flow table was full {} times; those flows were reported early (raise --max-flows)",
+            summary.table.evicted
+        );
+    }
+    let unreadable: Vec<&str> = summary
+        .files
+        .iter()
+        .filter(|f| f.unreadable)
+        .map(|f| f.path.to_str().unwrap_or("?"))
+        .collect();
+    if !unreadable.is_empty() {
+        return Err(Failure { code: 2, message: format!("{} input(s) could not be read", unreadable.len()) });
+    }
+    let fail = (fail_on.contains(&FailOn::Undocumented) && undocumented)
+        || (fail_on.contains(&FailOn::Finding) && finding);
+    Ok(u8::from(fail))
+}
+
+fn catalogue(cmd: Command) -> Result<u8, Failure> {
+    let Command::Catalogue { catalogue, port, table, search, format, width } = cmd else {
+        return Err(Failure { code: 2, message: "internal: not catalogue".into() });
+    };
+    let cat = load_catalogue(&catalogue)?;
+    let needle = search.map(|s| s.to_lowercase());
+    let rows: Vec<_> = cat
+        .rows()
+        .iter()
+        .filter(|r| port.is_none_or(|p| r.ports.contains(&p) || r.source_port == SourcePort::Fixed(p)))
+        .filter(|r| table.is_none_or(|t| r.table == t))
+        .filter(|r| {
+            needle.as_ref().is_none_or(|n| {
+                [&r.label, &r.from, &r.to, &r.protocol, &r.remark, &r.original.remark, &r.id]
+                    .iter()
+                    .any(|s| s.to_lowercase().contains(n.as_str()))
+            })
+        })
+        .collect();
+    let mut out = io::BufWriter::new(io::stdout());
+    let text = match format {
+        CatFormat::Json => {
+            let v = serde_json::json!({
+                "version": cat.version(),
+                "source": cat.source(),
+                "tables": cat.tables(),
+                "rows": rows,
+            });
+            serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"
+        }
+        CatFormat::Table => {
+            let mut t = comfy_table::Table::new();
+            t.load_style(comfy_table::presets::UTF8_FULL_CONDENSED)
+                .set_content_arrangement(comfy_table::ContentArrangement::Dynamic)
+                .force_no_tty()
+                .set_header(vec!["Id", "Label", "From -> To", "Protocol", "Transport", "Port", "Source", "Notes"]);
+            let term = io::stdout().is_terminal();
+            t.set_width(width.unwrap_or(if term { 0 } else { 140 }));
+            if term && width.is_none() {
+                t = t.clone();
+            }
+            for r in &rows {
+                let ports = if r.ports.is_empty() {
+                    if r.configurable { "configurable".to_string() } else { "-".to_string() }
+                } else {
+                    let p: Vec<String> = r.ports.iter().map(|p| p.to_string()).collect();
+                    p.join(", ") + if r.configurable { " (configurable)" } else { "" }
+                };
+                let src = match r.source_port {
+                    SourcePort::Ephemeral => "ephemeral".to_string(),
+                    SourcePort::Bidirectional => "bidirectional".to_string(),
+                    SourcePort::Fixed(p) => p.to_string(),
+                };
+                let tr: Vec<&str> = r.transports.iter().map(|t| t.as_str()).collect();
+                let mut notes = Vec::new();
+                if r.localhost_only {
+                    notes.push("localhost only".to_string());
+                }
+                if let Some(n) = &r.note {
+                    notes.push(n.clone());
+                }
+                if let Some(s) = &r.site {
+                    notes.push(format!("site: {s}"));
+                }
+                let dir = if r.both_directions { "<->" } else { "->" };
+                t.add_row(vec![
+                    r.id.clone(),
+                    r.label.clone(),
+                    format!("{} {dir} {}", r.from, r.to),
+                    r.protocol.clone(),
+                    tr.join("/"),
+                    ports,
+                    src,
+                    notes.join("; "),
+                ]);
+            }
+            format!("{t}\n{} of {} rows ({})\n", rows.len(), cat.rows().len(), cat.source())
+        }
+    };
+    out.write_all(text.as_bytes())
+        .and_then(|_| out.flush())
+        .map_err(|e| write_failure(e, &None))?;
+    Ok(0)
+}

@@ -228,7 +228,8 @@ impl<W: Write> CsvWriter<W> {
         self.inner.write_record(&row).map_err(io::Error::other)
     }
 
-    pub fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
+    /// Flushes and hands back the writer.
+    pub fn into_inner(self) -> io::Result<W> {
+        self.inner.into_inner().map_err(|e| io::Error::other(e.to_string()))
     }
 }
