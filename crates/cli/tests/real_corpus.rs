@@ -1,0 +1,132 @@
+//! Real public captures against tshark's ground truth.
+//!
+//! Reads `$FLOWDOC_CORPUS` (set by `.ci/run` to `../shared/corpus/real`): every file listed in
+//! GROUND_TRUTH.tsv is analysed the way tshark counts conversations (no idle timeout, no split
+//! on port reuse, ICMP by address pair) and its flows, packets and bytes must agree, except
+//! where a comment below explains why they cannot. Without the variable the test says so and
+//! passes; with the variable set and the folder missing it fails.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use flowdoc_capture::ReadMode;
+use flowdoc_catalogue::Catalogue;
+use flowdoc_flow::FlowConfig;
+use flowdoc_pipeline::{analyze_files, Options};
+
+type Key = (String, String, String);
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Counts {
+    packets: u64,
+    bytes: u64,
+}
+
+fn corpus() -> Option<PathBuf> {
+    let dir = PathBuf::from(std::env::var_os("FLOWDOC_CORPUS")?);
+    assert!(dir.join("GROUND_TRUTH.tsv").is_file(), "FLOWDOC_CORPUS={} has no GROUND_TRUTH.tsv", dir.display());
+    Some(dir)
+}
+
+fn ground_truth(dir: &Path) -> BTreeMap<String, BTreeMap<Key, Counts>> {
+    let text = std::fs::read_to_string(dir.join("GROUND_TRUTH.tsv")).expect("read GROUND_TRUTH.tsv");
+    let mut out: BTreeMap<String, BTreeMap<Key, Counts>> = BTreeMap::new();
+    for line in text.lines().skip(1) {
+        let c: Vec<&str> = line.split('\t').collect();
+        let file = out.entry(c[0].to_string()).or_default();
+        if c[1] == "other" {
+            continue;
+        }
+        let (a, b) = if c[2] <= c[3] { (c[2], c[3]) } else { (c[3], c[2]) };
+        let n = Counts { packets: c[4].parse().expect("packets"), bytes: c[5].parse().expect("bytes") };
+        file.insert((c[1].to_string(), a.to_string(), b.to_string()), n);
+    }
+    out
+}
+
+fn ours(cat: &Catalogue, path: &Path) -> BTreeMap<Key, Counts> {
+    let opts = Options {
+        read_mode: ReadMode::Buffered,
+        flow: FlowConfig { idle_timeout_ns: None, split_on_reuse: false, max_flows: 1 << 20 },
+    };
+    let mut out: BTreeMap<Key, Counts> = BTreeMap::new();
+    let mut sink = |lf: flowdoc_pipeline::LabelledFlow| {
+        let k = lf.flow.key;
+        let icmp = k.proto.as_str().starts_with("icmp");
+        let ep = |e: flowdoc_flow::Endpoint| {
+            let port = if icmp { String::new() } else { e.port.to_string() };
+            format!("{}|{port}", e.ip(k.v6))
+        };
+        let (a, b) = (ep(k.a), ep(k.b));
+        let (a, b) = if a <= b { (a, b) } else { (b, a) };
+        let c = out.entry((k.proto.as_str().to_string(), a, b)).or_default();
+        c.packets += lf.flow.packets();
+        c.bytes += lf.flow.bytes();
+    };
+    analyze_files(cat, &[path.to_path_buf()], opts, &mut sink, &mut |_, _, _| {});
+    out
+}
+
+/// Where flowdoc and tshark cannot agree, and why.
+#[derive(PartialEq, Eq)]
+enum Tolerance {
+    Exact,
+    /// Fragmented datagrams: tshark reassembles and counts the bytes of the frame that
+    /// completes the datagram; flowdoc counts the first fragment (the one with the ports) in
+    /// `packets`/`bytes` and the other fragments under `fragments`. Packets agree, bytes cannot.
+    PacketsOnly,
+    /// Overlapping garbage fragments: tshark's reassembly produces ports that the first
+    /// fragment does not carry, so the flows themselves differ; the number of datagrams agrees.
+    TotalPacketsOnly,
+}
+
+fn tolerance(file: &str) -> Tolerance {
+    match file {
+        "dns_fragmented.pcap" | "ipv6-fragmented-dns.pcap" => Tolerance::PacketsOnly,
+        "ip_fragmented_garbage.pcap" => Tolerance::TotalPacketsOnly,
+        _ => Tolerance::Exact,
+    }
+}
+
+#[test]
+fn flows_and_packet_counts_agree_with_tshark() {
+    let Some(dir) = corpus() else {
+        eprintln!("FLOWDOC_CORPUS is not set: real-capture comparison not run");
+        return;
+    };
+    let cat = Catalogue::embedded();
+    let truth = ground_truth(&dir);
+    let mut report = Vec::new();
+    let mut checked = 0;
+    for (file, want) in &truth {
+        let got = ours(&cat, &dir.join(file));
+        checked += 1;
+        let tol = tolerance(file);
+        if tol == Tolerance::TotalPacketsOnly {
+            let total = |m: &BTreeMap<Key, Counts>| m.values().map(|c| c.packets).sum::<u64>();
+            assert_eq!(total(&got), total(want), "{file}: datagrams in flows");
+            continue;
+        }
+        let same = |g: &Counts, w: &Counts| {
+            g.packets == w.packets && (tol == Tolerance::PacketsOnly || g.bytes == w.bytes)
+        };
+        let mut diffs = Vec::new();
+        for (k, w) in want {
+            match got.get(k) {
+                None => diffs.push(format!("missing {k:?} {w:?}")),
+                Some(g) if !same(g, w) => diffs.push(format!("{k:?} tshark {w:?} flowdoc {g:?}")),
+                _ => {}
+            }
+        }
+        for (k, g) in &got {
+            if !want.contains_key(k) {
+                diffs.push(format!("extra {k:?} {g:?}"));
+            }
+        }
+        if !diffs.is_empty() {
+            report.push(format!("{file}: {} of {} flows differ\n    {}", diffs.len(), want.len(), diffs.join("\n    ")));
+        }
+    }
+    assert!(checked >= 70, "only {checked} files in GROUND_TRUTH.tsv");
+    assert!(report.is_empty(), "flowdoc and tshark disagree:\n{}", report.join("\n"));
+}
