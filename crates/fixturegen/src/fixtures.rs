@@ -1,0 +1,230 @@
+//! The scenarios checked in under `fixtures/`. Each function returns a file name and its bytes.
+
+use flowdoc_catalogue::{Catalogue, SourcePort, Transport};
+
+use crate::packet::{self, Ip, ACK, FIN, PSH, SYN};
+use crate::write::{self, BlockKind, Frame, Interface, PcapOptions};
+
+/// 2024-05-01T00:00:00Z: all fixtures start here.
+pub const EPOCH_NS: i64 = 1_714_521_600_000_000_000;
+const MS: i64 = 1_000_000;
+
+/// Builds the frames of one conversation; `wrap` turns an IP packet into a link-layer frame.
+struct Conv<'w> {
+    frames: Vec<Frame>,
+    t: i64,
+    wrap: &'w dyn Fn(Vec<u8>) -> Vec<u8>,
+    interface: u32,
+}
+
+impl<'w> Conv<'w> {
+    fn new(t: i64, wrap: &'w dyn Fn(Vec<u8>) -> Vec<u8>) -> Conv<'w> {
+        Conv { frames: Vec::new(), t, wrap, interface: 0 }
+    }
+    fn push(&mut self, ip: Vec<u8>) {
+        self.t += MS;
+        let mut f = Frame::new(self.t, (self.wrap)(ip));
+        f.interface = self.interface;
+        self.frames.push(f);
+    }
+    /// A whole TCP connection: handshake, a request and an answer, FIN both ways.
+    fn tcp_session(&mut self, c: Ip, s: Ip, cp: u16, sp: u16) {
+        self.push(packet::tcp(c, s, cp, sp, SYN, 1000, &[]));
+        self.push(packet::tcp(s, c, sp, cp, SYN | ACK, 5000, &[]));
+        self.push(packet::tcp(c, s, cp, sp, ACK, 1001, &[]));
+        self.push(packet::tcp(c, s, cp, sp, PSH | ACK, 1001, &[0x42; 100]));
+        self.push(packet::tcp(s, c, sp, cp, PSH | ACK, 5001, &[0x43; 60]));
+        self.push(packet::tcp(c, s, cp, sp, FIN | ACK, 1101, &[]));
+        self.push(packet::tcp(s, c, sp, cp, FIN | ACK, 5061, &[]));
+        self.push(packet::tcp(c, s, cp, sp, ACK, 1102, &[]));
+    }
+    fn udp_exchange(&mut self, c: Ip, s: Ip, cp: u16, sp: u16) {
+        self.push(packet::udp(c, s, cp, sp, &[0x51; 60]));
+        self.push(packet::udp(s, c, sp, cp, &[0x52; 80]));
+    }
+    fn ping(&mut self, c: Ip, s: Ip, id: u16) {
+        self.push(packet::echo(c, s, id, 1, false));
+        self.push(packet::echo(s, c, id, 1, true));
+    }
+}
+
+fn v4(a: u8, b: u8, c: u8, d: u8) -> Ip {
+    Ip::V4([a, b, c, d])
+}
+
+fn v6(last: u16) -> Ip {
+    let mut a = [0u8; 16];
+    a[..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+    a[14..].copy_from_slice(&last.to_be_bytes());
+    Ip::V6(a)
+}
+
+fn eth(ip: Vec<u8>) -> Vec<u8> {
+    packet::ethernet(&ip, &[])
+}
+
+/// Every row of the guide, once per transport it lists, plus undocumented traffic and a
+/// localhost-only port crossing the network. Rows the guide marks localhost-only are sent
+/// between loopback addresses, as the guide intends.
+pub fn cluster(cat: &Catalogue) -> (String, Vec<u8>) {
+    let wrap = eth;
+    let mut c = Conv::new(EPOCH_NS, &wrap);
+    let mut n: u16 = 0;
+    for row in cat.rows() {
+        for &t in &row.transports {
+            n += 1;
+            let (ci, si) = if row.localhost_only {
+                (v4(127, 0, 0, 1), v4(127, 0, 0, 1))
+            } else {
+                (v4(10, row.table, (n >> 8) as u8, n as u8), v4(10, 100 + row.table, (n >> 8) as u8, n as u8))
+            };
+            let cp = match row.source_port {
+                SourcePort::Fixed(p) => p,
+                _ => 51_000 + n,
+            };
+            let sp = row.ports.first().copied().unwrap_or(40_000 + n);
+            match t {
+                Transport::Tcp => c.tcp_session(ci, si, cp, sp),
+                Transport::Udp => c.udp_exchange(ci, si, cp, sp),
+                Transport::Icmp => c.ping(ci, si, n),
+            }
+        }
+    }
+    // Undocumented: a TCP service on 9999, UDP on 40000, DNS over TCP (the guide lists UDP),
+    // ICMPv6 echo; and the IDS port 1500 (localhost only) between two hosts.
+    c.tcp_session(v4(10, 200, 0, 1), v4(10, 200, 0, 2), 52_001, 9999);
+    c.udp_exchange(v4(10, 200, 0, 3), v4(10, 200, 0, 4), 52_002, 40_000);
+    c.tcp_session(v4(10, 200, 0, 5), v4(10, 200, 0, 6), 52_003, 53);
+    c.ping(v6(1), v6(2), 77);
+    c.tcp_session(v4(10, 201, 0, 1), v4(10, 201, 0, 2), 52_004, 1500);
+    ("cluster.pcap".into(), write::pcap(&PcapOptions::ethernet(), &c.frames))
+}
+
+/// One XMPP client session per link type, VLAN and QinQ frames, SPB and OPB blocks, an ARP
+/// frame and an unknown block, in one multi-interface pcapng (interface 1 has ns timestamps).
+pub fn links() -> (String, Vec<u8>) {
+    let ifs = [
+        Interface { link_type: 1, tsresol_exp: 6 },
+        Interface { link_type: 113, tsresol_exp: 9 },
+        Interface { link_type: 276, tsresol_exp: 6 },
+        Interface { link_type: 101, tsresol_exp: 6 },
+        Interface { link_type: 0, tsresol_exp: 6 },
+        Interface { link_type: 9, tsresol_exp: 6 },
+        Interface { link_type: 228, tsresol_exp: 6 },
+        Interface { link_type: 229, tsresol_exp: 6 },
+    ];
+    let wraps: [&dyn Fn(Vec<u8>) -> Vec<u8>; 8] = [
+        &|ip| packet::ethernet(&ip, &[]),
+        &|ip| packet::sll(&ip),
+        &|ip| packet::sll2(&ip),
+        &|ip| ip,
+        &|ip| packet::null(&ip),
+        &|ip| packet::ppp(&ip),
+        &|ip| ip,
+        &|ip| ip,
+    ];
+    let mut frames: Vec<(BlockKind, Frame)> = Vec::new();
+    for (i, w) in wraps.iter().enumerate() {
+        let mut c = Conv::new(EPOCH_NS + i as i64 * 100 * MS, *w);
+        c.interface = i as u32;
+        let k = i as u8 + 1;
+        if i == 7 {
+            c.tcp_session(v6(0x10 + u16::from(k)), v6(0x20 + u16::from(k)), 53_000 + u16::from(k), 5222);
+        } else {
+            c.tcp_session(v4(172, 16, k, 1), v4(172, 16, k, 2), 53_000 + u16::from(k), 5222);
+        }
+        frames.extend(c.frames.into_iter().map(|f| (BlockKind::Enhanced, f)));
+    }
+    let vlan = |ip: Vec<u8>| packet::ethernet(&ip, &[100]);
+    let mut c = Conv::new(EPOCH_NS + 900 * MS, &vlan);
+    c.udp_exchange(v4(172, 17, 0, 1), v4(172, 17, 0, 2), 53_100, 5060);
+    frames.extend(c.frames.into_iter().map(|f| (BlockKind::Enhanced, f)));
+    let qinq = |ip: Vec<u8>| packet::ethernet(&ip, &[200, 300]);
+    let mut c = Conv::new(EPOCH_NS + 950 * MS, &qinq);
+    c.udp_exchange(v4(172, 18, 0, 1), v4(172, 18, 0, 2), 53_101, 5060);
+    frames.extend(c.frames.into_iter().map(|f| (BlockKind::Enhanced, f)));
+    let e = eth;
+    let mut c = Conv::new(EPOCH_NS + 980 * MS, &e);
+    c.udp_exchange(v4(172, 19, 0, 1), v4(172, 19, 0, 2), 53_102, 123);
+    let mut it = c.frames.into_iter();
+    if let (Some(a), Some(b)) = (it.next(), it.next()) {
+        frames.push((BlockKind::Simple, a));
+        frames.push((BlockKind::Obsolete, b));
+    }
+    let arp = packet::ethernet_raw(0x0806, &[0, 1, 8, 0, 6, 4, 0, 1, 0, 0x1b, 0x54, 0, 0, 1, 172, 19, 0, 1, 0, 0, 0, 0, 0, 0, 172, 19, 0, 2]);
+    frames.push((BlockKind::Enhanced, Frame::new(EPOCH_NS + 990 * MS, arp)));
+    ("links.pcapng".into(), write::pcapng(&ifs, &frames))
+}
+
+/// XMPP S2S in IP-in-IP, XMPP client over IPv6 in 6in4, SIP in GRE.
+pub fn tunnels() -> (String, Vec<u8>) {
+    let (o1, o2) = ([192, 0, 2, 1], [192, 0, 2, 2]);
+    let ipip = move |ip: Vec<u8>| eth(packet::ip_carrying(Ip::V4(o1), Ip::V4(o2), 4, &ip));
+    let sixin4 = move |ip: Vec<u8>| eth(packet::ip_carrying(Ip::V4(o1), Ip::V4(o2), 41, &ip));
+    let gre = move |ip: Vec<u8>| eth(packet::ip_carrying(Ip::V4(o1), Ip::V4(o2), 47, &packet::gre(0x0800, &ip)));
+    let mut frames = Vec::new();
+    let mut c = Conv::new(EPOCH_NS, &ipip);
+    c.tcp_session(v4(10, 50, 0, 1), v4(10, 60, 0, 1), 54_001, 5269);
+    frames.extend(c.frames);
+    let mut c = Conv::new(EPOCH_NS + 100 * MS, &sixin4);
+    c.tcp_session(v6(0x501), v6(0x601), 54_002, 5222);
+    frames.extend(c.frames);
+    let mut c = Conv::new(EPOCH_NS + 200 * MS, &gre);
+    c.udp_exchange(v4(10, 50, 0, 2), v4(10, 60, 0, 2), 54_003, 5060);
+    frames.extend(c.frames);
+    ("tunnels.pcap".into(), write::pcap(&PcapOptions::ethernet(), &frames))
+}
+
+/// A large SNMP request split into three IPv4 fragments, delivered last fragment first,
+/// and its unfragmented answer.
+pub fn fragments() -> (String, Vec<u8>) {
+    let (c, s) = (v4(10, 12, 0, 1), v4(10, 112, 0, 1));
+    let big = packet::udp(c, s, 55_001, 161, &[0x30; 2900]);
+    let mut frags: Vec<Vec<u8>> = packet::fragment_v4(&big, 1480, 0x4242);
+    frags.rotate_right(1);
+    let mut frames: Vec<Frame> =
+        frags.into_iter().enumerate().map(|(i, ip)| Frame::new(EPOCH_NS + i as i64 * MS, eth(ip))).collect();
+    frames.push(Frame::new(EPOCH_NS + 5 * MS, eth(packet::udp(s, c, 161, 55_001, &[0x30; 100]))));
+    ("fragments.pcap".into(), write::pcap(&PcapOptions::ethernet(), &frames))
+}
+
+/// Flows whose start was not captured, a lost SYN, and a port reused after FIN: each decides
+/// its initiator by a different rule.
+fn midstream_frames() -> Vec<Frame> {
+    let e = eth;
+    let mut c = Conv::new(EPOCH_NS, &e);
+    let (a, b) = (v4(10, 70, 0, 1), v4(10, 70, 0, 2));
+    // The server on 5061 speaks first: the catalogue names the client.
+    c.push(packet::tcp(b, a, 5061, 56_001, PSH | ACK, 1, &[0x17; 50]));
+    c.push(packet::tcp(a, b, 56_001, 5061, ACK, 1, &[]));
+    // Undocumented 443 against an ephemeral port: the well-known port names the server.
+    c.push(packet::tcp(b, a, 443, 56_002, PSH | ACK, 1, &[0x17; 50]));
+    // Two ephemeral, undocumented ports: the first sender is taken as the initiator.
+    c.push(packet::tcp(a, b, 56_003, 40_001, ACK, 1, &[1; 10]));
+    c.push(packet::tcp(b, a, 40_001, 56_003, ACK, 1, &[]));
+    // The SYN was lost; the SYN-ACK names its receiver as the initiator.
+    c.push(packet::tcp(b, a, 5222, 56_004, SYN | ACK, 1, &[]));
+    c.push(packet::tcp(a, b, 56_004, 5222, ACK, 1, &[]));
+    // An NTP answer seen before its question.
+    c.push(packet::udp(b, a, 123, 56_005, &[0x24; 48]));
+    c.push(packet::udp(a, b, 56_005, 123, &[0x23; 48]));
+    // The same 5-tuple twice: FIN both ways, then a new SYN.
+    c.tcp_session(a, b, 56_006, 5269);
+    c.tcp_session(a, b, 56_006, 5269);
+    c.frames
+}
+
+pub fn midstream() -> (String, Vec<u8>) {
+    ("midstream.pcap".into(), write::pcap(&PcapOptions::ethernet(), &midstream_frames()))
+}
+
+/// The midstream scenario again as a gzip-compressed, big-endian, nanosecond pcap.
+pub fn midstream_gz() -> (String, Vec<u8>) {
+    let o = PcapOptions { nanos: true, big_endian: true, ..PcapOptions::ethernet() };
+    ("midstream-ns-be.pcap.gz".into(), write::gzip(&write::pcap(&o, &midstream_frames())))
+}
+
+/// Every fixture, in a fixed order.
+pub fn all(cat: &Catalogue) -> Vec<(String, Vec<u8>)> {
+    vec![cluster(cat), links(), tunnels(), fragments(), midstream(), midstream_gz()]
+}

@@ -1,0 +1,51 @@
+//! `flowdoc-fixturegen [DIR]`: writes every fixture into DIR (default `fixtures/`).
+//! `flowdoc-fixturegen --bench FILE PACKETS FLOWS`: writes a benchmark capture.
+
+use std::io::BufWriter;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use flowdoc_catalogue::Catalogue;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let cat = Catalogue::embedded();
+    if args.first().map(String::as_str) == Some("--bench") {
+        let (Some(path), Some(p), Some(f)) = (args.get(1), args.get(2), args.get(3)) else {
+            eprintln!("usage: flowdoc-fixturegen --bench FILE PACKETS FLOWS");
+            return ExitCode::from(2);
+        };
+        let (Ok(p), Ok(f)) = (p.parse::<u64>(), f.parse::<u32>()) else {
+            eprintln!("flowdoc-fixturegen: PACKETS and FLOWS must be whole numbers");
+            return ExitCode::from(2);
+        };
+        let res = std::fs::File::create(path).and_then(|file| {
+            let mut w = BufWriter::with_capacity(1 << 20, file);
+            flowdoc_fixturegen::bench::write_capture(&mut w, &cat, p, f)
+        });
+        return match res {
+            Ok(b) => {
+                println!("{path}: {p} packets, {f} flows, {b} bytes");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("flowdoc-fixturegen: {path}: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
+    let dir = PathBuf::from(args.first().map_or("fixtures", String::as_str));
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        eprintln!("flowdoc-fixturegen: {}: {e}", dir.display());
+        return ExitCode::from(2);
+    }
+    for (name, bytes) in flowdoc_fixturegen::fixtures::all(&cat) {
+        let path = dir.join(&name);
+        if let Err(e) = std::fs::write(&path, &bytes) {
+            eprintln!("flowdoc-fixturegen: {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+        println!("{}: {} bytes", path.display(), bytes.len());
+    }
+    ExitCode::SUCCESS
+}
