@@ -25,14 +25,30 @@ fn pipeline(c: &mut Criterion) {
     let cat = Catalogue::embedded();
     let mut g = c.benchmark_group("imp-1m");
     g.sample_size(10).throughput(Throughput::Elements(PACKETS));
-    g.bench_function("read-only/buffered", |b| b.iter(|| walk_records(&path, ReadMode::Buffered)));
-    g.bench_function("read-only/mmap", |b| b.iter(|| walk_records(&path, ReadMode::Mmap)));
-    for (name, mode) in [("analyze/buffered", ReadMode::Buffered), ("analyze/mmap", ReadMode::Mmap)] {
+    g.bench_function("read-only/buffered", |b| {
+        b.iter(|| walk_records(&path, ReadMode::Buffered))
+    });
+    g.bench_function("read-only/mmap", |b| {
+        b.iter(|| walk_records(&path, ReadMode::Mmap))
+    });
+    for (name, mode) in [
+        ("analyze/buffered", ReadMode::Buffered),
+        ("analyze/mmap", ReadMode::Mmap),
+    ] {
         g.bench_function(name, |b| {
             b.iter(|| {
                 let mut flows = 0u64;
-                let opts = Options { read_mode: mode, ..Options::default() };
-                let s = analyze_files(&cat, std::slice::from_ref(&path), opts, &mut |_| flows += 1, &mut |_, _, _| {});
+                let opts = Options {
+                    read_mode: mode,
+                    ..Options::default()
+                };
+                let s = analyze_files(
+                    &cat,
+                    std::slice::from_ref(&path),
+                    opts,
+                    &mut |_| flows += 1,
+                    &mut |_, _, _| {},
+                );
                 assert_eq!(s.packets, PACKETS);
                 flows
             })

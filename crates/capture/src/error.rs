@@ -17,7 +17,11 @@ pub enum CaptureError {
         source: io::Error,
     },
     #[error("{file}: not a pcap or pcapng file (starts with {magic:02x?}, {len} bytes read)")]
-    NotACapture { file: String, magic: [u8; 4], len: usize },
+    NotACapture {
+        file: String,
+        magic: [u8; 4],
+        len: usize,
+    },
     #[error("{file}: record {record} at byte {offset}: file ends inside the record ({have} of {need} bytes)")]
     Truncated {
         file: String,
@@ -37,15 +41,32 @@ pub enum CaptureError {
 
 impl CaptureError {
     pub(crate) fn io(file: &str, offset: u64, source: io::Error) -> CaptureError {
-        CaptureError::Io { file: file.to_string(), offset, source }
+        CaptureError::Io {
+            file: file.to_string(),
+            offset,
+            source,
+        }
     }
 
-    pub(crate) fn corrupt(file: &str, record: u64, offset: u64, what: impl Into<String>) -> CaptureError {
-        CaptureError::Corrupt { file: file.to_string(), record, offset, what: what.into() }
+    pub(crate) fn corrupt(
+        file: &str,
+        record: u64,
+        offset: u64,
+        what: impl Into<String>,
+    ) -> CaptureError {
+        CaptureError::Corrupt {
+            file: file.to_string(),
+            record,
+            offset,
+            what: what.into(),
+        }
     }
 
     /// True when the file could not be read at all (as opposed to ending early).
     pub fn is_unreadable(&self) -> bool {
-        matches!(self, CaptureError::Open { .. } | CaptureError::NotACapture { .. })
+        matches!(
+            self,
+            CaptureError::Open { .. } | CaptureError::NotACapture { .. }
+        )
     }
 }

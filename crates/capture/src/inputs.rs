@@ -27,7 +27,10 @@ fn walk(p: &Path, out: &mut Vec<PathBuf>) -> Result<(), CaptureError> {
     })?;
     let mut entries: Vec<PathBuf> = rd
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|e| !e.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+        .filter(|e| {
+            !e.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        })
         .collect();
     entries.sort();
     for e in entries {

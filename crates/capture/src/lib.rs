@@ -43,7 +43,11 @@ pub enum ReadMode {
 /// The container format of a capture file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
-    Pcap { nanos: bool, big_endian: bool, modified: bool },
+    Pcap {
+        nanos: bool,
+        big_endian: bool,
+        modified: bool,
+    },
     Pcapng,
 }
 
@@ -140,7 +144,11 @@ impl CaptureReader {
             for (m, b) in magic.iter_mut().zip(head) {
                 *m = *b;
             }
-            return Err(CaptureError::NotACapture { file, magic, len: head.len() });
+            return Err(CaptureError::NotACapture {
+                file,
+                magic,
+                len: head.len(),
+            });
         };
         if let Parser::Pcap(_) = parser {
             window.consume(24);
@@ -211,7 +219,9 @@ impl CaptureReader {
                     if have == 0 && self.window.at_eof() {
                         return Ok(None);
                     }
-                    self.window.fill(n).map_err(|e| CaptureError::io(&file, offset, e))?;
+                    self.window
+                        .fill(n)
+                        .map_err(|e| CaptureError::io(&file, offset, e))?;
                     let now = self.window.bytes().len();
                     if now < n {
                         if now == 0 {

@@ -40,14 +40,29 @@ impl State {
         };
         // The link type is the low 16 bits; the high bits carry FCS information.
         let link_type = (u32_at(h, 20, big_endian) & 0xffff) as u16;
-        Some(State { big_endian, nanos, modified, link_type })
+        Some(State {
+            big_endian,
+            nanos,
+            modified,
+            link_type,
+        })
     }
 
     pub(crate) fn format(&self) -> Format {
-        Format::Pcap { nanos: self.nanos, big_endian: self.big_endian, modified: self.modified }
+        Format::Pcap {
+            nanos: self.nanos,
+            big_endian: self.big_endian,
+            modified: self.modified,
+        }
     }
 
-    pub(crate) fn step(&self, b: &[u8], file: &str, number: u64, offset: u64) -> Result<Step, CaptureError> {
+    pub(crate) fn step(
+        &self,
+        b: &[u8],
+        file: &str,
+        number: u64,
+        offset: u64,
+    ) -> Result<Step, CaptureError> {
         let hdr = if self.modified { 24 } else { 16 };
         if b.len() < hdr {
             return Ok(Step::Need(hdr));
@@ -60,7 +75,9 @@ impl State {
                 file,
                 number,
                 offset,
-                format!("corrupt record header: captured length {caplen} is larger than {MAX_CAPLEN}"),
+                format!(
+                    "corrupt record header: captured length {caplen} is larger than {MAX_CAPLEN}"
+                ),
             ));
         }
         let total = hdr + caplen;
@@ -71,7 +88,12 @@ impl State {
         let frac = i64::from(u32_at(b, 4, big));
         let ts_ns = sec * 1_000_000_000 + if self.nanos { frac } else { frac * 1_000 };
         Ok(Step::Packet(
-            Found { ts_ns, link_type: self.link_type, orig_len, data: hdr..total },
+            Found {
+                ts_ns,
+                link_type: self.link_type,
+                orig_len,
+                data: hdr..total,
+            },
             total,
         ))
     }

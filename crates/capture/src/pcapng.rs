@@ -90,14 +90,18 @@ impl State {
             } else if u32::from_be_bytes(magic) == BYTE_ORDER_MAGIC {
                 true
             } else {
-                return Err(corrupt(format!("section header with a bad byte-order magic {magic:02x?}")));
+                return Err(corrupt(format!(
+                    "section header with a bad byte-order magic {magic:02x?}"
+                )));
             };
             self.interfaces.clear();
         }
         let btype = self.u32(b, 0);
         let len = self.u32(b, 4) as usize;
-        if len < 12 || len % 4 != 0 || len > MAX_BLOCK {
-            return Err(corrupt(format!("block of type {btype:#x} has an impossible length {len}")));
+        if len < 12 || !len.is_multiple_of(4) || len > MAX_BLOCK {
+            return Err(corrupt(format!(
+                "block of type {btype:#x} has an impossible length {len}"
+            )));
         }
         if b.len() < len {
             return Ok(Step::Need(len));
@@ -150,7 +154,12 @@ impl State {
                 self.last_ts = ts_ns;
                 let start = 8 + 20;
                 Ok(Step::Packet(
-                    Found { ts_ns, link_type: itf.link_type, orig_len, data: start..start + caplen },
+                    Found {
+                        ts_ns,
+                        link_type: itf.link_type,
+                        orig_len,
+                        data: start..start + caplen,
+                    },
                     len,
                 ))
             }
@@ -169,7 +178,12 @@ impl State {
                 }
                 // A simple packet block has no timestamp: it takes the previous packet's.
                 Ok(Step::Packet(
-                    Found { ts_ns: self.last_ts, link_type: itf.link_type, orig_len, data: 12..12 + caplen },
+                    Found {
+                        ts_ns: self.last_ts,
+                        link_type: itf.link_type,
+                        orig_len,
+                        data: 12..12 + caplen,
+                    },
                     len,
                 ))
             }
@@ -199,8 +213,11 @@ impl State {
                 (14, 8) => {
                     let mut a = [0u8; 8];
                     a.copy_from_slice(val);
-                    itf.offset_s =
-                        if self.big_endian { i64::from_be_bytes(a) } else { i64::from_le_bytes(a) };
+                    itf.offset_s = if self.big_endian {
+                        i64::from_be_bytes(a)
+                    } else {
+                        i64::from_le_bytes(a)
+                    };
                 }
                 _ => {}
             }

@@ -14,7 +14,10 @@ const CHUNK: usize = 2 << 20;
 
 enum Store {
     Map(memmap2::Mmap),
-    Buf { buf: Vec<u8>, src: Box<dyn Read + Send> },
+    Buf {
+        buf: Vec<u8>,
+        src: Box<dyn Read + Send>,
+    },
 }
 
 pub(crate) struct Window {
@@ -44,7 +47,10 @@ impl<R: Read> Read for Counting<R> {
 
 impl Window {
     pub(crate) fn open(path: &Path, mode: ReadMode) -> Result<Window, CaptureError> {
-        let open_err = |source| CaptureError::Open { file: path.display().to_string(), source };
+        let open_err = |source| CaptureError::Open {
+            file: path.display().to_string(),
+            source,
+        };
         let mut file = File::open(path).map_err(open_err)?;
         let meta = file.metadata().map_err(open_err)?;
         if meta.is_dir() {
@@ -61,20 +67,37 @@ impl Window {
             file_pos.store(file_len, Ordering::Relaxed);
             Store::Map(map)
         } else {
-            let counted = Counting { inner: file, count: Arc::clone(&file_pos) };
+            let counted = Counting {
+                inner: file,
+                count: Arc::clone(&file_pos),
+            };
             let src: Box<dyn Read + Send> = if gz {
-                Box::new(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(1 << 16, counted)))
+                Box::new(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(
+                    1 << 16,
+                    counted,
+                )))
             } else {
                 Box::new(counted)
             };
-            Store::Buf { buf: vec![0; CHUNK], src }
+            Store::Buf {
+                buf: vec![0; CHUNK],
+                src,
+            }
         };
         let end = match &store {
             Store::Map(m) => m.len(),
             Store::Buf { .. } => 0,
         };
         let eof = matches!(store, Store::Map(_));
-        Ok(Window { store, pos: 0, end, base: 0, eof, file_len, file_pos })
+        Ok(Window {
+            store,
+            pos: 0,
+            end,
+            base: 0,
+            eof,
+            file_len,
+            file_pos,
+        })
     }
 
     /// The unread bytes in memory.

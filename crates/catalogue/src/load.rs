@@ -140,20 +140,24 @@ impl Ctx<'_> {
         Ok(out)
     }
 
-    fn transports(&self, ts: &Spanned<Vec<Spanned<String>>>) -> Result<Vec<Transport>, CatalogueError> {
+    fn transports(
+        &self,
+        ts: &Spanned<Vec<Spanned<String>>>,
+    ) -> Result<Vec<Transport>, CatalogueError> {
         let mut out = Vec::new();
         for t in ts.get_ref() {
-            let v = match t.get_ref().as_str() {
-                "tcp" => Transport::Tcp,
-                "udp" => Transport::Udp,
-                "icmp" => Transport::Icmp,
-                other => {
-                    return Err(self.err(
+            let v =
+                match t.get_ref().as_str() {
+                    "tcp" => Transport::Tcp,
+                    "udp" => Transport::Udp,
+                    "icmp" => Transport::Icmp,
+                    other => return Err(self.err(
                         t.span(),
-                        format!("unknown transport {other:?}: expected \"tcp\", \"udp\" or \"icmp\""),
-                    ))
-                }
-            };
+                        format!(
+                            "unknown transport {other:?}: expected \"tcp\", \"udp\" or \"icmp\""
+                        ),
+                    )),
+                };
             if !out.contains(&v) {
                 out.push(v);
             }
@@ -268,7 +272,10 @@ impl Catalogue {
         for t in &raw.tables {
             let n = *t.get_ref().number.get_ref();
             if tables.iter().any(|x| x.number == n) {
-                return Err(cx.err(t.get_ref().number.span(), format!("table {n} is declared twice")));
+                return Err(cx.err(
+                    t.get_ref().number.span(),
+                    format!("table {n} is declared twice"),
+                ));
             }
             tables.push(Table {
                 number: n,
@@ -321,7 +328,10 @@ impl Catalogue {
             let c = ch.get_ref();
             let id = c.id.get_ref();
             let Some(row) = rows.iter_mut().find(|r| &r.id == id) else {
-                return Err(cx.err(c.id.span(), format!("no row with id {id:?} in the catalogue")));
+                return Err(cx.err(
+                    c.id.span(),
+                    format!("no row with id {id:?} in the catalogue"),
+                ));
             };
             if let Some(ps) = &c.ports {
                 row.ports = cx.ports(ps.get_ref())?;
@@ -340,10 +350,14 @@ impl Catalogue {
             if let Some(l) = c.localhost_only {
                 row.localhost_only = l;
             }
-            if row.ports.is_empty() && !row.transports.contains(&Transport::Icmp)
+            if row.ports.is_empty()
+                && !row.transports.contains(&Transport::Icmp)
                 && !matches!(row.source_port, SourcePort::Fixed(_))
             {
-                return Err(cx.err(ch.span(), format!("row {id}: the change leaves no port to match")));
+                return Err(cx.err(
+                    ch.span(),
+                    format!("row {id}: the change leaves no port to match"),
+                ));
             }
             let what = c.note.as_deref().unwrap_or("changed");
             row.site = Some(format!("{file}: {what}"));
@@ -438,7 +452,10 @@ source_port = "ephemeral"
     #[test]
     fn unknown_transport_and_fields_are_rejected() {
         let e = invalid(&MINI.replace("\"udp\"]", "\"sctp\"]"));
-        assert!(e.starts_with("site.toml:10:21:") && e.contains("unknown transport \"sctp\""), "{e}");
+        assert!(
+            e.starts_with("site.toml:10:21:") && e.contains("unknown transport \"sctp\""),
+            "{e}"
+        );
         let e = invalid(&format!("{MINI}colour = \"red\"\n"));
         assert!(e.starts_with("site.toml:") && e.contains("colour"), "{e}");
     }
@@ -471,17 +488,26 @@ source_port = "ephemeral"
         let pg = cat.index().by_listener(Transport::Tcp, 5433);
         assert_eq!(cat.row(pg[0]).id, "T23.1");
         assert!(cat.index().is_listener(Transport::Tcp, 5432));
-        assert_eq!(cat.row(ldap[0]).site.as_deref(), Some("site.toml: LDAP on 3269 here"));
+        assert_eq!(
+            cat.row(ldap[0]).site.as_deref(),
+            Some("site.toml: LDAP on 3269 here")
+        );
     }
 
     #[test]
     fn overlay_errors_name_the_line_and_leave_the_catalogue_whole() {
         let mut cat = Catalogue::embedded();
         let e = cat
-            .apply_overlay("[[change]]\nid = \"T5.1\"\nports = [3269]\n\n[[change]]\nid = \"T99.1\"\n", "site.toml")
+            .apply_overlay(
+                "[[change]]\nid = \"T5.1\"\nports = [3269]\n\n[[change]]\nid = \"T99.1\"\n",
+                "site.toml",
+            )
             .map(|_| ())
             .expect_err("unknown id");
-        assert_eq!(e.to_string(), "site.toml:6:6: no row with id \"T99.1\" in the catalogue");
+        assert_eq!(
+            e.to_string(),
+            "site.toml:6:6: no row with id \"T99.1\" in the catalogue"
+        );
         assert!(cat.index().is_listener(Transport::Tcp, 389));
     }
 }

@@ -122,7 +122,12 @@ pub fn classify(cat: &Catalogue, flow: &Flow) -> Classification {
     let mut matches = Vec::new();
     let mut findings = Vec::new();
     let Some(t) = transport else {
-        return Classification { initiator, rule, matches, findings };
+        return Classification {
+            initiator,
+            rule,
+            matches,
+            findings,
+        };
     };
     let init = flow.key.endpoint(initiator);
     let resp = flow.key.endpoint(initiator.other());
@@ -147,7 +152,12 @@ pub fn classify(cat: &Catalogue, flow: &Flow) -> Classification {
         findings.push(Finding::LocalhostOnlyOnWire);
     }
     findings.sort_unstable();
-    Classification { initiator, rule, matches, findings }
+    Classification {
+        initiator,
+        rule,
+        matches,
+        findings,
+    }
 }
 
 /// Rows documenting a connection from `init` to `resp`: by listener port (a fixed source port,

@@ -121,7 +121,10 @@ struct Failure {
 
 impl From<CatalogueError> for Failure {
     fn from(e: CatalogueError) -> Self {
-        Failure { code: 2, message: e.to_string() }
+        Failure {
+            code: 2,
+            message: e.to_string(),
+        }
     }
 }
 
@@ -160,21 +163,35 @@ fn color_wanted(no_color: bool, to_terminal: bool) -> bool {
 /// Where results go: stdout, or a file written whole through a temporary name.
 enum Sink {
     Stdout(io::BufWriter<io::Stdout>),
-    File { tmp: PathBuf, dest: PathBuf, out: io::BufWriter<std::fs::File> },
+    File {
+        tmp: PathBuf,
+        dest: PathBuf,
+        out: io::BufWriter<std::fs::File>,
+    },
 }
 
 impl Sink {
     fn open(output: &Option<PathBuf>) -> Result<Sink, Failure> {
         match output {
-            None => Ok(Sink::Stdout(io::BufWriter::with_capacity(1 << 16, io::stdout()))),
+            None => Ok(Sink::Stdout(io::BufWriter::with_capacity(
+                1 << 16,
+                io::stdout(),
+            ))),
             Some(dest) => {
-                let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let name = dest
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
                 let tmp = dest.with_file_name(format!(".{name}.flowdoc-tmp"));
                 let f = std::fs::File::create(&tmp).map_err(|e| Failure {
                     code: 2,
                     message: format!("{}: cannot create: {e}", tmp.display()),
                 })?;
-                Ok(Sink::File { tmp, dest: dest.clone(), out: io::BufWriter::new(f) })
+                Ok(Sink::File {
+                    tmp,
+                    dest: dest.clone(),
+                    out: io::BufWriter::new(f),
+                })
             }
         }
     }
@@ -209,10 +226,18 @@ impl Write for Sink {
 fn write_failure(e: io::Error, output: &Option<PathBuf>) -> Failure {
     if e.kind() == io::ErrorKind::BrokenPipe {
         // `flowdoc analyze x.pcap | head` is a quiet success.
-        return Failure { code: 0, message: String::new() };
+        return Failure {
+            code: 0,
+            message: String::new(),
+        };
     }
-    let place = output.as_ref().map_or("stdout".to_string(), |p| p.display().to_string());
-    Failure { code: 2, message: format!("{place}: write error: {e}") }
+    let place = output
+        .as_ref()
+        .map_or("stdout".to_string(), |p| p.display().to_string());
+    Failure {
+        code: 2,
+        message: format!("{place}: write error: {e}"),
+    }
 }
 
 fn analyze(cmd: Command) -> Result<u8, Failure> {
@@ -231,17 +256,32 @@ fn analyze(cmd: Command) -> Result<u8, Failure> {
         max_undocumented,
     } = cmd
     else {
-        return Err(Failure { code: 2, message: "internal: not analyze".into() });
+        return Err(Failure {
+            code: 2,
+            message: "internal: not analyze".into(),
+        });
     };
     let cat = load_catalogue(&catalogue)?;
-    let files = expand_inputs(&inputs).map_err(|e| Failure { code: 2, message: e.to_string() })?;
+    let files = expand_inputs(&inputs).map_err(|e| Failure {
+        code: 2,
+        message: e.to_string(),
+    })?;
     if files.is_empty() {
-        return Err(Failure { code: 2, message: "no capture files found in the given folders".into() });
+        return Err(Failure {
+            code: 2,
+            message: "no capture files found in the given folders".into(),
+        });
     }
     let opts = Options {
-        read_mode: if mmap { ReadMode::Mmap } else { ReadMode::Buffered },
+        read_mode: if mmap {
+            ReadMode::Mmap
+        } else {
+            ReadMode::Buffered
+        },
         flow: flowdoc_flow::FlowConfig {
-            idle_timeout_ns: (idle_timeout > 0).then(|| i64::try_from(idle_timeout).unwrap_or(i64::MAX / 1_000_000_000) * 1_000_000_000),
+            idle_timeout_ns: (idle_timeout > 0).then(|| {
+                i64::try_from(idle_timeout).unwrap_or(i64::MAX / 1_000_000_000) * 1_000_000_000
+            }),
             split_on_reuse: !no_split_on_reuse,
             max_flows,
         },
@@ -250,12 +290,14 @@ fn analyze(cmd: Command) -> Result<u8, Failure> {
     enum Out {
         Table(Box<TableReport>, Sink),
         Json(Sink),
-        Csv(CsvWriter<Sink>),
+        Csv(Box<CsvWriter<Sink>>),
     }
     let mut out = match format {
         Format::Table => Out::Table(Box::default(), sink),
         Format::Json => Out::Json(sink),
-        Format::Csv => Out::Csv(CsvWriter::new(sink).map_err(|e| write_failure(e, &output))?),
+        Format::Csv => Out::Csv(Box::new(
+            CsvWriter::new(sink).map_err(|e| write_failure(e, &output))?,
+        )),
     };
     let mut write_err: Option<io::Error> = None;
     let mut undocumented = false;
@@ -282,8 +324,13 @@ fn analyze(cmd: Command) -> Result<u8, Failure> {
     let nfiles = files.len();
     let mut progress = |i: usize, pos: u64, len: u64| {
         if progress_on && len > (64 << 20) {
-            let pct = if len == 0 { 100 } else { pos.saturating_mul(100) / len };
-            eprint!("\rflowdoc: reading file {}/{}: {:3}%", i + 1, nfiles, pct.min(100));
+            let pct = pos.saturating_mul(100).checked_div(len).unwrap_or(100);
+            eprint!(
+                "\rflowdoc: reading file {}/{}: {:3}%",
+                i + 1,
+                nfiles,
+                pct.min(100)
+            );
             if pos >= len {
                 eprint!("\r\x1b[K");
             }
@@ -316,8 +363,16 @@ fn analyze(cmd: Command) -> Result<u8, Failure> {
         }
     }
     if format != Format::Table && summary.skipped_total() > 0 {
-        let parts: Vec<String> = summary.skipped.iter().map(|(k, v)| format!("{k} {v}")).collect();
-        eprintln!("flowdoc: {} packets skipped: {}", summary.skipped_total(), parts.join(", "));
+        let parts: Vec<String> = summary
+            .skipped
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        eprintln!(
+            "flowdoc: {} packets skipped: {}",
+            summary.skipped_total(),
+            parts.join(", ")
+        );
     }
     if summary.table.evicted > 0 {
         eprintln!(
@@ -332,7 +387,10 @@ fn analyze(cmd: Command) -> Result<u8, Failure> {
         .map(|f| f.path.to_str().unwrap_or("?"))
         .collect();
     if !unreadable.is_empty() {
-        return Err(Failure { code: 2, message: format!("{} input(s) could not be read", unreadable.len()) });
+        return Err(Failure {
+            code: 2,
+            message: format!("{} input(s) could not be read", unreadable.len()),
+        });
     }
     let fail = (fail_on.contains(&FailOn::Undocumented) && undocumented)
         || (fail_on.contains(&FailOn::Finding) && finding);
@@ -340,21 +398,42 @@ fn analyze(cmd: Command) -> Result<u8, Failure> {
 }
 
 fn catalogue(cmd: Command) -> Result<u8, Failure> {
-    let Command::Catalogue { catalogue, port, table, search, format, width } = cmd else {
-        return Err(Failure { code: 2, message: "internal: not catalogue".into() });
+    let Command::Catalogue {
+        catalogue,
+        port,
+        table,
+        search,
+        format,
+        width,
+    } = cmd
+    else {
+        return Err(Failure {
+            code: 2,
+            message: "internal: not catalogue".into(),
+        });
     };
     let cat = load_catalogue(&catalogue)?;
     let needle = search.map(|s| s.to_lowercase());
     let rows: Vec<_> = cat
         .rows()
         .iter()
-        .filter(|r| port.is_none_or(|p| r.ports.contains(&p) || r.source_port == SourcePort::Fixed(p)))
+        .filter(|r| {
+            port.is_none_or(|p| r.ports.contains(&p) || r.source_port == SourcePort::Fixed(p))
+        })
         .filter(|r| table.is_none_or(|t| r.table == t))
         .filter(|r| {
             needle.as_ref().is_none_or(|n| {
-                [&r.label, &r.from, &r.to, &r.protocol, &r.remark, &r.original.remark, &r.id]
-                    .iter()
-                    .any(|s| s.to_lowercase().contains(n.as_str()))
+                [
+                    &r.label,
+                    &r.from,
+                    &r.to,
+                    &r.protocol,
+                    &r.remark,
+                    &r.original.remark,
+                    &r.id,
+                ]
+                .iter()
+                .any(|s| s.to_lowercase().contains(n.as_str()))
             })
         })
         .collect();
@@ -374,18 +453,35 @@ fn catalogue(cmd: Command) -> Result<u8, Failure> {
             t.load_style(comfy_table::presets::UTF8_FULL_CONDENSED)
                 .set_content_arrangement(comfy_table::ContentArrangement::Dynamic)
                 .force_no_tty()
-                .set_header(vec!["Id", "Label", "From -> To", "Protocol", "Transport", "Port", "Source", "Notes"]);
+                .set_header(vec![
+                    "Id",
+                    "Label",
+                    "From -> To",
+                    "Protocol",
+                    "Transport",
+                    "Port",
+                    "Source",
+                    "Notes",
+                ]);
             let term = io::stdout().is_terminal();
-            t.set_width(width.unwrap_or(if term { 0 } else { 140 }));
-            if term && width.is_none() {
-                t = t.clone();
+            if let Some(w) = width.or((!term).then_some(140)) {
+                t.set_width(w);
             }
             for r in &rows {
                 let ports = if r.ports.is_empty() {
-                    if r.configurable { "configurable".to_string() } else { "-".to_string() }
+                    if r.configurable {
+                        "configurable".to_string()
+                    } else {
+                        "-".to_string()
+                    }
                 } else {
                     let p: Vec<String> = r.ports.iter().map(|p| p.to_string()).collect();
-                    p.join(", ") + if r.configurable { " (configurable)" } else { "" }
+                    p.join(", ")
+                        + if r.configurable {
+                            " (configurable)"
+                        } else {
+                            ""
+                        }
                 };
                 let src = match r.source_port {
                     SourcePort::Ephemeral => "ephemeral".to_string(),
@@ -415,7 +511,12 @@ fn catalogue(cmd: Command) -> Result<u8, Failure> {
                     notes.join("; "),
                 ]);
             }
-            format!("{t}\n{} of {} rows ({})\n", rows.len(), cat.rows().len(), cat.source())
+            format!(
+                "{t}\n{} of {} rows ({})\n",
+                rows.len(),
+                cat.rows().len(),
+                cat.source()
+            )
         }
     };
     out.write_all(text.as_bytes())

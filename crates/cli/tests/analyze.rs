@@ -7,7 +7,9 @@ use assert_cmd::Command;
 use flowdoc_report::FlowRecord;
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures")
+        .join(name)
 }
 
 fn flowdoc() -> Command {
@@ -20,8 +22,18 @@ fn flowdoc() -> Command {
 /// Runs `analyze --format json` and reads every line back into the contract struct, which
 /// rejects unknown keys.
 fn records(args: &[&str]) -> Vec<FlowRecord> {
-    let out = flowdoc().arg("analyze").args(args).args(["--format", "json"]).output().expect("run flowdoc");
-    assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let out = flowdoc()
+        .arg("analyze")
+        .args(args)
+        .args(["--format", "json"])
+        .output()
+        .expect("run flowdoc");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str::<FlowRecord>(l).unwrap_or_else(|e| panic!("{e}: {l}")))
@@ -29,7 +41,9 @@ fn records(args: &[&str]) -> Vec<FlowRecord> {
 }
 
 fn find<'a>(rs: &'a [FlowRecord], port: u16, transport: &str) -> Vec<&'a FlowRecord> {
-    rs.iter().filter(|r| r.responder.port == Some(port) && r.transport == transport).collect()
+    rs.iter()
+        .filter(|r| r.responder.port == Some(port) && r.transport == transport)
+        .collect()
 }
 
 fn ids(r: &FlowRecord) -> Vec<&str> {
@@ -39,12 +53,20 @@ fn ids(r: &FlowRecord) -> Vec<&str> {
 #[test]
 fn every_table_of_the_guide_is_labelled_in_the_cluster_fixture() {
     let rs = records(&[fixture("cluster.pcap").to_str().unwrap_or_default()]);
-    let tables: BTreeSet<u8> = rs.iter().flat_map(|r| r.matches.iter().map(|m| m.table)).collect();
+    let tables: BTreeSet<u8> = rs
+        .iter()
+        .flat_map(|r| r.matches.iter().map(|m| m.table))
+        .collect();
     assert_eq!(tables, (2..=30).collect::<BTreeSet<u8>>());
     let cat = flowdoc_catalogue::Catalogue::embedded();
     let seen: BTreeSet<&str> = rs.iter().flat_map(ids).collect();
     for row in cat.rows() {
-        assert!(seen.contains(row.id.as_str()), "row {} ({}) never matched", row.id, row.label);
+        assert!(
+            seen.contains(row.id.as_str()),
+            "row {} ({}) never matched",
+            row.id,
+            row.label
+        );
     }
 }
 
@@ -56,8 +78,18 @@ fn cluster_labels_initiators_and_counts() {
     let s2s = s2s[0];
     assert_eq!(ids(s2s), ["T22.2"]);
     assert_eq!(s2s.matches[0].label, "XCP server-to-server (S2S)");
-    assert_eq!((s2s.status.as_str(), s2s.initiator_rule.as_str()), ("documented", "syn"));
-    assert_eq!((s2s.packets, s2s.from_initiator.packets, s2s.from_responder.packets), (8, 5, 3));
+    assert_eq!(
+        (s2s.status.as_str(), s2s.initiator_rule.as_str()),
+        ("documented", "syn")
+    );
+    assert_eq!(
+        (
+            s2s.packets,
+            s2s.from_initiator.packets,
+            s2s.from_responder.packets
+        ),
+        (8, 5, 3)
+    );
     assert_eq!(s2s.from_initiator.tcp_flags, "SYN,ACK,PSH,FIN");
     // 6603 is both IMDB replication (table 25) and IMDB SQL (table 26): both are reported.
     for r in find(&rs, 6603, "tcp") {
@@ -65,31 +97,51 @@ fn cluster_labels_initiators_and_counts() {
     }
     // 8443 has five documented meanings.
     let tomcat = find(&rs, 8443, "tcp");
-    assert!(tomcat.iter().all(|r| ids(r) == ["T4.2", "T4.3", "T4.4", "T4.5", "T30.2"]));
+    assert!(tomcat
+        .iter()
+        .all(|r| ids(r) == ["T4.2", "T4.3", "T4.4", "T4.5", "T30.2"]));
     // The internal SNMP trap receiver fixes only its source port.
-    let trap: Vec<_> = rs.iter().filter(|r| r.initiator.port == Some(61441)).collect();
+    let trap: Vec<_> = rs
+        .iter()
+        .filter(|r| r.initiator.port == Some(61441))
+        .collect();
     assert_eq!(ids(trap[0]), ["T12.7"]);
     assert_eq!(trap[0].matches[0].port, Some(61441));
     // ICMP matches the ICMP rows of tables 17 and 29, with no ports.
     let icmp: Vec<_> = rs.iter().filter(|r| r.transport == "icmp").collect();
     assert!(!icmp.is_empty());
-    assert!(icmp.iter().all(|r| ids(r) == ["T17.1", "T29.1", "T29.2"] && r.initiator.port.is_none()));
+    assert!(icmp
+        .iter()
+        .all(|r| ids(r) == ["T17.1", "T29.1", "T29.2"] && r.initiator.port.is_none()));
 }
 
 #[test]
 fn undocumented_flows_and_findings_are_reported() {
     let rs = records(&[fixture("cluster.pcap").to_str().unwrap_or_default()]);
     let svc = find(&rs, 9999, "tcp");
-    assert_eq!((svc[0].status.as_str(), svc[0].matches.len()), ("undocumented", 0));
+    assert_eq!(
+        (svc[0].status.as_str(), svc[0].matches.len()),
+        ("undocumented", 0)
+    );
     let dns_tcp = find(&rs, 53, "tcp");
     assert_eq!(dns_tcp[0].status, "undocumented");
     assert_eq!(dns_tcp[0].findings, ["transport-mismatch"]);
-    assert!(find(&rs, 53, "udp").iter().all(|r| r.status == "documented" && r.findings.is_empty()));
-    let ids_on_wire: Vec<_> = find(&rs, 1500, "tcp").into_iter().filter(|r| r.initiator.ip == "10.201.0.1").collect();
+    assert!(find(&rs, 53, "udp")
+        .iter()
+        .all(|r| r.status == "documented" && r.findings.is_empty()));
+    let ids_on_wire: Vec<_> = find(&rs, 1500, "tcp")
+        .into_iter()
+        .filter(|r| r.initiator.ip == "10.201.0.1")
+        .collect();
     assert_eq!(ids_on_wire[0].findings, ["localhost-only-on-wire"]);
-    let ids_local: Vec<_> = find(&rs, 1500, "tcp").into_iter().filter(|r| r.initiator.ip == "127.0.0.1").collect();
+    let ids_local: Vec<_> = find(&rs, 1500, "tcp")
+        .into_iter()
+        .filter(|r| r.initiator.ip == "127.0.0.1")
+        .collect();
     assert!(ids_local[0].findings.is_empty());
-    assert!(rs.iter().any(|r| r.transport == "icmpv6" && r.status == "undocumented"));
+    assert!(rs
+        .iter()
+        .any(|r| r.transport == "icmpv6" && r.status == "undocumented"));
 }
 
 #[test]
@@ -97,7 +149,9 @@ fn every_link_type_and_block_kind_is_read() {
     let rs = records(&[fixture("links.pcapng").to_str().unwrap_or_default()]);
     let xmpp = find(&rs, 5222, "tcp");
     assert_eq!(xmpp.len(), 8, "one XMPP session per interface");
-    assert!(xmpp.iter().all(|r| r.packets == 8 && r.initiator_rule == "syn" && ids(r) == ["T22.1"]));
+    assert!(xmpp
+        .iter()
+        .all(|r| r.packets == 8 && r.initiator_rule == "syn" && ids(r) == ["T22.1"]));
     let vlans: BTreeSet<Option<u16>> = find(&rs, 5060, "udp").iter().map(|r| r.vlan).collect();
     assert_eq!(vlans, [Some(100), Some(200)].into_iter().collect());
     // The SPB and OPB blocks carry the NTP exchange.
@@ -119,7 +173,10 @@ fn fragments_count_to_their_flow_even_out_of_order() {
     let rs = records(&[fixture("fragments.pcap").to_str().unwrap_or_default()]);
     assert_eq!(rs.len(), 1);
     assert_eq!(ids(&rs[0]), ["T12.1"]);
-    assert_eq!((rs[0].from_initiator.packets, rs[0].from_initiator.fragments), (1, 1));
+    assert_eq!(
+        (rs[0].from_initiator.packets, rs[0].from_initiator.fragments),
+        (1, 1)
+    );
 }
 
 #[test]
@@ -133,20 +190,38 @@ fn initiator_rules_and_port_reuse() {
         assert_eq!(rule(5222, "tcp"), "syn-ack", "{f}");
         assert_eq!(rule(123, "udp"), "catalogue-port", "{f}");
         let reused = find(&rs, 5269, "tcp");
-        assert_eq!(reused.len(), 2, "{f}: a port reused after FIN is a new flow");
+        assert_eq!(
+            reused.len(),
+            2,
+            "{f}: a port reused after FIN is a new flow"
+        );
         assert_eq!(reused[0].end_reason, "port-reused");
         assert_eq!(find(&rs, 5061, "tcp")[0].initiator.ip, "10.70.0.1");
     }
-    let rs = records(&[fixture("midstream.pcap").to_str().unwrap_or_default(), "--no-split-on-reuse"]);
+    let rs = records(&[
+        fixture("midstream.pcap").to_str().unwrap_or_default(),
+        "--no-split-on-reuse",
+    ]);
     assert_eq!(find(&rs, 5269, "tcp").len(), 1);
 }
 
 #[test]
 fn several_files_are_one_analysis_and_folders_expand() {
-    let out = flowdoc().args(["analyze", "--no-color"]).arg(fixture("")).output().expect("run");
+    let out = flowdoc()
+        .args(["analyze", "--no-color"])
+        .arg(fixture(""))
+        .output()
+        .expect("run");
     assert_eq!(out.status.code(), Some(0));
     let text = String::from_utf8_lossy(&out.stdout);
-    for f in ["cluster.pcap", "fragments.pcap", "links.pcapng", "midstream-ns-be.pcap.gz", "midstream.pcap", "tunnels.pcap"] {
+    for f in [
+        "cluster.pcap",
+        "fragments.pcap",
+        "links.pcapng",
+        "midstream-ns-be.pcap.gz",
+        "midstream.pcap",
+        "tunnels.pcap",
+    ] {
         assert!(text.contains(f), "{f} not read:\n{text}");
     }
     // A flow split across two rotated files is one flow.
@@ -156,7 +231,9 @@ fn several_files_are_one_analysis_and_folders_expand() {
     // Records of tunnels.pcap: split after the 4th (24-byte header, then records).
     let mut at = 24;
     for _ in 0..4 {
-        let caplen = u32::from_le_bytes([whole[at + 8], whole[at + 9], whole[at + 10], whole[at + 11]]) as usize;
+        let caplen =
+            u32::from_le_bytes([whole[at + 8], whole[at + 9], whole[at + 10], whole[at + 11]])
+                as usize;
         at += 16 + caplen;
     }
     std::fs::write(dir.join("a.pcap"), &whole[..at]).expect("write");
@@ -195,10 +272,16 @@ fn table_report_shows_labels_undocumented_and_findings() {
 #[test]
 fn csv_has_a_header_and_a_row_per_flow() {
     let json = records(&[fixture("tunnels.pcap").to_str().unwrap_or_default()]).len();
-    let out = flowdoc().args(["analyze", "--format", "csv"]).arg(fixture("tunnels.pcap")).output().expect("run");
+    let out = flowdoc()
+        .args(["analyze", "--format", "csv"])
+        .arg(fixture("tunnels.pcap"))
+        .output()
+        .expect("run");
     let text = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = text.lines().collect();
-    assert!(lines[0].starts_with("transport,initiator_ip,initiator_port,responder_ip,responder_port"));
+    assert!(
+        lines[0].starts_with("transport,initiator_ip,initiator_port,responder_ip,responder_port")
+    );
     assert_eq!(lines.len(), json + 1);
     assert!(text.contains("XCP server-to-server (S2S)"));
 }
@@ -206,9 +289,21 @@ fn csv_has_a_header_and_a_row_per_flow() {
 #[test]
 fn fail_on_sets_exit_code_one() {
     let f = fixture("cluster.pcap");
-    flowdoc().args(["analyze", "--format", "json", "--fail-on", "undocumented"]).arg(&f).assert().code(1);
-    flowdoc().args(["analyze", "--format", "json", "--fail-on", "finding"]).arg(&f).assert().code(1);
-    flowdoc().args(["analyze", "--format", "json", "--fail-on", "undocumented"]).arg(fixture("tunnels.pcap")).assert().code(0);
+    flowdoc()
+        .args(["analyze", "--format", "json", "--fail-on", "undocumented"])
+        .arg(&f)
+        .assert()
+        .code(1);
+    flowdoc()
+        .args(["analyze", "--format", "json", "--fail-on", "finding"])
+        .arg(&f)
+        .assert()
+        .code(1);
+    flowdoc()
+        .args(["analyze", "--format", "json", "--fail-on", "undocumented"])
+        .arg(fixture("tunnels.pcap"))
+        .assert()
+        .code(0);
 }
 
 #[test]
@@ -217,12 +312,28 @@ fn unreadable_input_is_exit_two_and_named() {
     std::fs::create_dir_all(&dir).expect("tmp");
     let bad = dir.join("notes.txt");
     std::fs::write(&bad, "not a capture at all").expect("write");
-    let out = flowdoc().args(["analyze", "--format", "json"]).arg(&bad).arg(fixture("tunnels.pcap")).output().expect("run");
+    let out = flowdoc()
+        .args(["analyze", "--format", "json"])
+        .arg(&bad)
+        .arg(fixture("tunnels.pcap"))
+        .output()
+        .expect("run");
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("notes.txt: not a pcap or pcapng file"), "{err}");
-    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 3, "the readable file is still analysed");
-    let missing = flowdoc().args(["analyze"]).arg(dir.join("nope.pcap")).output().expect("run");
+    assert!(
+        err.contains("notes.txt: not a pcap or pcapng file"),
+        "{err}"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).lines().count(),
+        3,
+        "the readable file is still analysed"
+    );
+    let missing = flowdoc()
+        .args(["analyze"])
+        .arg(dir.join("nope.pcap"))
+        .output()
+        .expect("run");
     assert_eq!(missing.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("nope.pcap: cannot open"));
 }
@@ -234,7 +345,11 @@ fn a_file_cut_short_keeps_what_was_read_and_says_where() {
     std::fs::create_dir_all(&dir).expect("tmp");
     let cut = dir.join("cut.pcap");
     std::fs::write(&cut, &whole[..whole.len() - 10]).expect("write");
-    let out = flowdoc().args(["analyze", "--format", "json"]).arg(&cut).output().expect("run");
+    let out = flowdoc()
+        .args(["analyze", "--format", "json"])
+        .arg(&cut)
+        .output()
+        .expect("run");
     assert_eq!(out.status.code(), Some(0));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("cut.pcap: record 18 at byte"), "{err}");
@@ -252,26 +367,59 @@ fn overlay_moves_a_port_and_bad_overlays_name_the_line() {
     let dir = std::env::temp_dir().join(format!("flowdoc-overlay-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("tmp");
     let site = dir.join("site.toml");
-    std::fs::write(&site, "[[change]]\nid = \"T22.2\"\nports = [15269]\nnote = \"S2S moved here\"\n").expect("write");
-    let rs = records(&[fixture("tunnels.pcap").to_str().unwrap_or_default(), "--overlay", site.to_str().unwrap_or_default()]);
+    std::fs::write(
+        &site,
+        "[[change]]\nid = \"T22.2\"\nports = [15269]\nnote = \"S2S moved here\"\n",
+    )
+    .expect("write");
+    let rs = records(&[
+        fixture("tunnels.pcap").to_str().unwrap_or_default(),
+        "--overlay",
+        site.to_str().unwrap_or_default(),
+    ]);
     assert_eq!(find(&rs, 5269, "tcp")[0].status, "undocumented");
-    let out = flowdoc().args(["catalogue", "--port", "15269", "--format", "json"]).args(["--overlay"]).arg(&site).output().expect("run");
+    let out = flowdoc()
+        .args(["catalogue", "--port", "15269", "--format", "json"])
+        .args(["--overlay"])
+        .arg(&site)
+        .output()
+        .expect("run");
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(v["rows"][0]["id"], "T22.2");
     std::fs::write(&site, "[[change]]\nid = \"T22.2\"\nports = [70000]\n").expect("write");
-    let out = flowdoc().args(["analyze"]).arg(fixture("tunnels.pcap")).arg("--overlay").arg(&site).output().expect("run");
+    let out = flowdoc()
+        .args(["analyze"])
+        .arg(fixture("tunnels.pcap"))
+        .arg("--overlay")
+        .arg(&site)
+        .output()
+        .expect("run");
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("site.toml:3:10: 70000 is not a port number"), "{err}");
+    assert!(
+        err.contains("site.toml:3:10: 70000 is not a port number"),
+        "{err}"
+    );
 }
 
 #[test]
 fn catalogue_filters_by_port_table_and_text() {
-    let out = flowdoc().args(["catalogue", "--port", "8443", "--format", "json"]).output().expect("run");
+    let out = flowdoc()
+        .args(["catalogue", "--port", "8443", "--format", "json"])
+        .output()
+        .expect("run");
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    let ids: Vec<&str> = v["rows"].as_array().expect("rows").iter().filter_map(|r| r["id"].as_str()).collect();
+    let ids: Vec<&str> = v["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter_map(|r| r["id"].as_str())
+        .collect();
     assert_eq!(ids, ["T4.2", "T4.3", "T4.4", "T4.5", "T30.2"]);
-    let out = flowdoc().args(["catalogue", "--table", "30", "--search", "recovery"]).output().expect("run");
+    let out = flowdoc()
+        .args(["catalogue", "--table", "30", "--search", "recovery"])
+        .output()
+        .expect("run");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("T30.9") && text.contains("21999"), "{text}");
     assert!(text.contains("3 of 92 rows"), "{text}");
@@ -282,6 +430,9 @@ fn fixtures_regenerate_byte_for_byte() {
     let cat = flowdoc_catalogue::Catalogue::embedded();
     for (name, bytes) in flowdoc_fixturegen::fixtures::all(&cat) {
         let on_disk = std::fs::read(fixture(&name)).unwrap_or_default();
-        assert!(on_disk == bytes, "fixtures/{name} differs from the generator: run `cargo run -p flowdoc-fixturegen`");
+        assert!(
+            on_disk == bytes,
+            "fixtures/{name} differs from the generator: run `cargo run -p flowdoc-fixturegen`"
+        );
     }
 }

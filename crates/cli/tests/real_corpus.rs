@@ -24,12 +24,17 @@ struct Counts {
 
 fn corpus() -> Option<PathBuf> {
     let dir = PathBuf::from(std::env::var_os("FLOWDOC_CORPUS")?);
-    assert!(dir.join("GROUND_TRUTH.tsv").is_file(), "FLOWDOC_CORPUS={} has no GROUND_TRUTH.tsv", dir.display());
+    assert!(
+        dir.join("GROUND_TRUTH.tsv").is_file(),
+        "FLOWDOC_CORPUS={} has no GROUND_TRUTH.tsv",
+        dir.display()
+    );
     Some(dir)
 }
 
 fn ground_truth(dir: &Path) -> BTreeMap<String, BTreeMap<Key, Counts>> {
-    let text = std::fs::read_to_string(dir.join("GROUND_TRUTH.tsv")).expect("read GROUND_TRUTH.tsv");
+    let text =
+        std::fs::read_to_string(dir.join("GROUND_TRUTH.tsv")).expect("read GROUND_TRUTH.tsv");
     let mut out: BTreeMap<String, BTreeMap<Key, Counts>> = BTreeMap::new();
     for line in text.lines().skip(1) {
         let c: Vec<&str> = line.split('\t').collect();
@@ -37,8 +42,15 @@ fn ground_truth(dir: &Path) -> BTreeMap<String, BTreeMap<Key, Counts>> {
         if c[1] == "other" {
             continue;
         }
-        let (a, b) = if c[2] <= c[3] { (c[2], c[3]) } else { (c[3], c[2]) };
-        let n = Counts { packets: c[4].parse().expect("packets"), bytes: c[5].parse().expect("bytes") };
+        let (a, b) = if c[2] <= c[3] {
+            (c[2], c[3])
+        } else {
+            (c[3], c[2])
+        };
+        let n = Counts {
+            packets: c[4].parse().expect("packets"),
+            bytes: c[5].parse().expect("bytes"),
+        };
         file.insert((c[1].to_string(), a.to_string(), b.to_string()), n);
     }
     out
@@ -47,14 +59,22 @@ fn ground_truth(dir: &Path) -> BTreeMap<String, BTreeMap<Key, Counts>> {
 fn ours(cat: &Catalogue, path: &Path) -> BTreeMap<Key, Counts> {
     let opts = Options {
         read_mode: ReadMode::Buffered,
-        flow: FlowConfig { idle_timeout_ns: None, split_on_reuse: false, max_flows: 1 << 20 },
+        flow: FlowConfig {
+            idle_timeout_ns: None,
+            split_on_reuse: false,
+            max_flows: 1 << 20,
+        },
     };
     let mut out: BTreeMap<Key, Counts> = BTreeMap::new();
     let mut sink = |lf: flowdoc_pipeline::LabelledFlow| {
         let k = lf.flow.key;
         let icmp = k.proto.as_str().starts_with("icmp");
         let ep = |e: flowdoc_flow::Endpoint| {
-            let port = if icmp { String::new() } else { e.port.to_string() };
+            let port = if icmp {
+                String::new()
+            } else {
+                e.port.to_string()
+            };
             format!("{}|{port}", e.ip(k.v6))
         };
         let (a, b) = (ep(k.a), ep(k.b));
@@ -63,7 +83,13 @@ fn ours(cat: &Catalogue, path: &Path) -> BTreeMap<Key, Counts> {
         c.packets += lf.flow.packets();
         c.bytes += lf.flow.bytes();
     };
-    analyze_files(cat, &[path.to_path_buf()], opts, &mut sink, &mut |_, _, _| {});
+    analyze_files(
+        cat,
+        &[path.to_path_buf()],
+        opts,
+        &mut sink,
+        &mut |_, _, _| {},
+    );
     out
 }
 
@@ -106,7 +132,10 @@ fn flows_and_packet_counts_agree_with_tshark() {
         let tol = tolerance(file);
         if tol == Tolerance::TotalPacketsOnly {
             let total = |m: &BTreeMap<Key, Counts>| m.values().map(|c| c.packets).sum::<u64>();
-            assert!(total(&got) > 0 && total(&got) <= total(want), "{file}: datagrams in flows");
+            assert!(
+                total(&got) > 0 && total(&got) <= total(want),
+                "{file}: datagrams in flows"
+            );
             continue;
         }
         let same = |g: &Counts, w: &Counts| {
@@ -126,9 +155,18 @@ fn flows_and_packet_counts_agree_with_tshark() {
             }
         }
         if !diffs.is_empty() {
-            report.push(format!("{file}: {} of {} flows differ\n    {}", diffs.len(), want.len(), diffs.join("\n    ")));
+            report.push(format!(
+                "{file}: {} of {} flows differ\n    {}",
+                diffs.len(),
+                want.len(),
+                diffs.join("\n    ")
+            ));
         }
     }
     assert!(checked >= 70, "only {checked} files in GROUND_TRUTH.tsv");
-    assert!(report.is_empty(), "flowdoc and tshark disagree:\n{}", report.join("\n"));
+    assert!(
+        report.is_empty(),
+        "flowdoc and tshark disagree:\n{}",
+        report.join("\n")
+    );
 }

@@ -82,7 +82,11 @@ fn link_layer(link_type: u16, data: &[u8]) -> Step<'_, (u16, &[u8])> {
 
 /// PPP: optional `ff 03` address/control, then a 1- or 2-byte protocol number.
 fn ppp(data: &[u8]) -> Step<'_, (u16, &[u8])> {
-    let data = if data.starts_with(&[0xff, 0x03]) { &data[2..] } else { data };
+    let data = if data.starts_with(&[0xff, 0x03]) {
+        &data[2..]
+    } else {
+        data
+    };
     let first = *data.first().ok_or(SkipReason::Truncated)?;
     let (proto, rest) = if first & 1 == 1 {
         (u16::from(first), &data[1..])
@@ -124,7 +128,11 @@ fn nflog(data: &[u8]) -> Step<'_, (u16, &[u8])> {
 }
 
 /// VLAN tags and PPPoE sessions between the link header and IP.
-fn below_ether_type<'a>(mut ether_type: u16, mut rest: &'a [u8], vlan: &mut Option<u16>) -> Step<'a, (u16, &'a [u8])> {
+fn below_ether_type<'a>(
+    mut ether_type: u16,
+    mut rest: &'a [u8],
+    vlan: &mut Option<u16>,
+) -> Step<'a, (u16, &'a [u8])> {
     let mut tags = 0;
     while VLAN_TAGS.contains(&ether_type) {
         tags += 1;
@@ -169,7 +177,9 @@ fn ip(ether_type: u16, data: &[u8], depth: u8, tunnel: Option<Tunnel>) -> Step<'
         LaxIpSlice::Ipv4(s) => {
             let h = s.header();
             let p = s.payload();
-            let frag = p.fragmented.then(|| (h.fragments_offset().value(), u32::from(h.identification())));
+            let frag = p
+                .fragmented
+                .then(|| (h.fragments_offset().value(), u32::from(h.identification())));
             (addr4(h.source()), addr4(h.destination()), false, frag, p)
         }
         LaxIpSlice::Ipv6(s) => {
@@ -177,7 +187,9 @@ fn ip(ether_type: u16, data: &[u8], depth: u8, tunnel: Option<Tunnel>) -> Step<'
             let p = s.payload();
             let frag = if p.fragmented {
                 s.extensions().clone().into_iter().find_map(|e| match e {
-                    Ipv6ExtensionSlice::Fragment(f) => Some((f.fragment_offset().value(), f.identification())),
+                    Ipv6ExtensionSlice::Fragment(f) => {
+                        Some((f.fragment_offset().value(), f.identification()))
+                    }
                     _ => None,
                 })
             } else {
@@ -190,7 +202,12 @@ fn ip(ether_type: u16, data: &[u8], depth: u8, tunnel: Option<Tunnel>) -> Step<'
     let body = payload.payload;
     let mut first_fragment = None;
     if let Some((offset, id)) = fragment {
-        let fid = FragmentId { src, dst, ip_proto, id };
+        let fid = FragmentId {
+            src,
+            dst,
+            ip_proto,
+            id,
+        };
         if offset != 0 {
             return Ok(Dissected::Fragment(fid));
         }
@@ -203,7 +220,8 @@ fn ip(ether_type: u16, data: &[u8], depth: u8, tunnel: Option<Tunnel>) -> Step<'
         47 => {
             let (et, inner) = gre(body)?;
             if et == ETH_TEB {
-                let eth = Ethernet2HeaderSlice::from_slice(inner).map_err(|_| SkipReason::Truncated)?;
+                let eth =
+                    Ethernet2HeaderSlice::from_slice(inner).map_err(|_| SkipReason::Truncated)?;
                 let mut vlan = None;
                 let (et, rest) = below_ether_type(eth.ether_type().0, &inner[14..], &mut vlan)?;
                 return ip(et, rest, depth + 1, outer(Tunnel::Gre));
@@ -218,20 +236,49 @@ fn ip(ether_type: u16, data: &[u8], depth: u8, tunnel: Option<Tunnel>) -> Step<'
             if hl < 20 && body.len() > 12 {
                 return Err(SkipReason::Malformed);
             }
-            (Proto::Tcp, sport, dport, flags, None, body.get(hl..).unwrap_or(&[]))
+            (
+                Proto::Tcp,
+                sport,
+                dport,
+                flags,
+                None,
+                body.get(hl..).unwrap_or(&[]),
+            )
         }
         17 => {
             let sport = be16(body, 0).ok_or(SkipReason::Truncated)?;
             let dport = be16(body, 2).ok_or(SkipReason::Truncated)?;
-            (Proto::Udp, sport, dport, 0, None, body.get(8..).unwrap_or(&[]))
+            (
+                Proto::Udp,
+                sport,
+                dport,
+                0,
+                None,
+                body.get(8..).unwrap_or(&[]),
+            )
         }
         1 | 58 => {
             let ty = *body.first().ok_or(SkipReason::Truncated)?;
             let code = body.get(1).copied().unwrap_or(0);
-            let echo = if ip_proto == 1 { ty == 0 || ty == 8 } else { ty == 128 || ty == 129 };
+            let echo = if ip_proto == 1 {
+                ty == 0 || ty == 8
+            } else {
+                ty == 128 || ty == 129
+            };
             let id = if echo { be16(body, 4).unwrap_or(0) } else { 0 };
-            let proto = if ip_proto == 1 { Proto::Icmp } else { Proto::Icmpv6 };
-            (proto, id, id, 0, Some((ty, code)), body.get(8..).unwrap_or(&[]))
+            let proto = if ip_proto == 1 {
+                Proto::Icmp
+            } else {
+                Proto::Icmpv6
+            };
+            (
+                proto,
+                id,
+                id,
+                0,
+                Some((ty, code)),
+                body.get(8..).unwrap_or(&[]),
+            )
         }
         other => return Err(SkipReason::OtherTransport(other)),
     };

@@ -10,7 +10,12 @@ use crate::write::{pcap_header, pcap_record, Frame, PcapOptions};
 
 /// Writes `packets` Ethernet packets in `flows` flows (about 480 bytes a packet on average)
 /// over the catalogue's documented TCP and UDP ports, with a tenth undocumented.
-pub fn write_capture(out: &mut impl Write, cat: &Catalogue, packets: u64, flows: u32) -> io::Result<u64> {
+pub fn write_capture(
+    out: &mut impl Write,
+    cat: &Catalogue,
+    packets: u64,
+    flows: u32,
+) -> io::Result<u64> {
     let o = PcapOptions::ethernet();
     out.write_all(&pcap_header(&o))?;
     let mut ports: Vec<(Transport, u16)> = Vec::new();
@@ -31,7 +36,11 @@ pub fn write_capture(out: &mut impl Write, cat: &Catalogue, packets: u64, flows:
     let mut bytes = 0u64;
     for i in 0..packets {
         let f = rng.below(u64::from(flows)) as u32;
-        let (t, sport_srv) = if f % 10 == 9 { (Transport::Tcp, 9000 + (f % 100) as u16) } else { ports[f as usize % ports.len()] };
+        let (t, sport_srv) = if f % 10 == 9 {
+            (Transport::Tcp, 9000 + (f % 100) as u16)
+        } else {
+            ports[f as usize % ports.len()]
+        };
         let client = Ip::V4([10, 1 + (f >> 16) as u8, (f >> 8) as u8, f as u8]);
         let server = Ip::V4([10, 200, (f % 7) as u8, 1 + (f % 250) as u8]);
         let cport = 32_768 + (f % 28_000) as u16;
@@ -44,14 +53,35 @@ pub fn write_capture(out: &mut impl Write, cat: &Catalogue, packets: u64, flows:
         let first = !started[f as usize];
         started[f as usize] = true;
         let ip = match t {
-            Transport::Udp if to_server || first => packet::udp(client, server, cport, sport_srv, &payload[..size]),
+            Transport::Udp if to_server || first => {
+                packet::udp(client, server, cport, sport_srv, &payload[..size])
+            }
             Transport::Udp => packet::udp(server, client, sport_srv, cport, &payload[..size]),
             _ if first => packet::tcp(client, server, cport, sport_srv, SYN, 1, &[]),
-            _ if to_server => packet::tcp(client, server, cport, sport_srv, PSH | ACK, 2, &payload[..size]),
-            _ => packet::tcp(server, client, sport_srv, cport, PSH | ACK, 2, &payload[..size]),
+            _ if to_server => packet::tcp(
+                client,
+                server,
+                cport,
+                sport_srv,
+                PSH | ACK,
+                2,
+                &payload[..size],
+            ),
+            _ => packet::tcp(
+                server,
+                client,
+                sport_srv,
+                cport,
+                PSH | ACK,
+                2,
+                &payload[..size],
+            ),
         };
         buf.clear();
-        let frame = Frame::new(crate::fixtures::EPOCH_NS + i as i64 * 10_000, packet::ethernet(&ip, &[]));
+        let frame = Frame::new(
+            crate::fixtures::EPOCH_NS + i as i64 * 10_000,
+            packet::ethernet(&ip, &[]),
+        );
         pcap_record(&mut buf, &o, &frame);
         bytes += buf.len() as u64;
         out.write_all(&buf)?;

@@ -19,7 +19,12 @@ struct Conv<'w> {
 
 impl<'w> Conv<'w> {
     fn new(t: i64, wrap: &'w dyn Fn(Vec<u8>) -> Vec<u8>) -> Conv<'w> {
-        Conv { frames: Vec::new(), t, wrap, interface: 0 }
+        Conv {
+            frames: Vec::new(),
+            t,
+            wrap,
+            interface: 0,
+        }
     }
     fn push(&mut self, ip: Vec<u8>) {
         self.t += MS;
@@ -76,7 +81,10 @@ pub fn cluster(cat: &Catalogue) -> (String, Vec<u8>) {
             let (ci, si) = if row.localhost_only {
                 (v4(127, 0, 0, 1), v4(127, 0, 0, 1))
             } else {
-                (v4(10, row.table, (n >> 8) as u8, n as u8), v4(10, 100 + row.table, (n >> 8) as u8, n as u8))
+                (
+                    v4(10, row.table, (n >> 8) as u8, n as u8),
+                    v4(10, 100 + row.table, (n >> 8) as u8, n as u8),
+                )
             };
             let cp = match row.source_port {
                 SourcePort::Fixed(p) => p,
@@ -97,21 +105,48 @@ pub fn cluster(cat: &Catalogue) -> (String, Vec<u8>) {
     c.tcp_session(v4(10, 200, 0, 5), v4(10, 200, 0, 6), 52_003, 53);
     c.ping(v6(1), v6(2), 77);
     c.tcp_session(v4(10, 201, 0, 1), v4(10, 201, 0, 2), 52_004, 1500);
-    ("cluster.pcap".into(), write::pcap(&PcapOptions::ethernet(), &c.frames))
+    (
+        "cluster.pcap".into(),
+        write::pcap(&PcapOptions::ethernet(), &c.frames),
+    )
 }
 
 /// One XMPP client session per link type, VLAN and QinQ frames, SPB and OPB blocks, an ARP
 /// frame and an unknown block, in one multi-interface pcapng (interface 1 has ns timestamps).
 pub fn links() -> (String, Vec<u8>) {
     let ifs = [
-        Interface { link_type: 1, tsresol_exp: 6 },
-        Interface { link_type: 113, tsresol_exp: 9 },
-        Interface { link_type: 276, tsresol_exp: 6 },
-        Interface { link_type: 101, tsresol_exp: 6 },
-        Interface { link_type: 0, tsresol_exp: 6 },
-        Interface { link_type: 9, tsresol_exp: 6 },
-        Interface { link_type: 228, tsresol_exp: 6 },
-        Interface { link_type: 229, tsresol_exp: 6 },
+        Interface {
+            link_type: 1,
+            tsresol_exp: 6,
+        },
+        Interface {
+            link_type: 113,
+            tsresol_exp: 9,
+        },
+        Interface {
+            link_type: 276,
+            tsresol_exp: 6,
+        },
+        Interface {
+            link_type: 101,
+            tsresol_exp: 6,
+        },
+        Interface {
+            link_type: 0,
+            tsresol_exp: 6,
+        },
+        Interface {
+            link_type: 9,
+            tsresol_exp: 6,
+        },
+        Interface {
+            link_type: 228,
+            tsresol_exp: 6,
+        },
+        Interface {
+            link_type: 229,
+            tsresol_exp: 6,
+        },
     ];
     let wraps: [&dyn Fn(Vec<u8>) -> Vec<u8>; 8] = [
         &|ip| packet::ethernet(&ip, &[]),
@@ -129,9 +164,19 @@ pub fn links() -> (String, Vec<u8>) {
         c.interface = i as u32;
         let k = i as u8 + 1;
         if i == 7 {
-            c.tcp_session(v6(0x10 + u16::from(k)), v6(0x20 + u16::from(k)), 53_000 + u16::from(k), 5222);
+            c.tcp_session(
+                v6(0x10 + u16::from(k)),
+                v6(0x20 + u16::from(k)),
+                53_000 + u16::from(k),
+                5222,
+            );
         } else {
-            c.tcp_session(v4(172, 16, k, 1), v4(172, 16, k, 2), 53_000 + u16::from(k), 5222);
+            c.tcp_session(
+                v4(172, 16, k, 1),
+                v4(172, 16, k, 2),
+                53_000 + u16::from(k),
+                5222,
+            );
         }
         frames.extend(c.frames.into_iter().map(|f| (BlockKind::Enhanced, f)));
     }
@@ -151,7 +196,13 @@ pub fn links() -> (String, Vec<u8>) {
         frames.push((BlockKind::Simple, a));
         frames.push((BlockKind::Obsolete, b));
     }
-    let arp = packet::ethernet_raw(0x0806, &[0, 1, 8, 0, 6, 4, 0, 1, 0, 0x1b, 0x54, 0, 0, 1, 172, 19, 0, 1, 0, 0, 0, 0, 0, 0, 172, 19, 0, 2]);
+    let arp = packet::ethernet_raw(
+        0x0806,
+        &[
+            0, 1, 8, 0, 6, 4, 0, 1, 0, 0x1b, 0x54, 0, 0, 1, 172, 19, 0, 1, 0, 0, 0, 0, 0, 0, 172,
+            19, 0, 2,
+        ],
+    );
     frames.push((BlockKind::Enhanced, Frame::new(EPOCH_NS + 990 * MS, arp)));
     ("links.pcapng".into(), write::pcapng(&ifs, &frames))
 }
@@ -161,7 +212,14 @@ pub fn tunnels() -> (String, Vec<u8>) {
     let (o1, o2) = ([192, 0, 2, 1], [192, 0, 2, 2]);
     let ipip = move |ip: Vec<u8>| eth(packet::ip_carrying(Ip::V4(o1), Ip::V4(o2), 4, &ip));
     let sixin4 = move |ip: Vec<u8>| eth(packet::ip_carrying(Ip::V4(o1), Ip::V4(o2), 41, &ip));
-    let gre = move |ip: Vec<u8>| eth(packet::ip_carrying(Ip::V4(o1), Ip::V4(o2), 47, &packet::gre(0x0800, &ip)));
+    let gre = move |ip: Vec<u8>| {
+        eth(packet::ip_carrying(
+            Ip::V4(o1),
+            Ip::V4(o2),
+            47,
+            &packet::gre(0x0800, &ip),
+        ))
+    };
     let mut frames = Vec::new();
     let mut c = Conv::new(EPOCH_NS, &ipip);
     c.tcp_session(v4(10, 50, 0, 1), v4(10, 60, 0, 1), 54_001, 5269);
@@ -172,7 +230,10 @@ pub fn tunnels() -> (String, Vec<u8>) {
     let mut c = Conv::new(EPOCH_NS + 200 * MS, &gre);
     c.udp_exchange(v4(10, 50, 0, 2), v4(10, 60, 0, 2), 54_003, 5060);
     frames.extend(c.frames);
-    ("tunnels.pcap".into(), write::pcap(&PcapOptions::ethernet(), &frames))
+    (
+        "tunnels.pcap".into(),
+        write::pcap(&PcapOptions::ethernet(), &frames),
+    )
 }
 
 /// A large SNMP request split into three IPv4 fragments, delivered last fragment first,
@@ -182,10 +243,19 @@ pub fn fragments() -> (String, Vec<u8>) {
     let big = packet::udp(c, s, 55_001, 161, &[0x30; 2900]);
     let mut frags: Vec<Vec<u8>> = packet::fragment_v4(&big, 1480, 0x4242);
     frags.rotate_right(1);
-    let mut frames: Vec<Frame> =
-        frags.into_iter().enumerate().map(|(i, ip)| Frame::new(EPOCH_NS + i as i64 * MS, eth(ip))).collect();
-    frames.push(Frame::new(EPOCH_NS + 5 * MS, eth(packet::udp(s, c, 161, 55_001, &[0x30; 100]))));
-    ("fragments.pcap".into(), write::pcap(&PcapOptions::ethernet(), &frames))
+    let mut frames: Vec<Frame> = frags
+        .into_iter()
+        .enumerate()
+        .map(|(i, ip)| Frame::new(EPOCH_NS + i as i64 * MS, eth(ip)))
+        .collect();
+    frames.push(Frame::new(
+        EPOCH_NS + 5 * MS,
+        eth(packet::udp(s, c, 161, 55_001, &[0x30; 100])),
+    ));
+    (
+        "fragments.pcap".into(),
+        write::pcap(&PcapOptions::ethernet(), &frames),
+    )
 }
 
 /// Flows whose start was not captured, a lost SYN, and a port reused after FIN: each decides
@@ -215,16 +285,33 @@ fn midstream_frames() -> Vec<Frame> {
 }
 
 pub fn midstream() -> (String, Vec<u8>) {
-    ("midstream.pcap".into(), write::pcap(&PcapOptions::ethernet(), &midstream_frames()))
+    (
+        "midstream.pcap".into(),
+        write::pcap(&PcapOptions::ethernet(), &midstream_frames()),
+    )
 }
 
 /// The midstream scenario again as a gzip-compressed, big-endian, nanosecond pcap.
 pub fn midstream_gz() -> (String, Vec<u8>) {
-    let o = PcapOptions { nanos: true, big_endian: true, ..PcapOptions::ethernet() };
-    ("midstream-ns-be.pcap.gz".into(), write::gzip(&write::pcap(&o, &midstream_frames())))
+    let o = PcapOptions {
+        nanos: true,
+        big_endian: true,
+        ..PcapOptions::ethernet()
+    };
+    (
+        "midstream-ns-be.pcap.gz".into(),
+        write::gzip(&write::pcap(&o, &midstream_frames())),
+    )
 }
 
 /// Every fixture, in a fixed order.
 pub fn all(cat: &Catalogue) -> Vec<(String, Vec<u8>)> {
-    vec![cluster(cat), links(), tunnels(), fragments(), midstream(), midstream_gz()]
+    vec![
+        cluster(cat),
+        links(),
+        tunnels(),
+        fragments(),
+        midstream(),
+        midstream_gz(),
+    ]
 }

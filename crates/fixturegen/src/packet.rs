@@ -31,7 +31,15 @@ fn base(src: Ip, dst: Ip) -> etherparse::PacketBuilderStep<etherparse::IpHeaders
 }
 
 /// A TCP segment in an IP packet.
-pub fn tcp(src: Ip, dst: Ip, sport: u16, dport: u16, flags: u8, seq: u32, payload: &[u8]) -> Vec<u8> {
+pub fn tcp(
+    src: Ip,
+    dst: Ip,
+    sport: u16,
+    dport: u16,
+    flags: u8,
+    seq: u32,
+    payload: &[u8],
+) -> Vec<u8> {
     let mut b = base(src, dst).tcp(sport, dport, seq, 64_240);
     if flags & SYN != 0 {
         b = b.syn();
@@ -103,7 +111,8 @@ pub fn fragment_v4(packet: &[u8], chunk: usize, id: u16) -> Vec<Vec<u8>> {
         let mut fh = h.clone();
         fh.identification = id;
         fh.more_fragments = end < payload.len();
-        fh.fragment_offset = etherparse::IpFragOffset::try_new((off / 8) as u16).unwrap_or(etherparse::IpFragOffset::ZERO);
+        fh.fragment_offset = etherparse::IpFragOffset::try_new((off / 8) as u16)
+            .unwrap_or(etherparse::IpFragOffset::ZERO);
         if fh.set_payload_len(end - off).is_err() {
             panic!("fixturegen: fragment too large");
         }
@@ -128,9 +137,15 @@ fn ether_type_of(ip: &[u8]) -> u16 {
 
 /// An Ethernet II frame, with 802.1Q tags (outermost first) and 802.1ad for the outer of two.
 pub fn ethernet(ip: &[u8], vlans: &[u16]) -> Vec<u8> {
-    let mut f = vec![0x00, 0x1b, 0x54, 0x00, 0x00, 0x02, 0x00, 0x1b, 0x54, 0x00, 0x00, 0x01];
+    let mut f = vec![
+        0x00, 0x1b, 0x54, 0x00, 0x00, 0x02, 0x00, 0x1b, 0x54, 0x00, 0x00, 0x01,
+    ];
     for (i, v) in vlans.iter().enumerate() {
-        let tpid: u16 = if vlans.len() > 1 && i == 0 { 0x88a8 } else { 0x8100 };
+        let tpid: u16 = if vlans.len() > 1 && i == 0 {
+            0x88a8
+        } else {
+            0x8100
+        };
         f.extend_from_slice(&tpid.to_be_bytes());
         f.extend_from_slice(&(v & 0x0fff).to_be_bytes());
     }
@@ -159,7 +174,9 @@ pub fn sll(ip: &[u8]) -> Vec<u8> {
 /// Linux cooked capture v2 (LINKTYPE_LINUX_SLL2).
 pub fn sll2(ip: &[u8]) -> Vec<u8> {
     let mut f = ether_type_of(ip).to_be_bytes().to_vec();
-    f.extend_from_slice(&[0, 0, 0, 0, 0, 2, 0, 1, 0, 6, 0x00, 0x1b, 0x54, 0, 0, 1, 0, 0]);
+    f.extend_from_slice(&[
+        0, 0, 0, 0, 0, 2, 0, 1, 0, 6, 0x00, 0x1b, 0x54, 0, 0, 1, 0, 0,
+    ]);
     f.extend_from_slice(ip);
     f
 }
@@ -174,7 +191,11 @@ pub fn null(ip: &[u8]) -> Vec<u8> {
 
 /// PPP in HDLC-like framing (LINKTYPE_PPP).
 pub fn ppp(ip: &[u8]) -> Vec<u8> {
-    let proto: u16 = if ether_type_of(ip) == 0x86dd { 0x0057 } else { 0x0021 };
+    let proto: u16 = if ether_type_of(ip) == 0x86dd {
+        0x0057
+    } else {
+        0x0021
+    };
     let mut f = vec![0xff, 0x03];
     f.extend_from_slice(&proto.to_be_bytes());
     f.extend_from_slice(ip);

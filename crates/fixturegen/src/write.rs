@@ -12,7 +12,12 @@ pub struct Frame {
 
 impl Frame {
     pub fn new(ts_ns: i64, data: Vec<u8>) -> Frame {
-        Frame { ts_ns, interface: 0, data, orig_len: None }
+        Frame {
+            ts_ns,
+            interface: 0,
+            data,
+            orig_len: None,
+        }
     }
 }
 
@@ -27,21 +32,38 @@ pub struct PcapOptions {
 
 impl PcapOptions {
     pub fn ethernet() -> PcapOptions {
-        PcapOptions { link_type: 1, nanos: false, big_endian: false, snaplen: 262_144 }
+        PcapOptions {
+            link_type: 1,
+            nanos: false,
+            big_endian: false,
+            snaplen: 262_144,
+        }
     }
 }
 
 fn put32(out: &mut Vec<u8>, v: u32, big: bool) {
-    out.extend_from_slice(&if big { v.to_be_bytes() } else { v.to_le_bytes() });
+    out.extend_from_slice(&if big {
+        v.to_be_bytes()
+    } else {
+        v.to_le_bytes()
+    });
 }
 fn put16(out: &mut Vec<u8>, v: u16, big: bool) {
-    out.extend_from_slice(&if big { v.to_be_bytes() } else { v.to_le_bytes() });
+    out.extend_from_slice(&if big {
+        v.to_be_bytes()
+    } else {
+        v.to_le_bytes()
+    });
 }
 
 /// Writes the 24-byte pcap file header.
 pub fn pcap_header(o: &PcapOptions) -> Vec<u8> {
     let mut out = Vec::with_capacity(24);
-    put32(&mut out, if o.nanos { 0xa1b2_3c4d } else { 0xa1b2_c3d4 }, o.big_endian);
+    put32(
+        &mut out,
+        if o.nanos { 0xa1b2_3c4d } else { 0xa1b2_c3d4 },
+        o.big_endian,
+    );
     put16(&mut out, 2, o.big_endian);
     put16(&mut out, 4, o.big_endian);
     put32(&mut out, 0, o.big_endian);
@@ -56,7 +78,15 @@ pub fn pcap_record(out: &mut Vec<u8>, o: &PcapOptions, f: &Frame) {
     let sec = f.ts_ns.div_euclid(1_000_000_000);
     let ns = f.ts_ns.rem_euclid(1_000_000_000);
     put32(out, sec as u32, o.big_endian);
-    put32(out, if o.nanos { ns as u32 } else { (ns / 1000) as u32 }, o.big_endian);
+    put32(
+        out,
+        if o.nanos {
+            ns as u32
+        } else {
+            (ns / 1000) as u32
+        },
+        o.big_endian,
+    );
     put32(out, f.data.len() as u32, o.big_endian);
     put32(out, f.orig_len.unwrap_or(f.data.len() as u32), o.big_endian);
     out.extend_from_slice(&f.data);
@@ -88,7 +118,7 @@ pub enum BlockKind {
 
 fn block(out: &mut Vec<u8>, btype: u32, body: &[u8]) {
     let mut body = body.to_vec();
-    while body.len() % 4 != 0 {
+    while !body.len().is_multiple_of(4) {
         body.push(0);
     }
     let len = (body.len() + 12) as u32;
@@ -119,7 +149,9 @@ pub fn pcapng(interfaces: &[Interface], frames: &[(BlockKind, Frame)]) -> Vec<u8
     }
     block(&mut out, 0x0bad, b"flowdoc fixture: an unknown block type");
     for (kind, f) in frames {
-        let exp = interfaces.get(f.interface as usize).map_or(6, |i| i.tsresol_exp);
+        let exp = interfaces
+            .get(f.interface as usize)
+            .map_or(6, |i| i.tsresol_exp);
         let units = (i128::from(f.ts_ns) * 10i128.pow(u32::from(exp)) / 1_000_000_000) as u64;
         let orig = f.orig_len.unwrap_or(f.data.len() as u32);
         let mut b = Vec::new();
@@ -136,7 +168,11 @@ pub fn pcapng(interfaces: &[Interface], frames: &[(BlockKind, Frame)]) -> Vec<u8
                 put32(&mut b, f.data.len() as u32, false);
                 put32(&mut b, orig, false);
                 b.extend_from_slice(&f.data);
-                block(&mut out, if *kind == BlockKind::Enhanced { 6 } else { 2 }, &b);
+                block(
+                    &mut out,
+                    if *kind == BlockKind::Enhanced { 6 } else { 2 },
+                    &b,
+                );
             }
             BlockKind::Simple => {
                 put32(&mut b, orig, false);
@@ -151,7 +187,9 @@ pub fn pcapng(interfaces: &[Interface], frames: &[(BlockKind, Frame)]) -> Vec<u8
 /// Gzip with a fixed header (no name, no time), so the bytes are the same every run.
 pub fn gzip(data: &[u8]) -> Vec<u8> {
     use std::io::Write;
-    let mut enc = flate2::GzBuilder::new().mtime(0).write(Vec::new(), flate2::Compression::default());
+    let mut enc = flate2::GzBuilder::new()
+        .mtime(0)
+        .write(Vec::new(), flate2::Compression::default());
     if enc.write_all(data).is_err() {
         panic!("fixturegen: gzip into memory failed");
     }

@@ -49,9 +49,25 @@ impl FlowKey {
     /// The key of a packet from `src` to `dst`, and whether `src` is side `a`.
     pub fn new(src: Endpoint, dst: Endpoint, proto: Proto, v6: bool) -> (FlowKey, Side) {
         if src <= dst {
-            (FlowKey { a: src, b: dst, proto, v6 }, Side::A)
+            (
+                FlowKey {
+                    a: src,
+                    b: dst,
+                    proto,
+                    v6,
+                },
+                Side::A,
+            )
         } else {
-            (FlowKey { a: dst, b: src, proto, v6 }, Side::B)
+            (
+                FlowKey {
+                    a: dst,
+                    b: src,
+                    proto,
+                    v6,
+                },
+                Side::B,
+            )
         }
     }
 

@@ -24,7 +24,11 @@ pub struct FlowConfig {
 
 impl Default for FlowConfig {
     fn default() -> Self {
-        FlowConfig { idle_timeout_ns: Some(300 * 1_000_000_000), split_on_reuse: true, max_flows: 1 << 20 }
+        FlowConfig {
+            idle_timeout_ns: Some(300 * 1_000_000_000),
+            split_on_reuse: true,
+            max_flows: 1 << 20,
+        }
     }
 }
 
@@ -58,10 +62,16 @@ pub struct FlowTable {
 
 impl FlowTable {
     pub fn new(cfg: FlowConfig) -> FlowTable {
-        let cfg = FlowConfig { max_flows: cfg.max_flows.max(1), ..cfg };
+        let cfg = FlowConfig {
+            max_flows: cfg.max_flows.max(1),
+            ..cfg
+        };
         FlowTable {
             cfg,
-            flows: HashMap::with_capacity_and_hasher(cfg.max_flows.min(1 << 16), FixedState::default()),
+            flows: HashMap::with_capacity_and_hasher(
+                cfg.max_flows.min(1 << 16),
+                FixedState::default(),
+            ),
             datagrams: HashMap::with_hasher(FixedState::default()),
             pending: HashMap::with_hasher(FixedState::default()),
             stats: TableStats::default(),
@@ -81,21 +91,39 @@ impl FlowTable {
     }
 
     /// Folds one packet in. Flows that end because of it go to `done`.
-    pub fn observe(&mut self, ts_ns: i64, wire_len: u32, p: &Packet<'_>, done: &mut impl FnMut(Flow)) {
-        let src = Endpoint { addr: p.src, port: p.sport };
-        let dst = Endpoint { addr: p.dst, port: p.dport };
+    pub fn observe(
+        &mut self,
+        ts_ns: i64,
+        wire_len: u32,
+        p: &Packet<'_>,
+        done: &mut impl FnMut(Flow),
+    ) {
+        let src = Endpoint {
+            addr: p.src,
+            port: p.sport,
+        };
+        let dst = Endpoint {
+            addr: p.dst,
+            port: p.dport,
+        };
         let (key, side) = FlowKey::new(src, dst, p.proto, p.v6);
         let syn = p.proto == Proto::Tcp && p.tcp_flags & (SYN | ACK) == SYN;
 
         if let Some(flow) = self.flows.get_mut(&key) {
-            let idle = self.cfg.idle_timeout_ns.is_some_and(|t| ts_ns - flow.last_ns > t);
+            let idle = self
+                .cfg
+                .idle_timeout_ns
+                .is_some_and(|t| ts_ns - flow.last_ns > t);
             let reused = self.cfg.split_on_reuse && syn && flow.closed;
             if !(idle || reused) {
                 update(flow, side, ts_ns, wire_len, p.tcp_flags, p.proto);
                 self.note_first_fragment(p, key, side);
                 return;
             }
-            let mut old = self.flows.remove(&key).unwrap_or_else(|| new_flow(key, side, ts_ns, p));
+            let mut old = self
+                .flows
+                .remove(&key)
+                .unwrap_or_else(|| new_flow(key, side, ts_ns, p));
             if idle {
                 old.end = EndReason::Idle;
                 self.stats.ended_idle += 1;
@@ -149,9 +177,15 @@ impl FlowTable {
 
     /// Ends every flow idle at `now_ns`. Call it now and then (live capture, long files).
     pub fn expire(&mut self, now_ns: i64, done: &mut impl FnMut(Flow)) {
-        let Some(t) = self.cfg.idle_timeout_ns else { return };
-        let stale: Vec<FlowKey> =
-            self.flows.iter().filter(|(_, f)| now_ns - f.last_ns > t).map(|(k, _)| *k).collect();
+        let Some(t) = self.cfg.idle_timeout_ns else {
+            return;
+        };
+        let stale: Vec<FlowKey> = self
+            .flows
+            .iter()
+            .filter(|(_, f)| now_ns - f.last_ns > t)
+            .map(|(k, _)| *k)
+            .collect();
         for k in stale {
             if let Some(mut f) = self.flows.remove(&k) {
                 f.end = EndReason::Idle;
@@ -168,7 +202,8 @@ impl FlowTable {
             return;
         }
         let n = (self.cfg.max_flows / 16).max(1);
-        let mut by_age: Vec<(i64, FlowKey)> = self.flows.iter().map(|(k, f)| (f.last_ns, *k)).collect();
+        let mut by_age: Vec<(i64, FlowKey)> =
+            self.flows.iter().map(|(k, f)| (f.last_ns, *k)).collect();
         by_age.select_nth_unstable(n - 1);
         by_age.truncate(n);
         by_age.sort_unstable();
@@ -184,7 +219,7 @@ impl FlowTable {
     /// Ends every flow still open, in order of first packet, and the fragment bookkeeping.
     pub fn finish(&mut self, done: &mut impl FnMut(Flow)) {
         let mut rest: Vec<Flow> = self.flows.drain().map(|(_, f)| f).collect();
-        rest.sort_unstable_by(|x, y| (x.first_ns, x.key).cmp(&(y.first_ns, y.key)));
+        rest.sort_unstable_by_key(|f| (f.first_ns, f.key));
         for f in rest {
             done(f);
         }
@@ -280,11 +315,19 @@ mod tests {
     fn both_directions_make_one_flow_with_per_side_counts() {
         let (flows, _) = run(
             FlowConfig::default(),
-            &[(1, tcp(1, 40000, 2, 5269, SYN)), (2, tcp(2, 5269, 1, 40000, SYN | ACK)), (3, tcp(1, 40000, 2, 5269, ACK))],
+            &[
+                (1, tcp(1, 40000, 2, 5269, SYN)),
+                (2, tcp(2, 5269, 1, 40000, SYN | ACK)),
+                (3, tcp(1, 40000, 2, 5269, ACK)),
+            ],
         );
         assert_eq!(flows.len(), 1);
         let f = &flows[0];
-        let client = if f.key.a.port == 40000 { Side::A } else { Side::B };
+        let client = if f.key.a.port == 40000 {
+            Side::A
+        } else {
+            Side::B
+        };
         assert_eq!(f.side(client).packets, 2);
         assert_eq!(f.side(client.other()).packets, 1);
         assert_eq!(f.syn_from, Some(client));
@@ -304,24 +347,45 @@ mod tests {
         assert_eq!(flows.len(), 2);
         assert_eq!(flows[0].end, EndReason::Reused);
         assert_eq!(stats.ended_reused, 1);
-        let (flows, _) = run(FlowConfig { split_on_reuse: false, ..FlowConfig::default() }, &pkts);
+        let (flows, _) = run(
+            FlowConfig {
+                split_on_reuse: false,
+                ..FlowConfig::default()
+            },
+            &pkts,
+        );
         assert_eq!(flows.len(), 1);
     }
 
     #[test]
     fn idle_gap_splits_and_none_keeps_one_flow() {
         let sec = 1_000_000_000;
-        let pkts = [(0, tcp(1, 40000, 2, 5222, ACK)), (400 * sec, tcp(1, 40000, 2, 5222, ACK))];
+        let pkts = [
+            (0, tcp(1, 40000, 2, 5222, ACK)),
+            (400 * sec, tcp(1, 40000, 2, 5222, ACK)),
+        ];
         let (flows, stats) = run(FlowConfig::default(), &pkts);
         assert_eq!((flows.len(), stats.ended_idle), (2, 1));
-        let (flows, _) = run(FlowConfig { idle_timeout_ns: None, ..FlowConfig::default() }, &pkts);
+        let (flows, _) = run(
+            FlowConfig {
+                idle_timeout_ns: None,
+                ..FlowConfig::default()
+            },
+            &pkts,
+        );
         assert_eq!(flows.len(), 1);
     }
 
     #[test]
     fn a_full_table_evicts_the_oldest_and_hands_them_out() {
-        let cfg = FlowConfig { max_flows: 16, idle_timeout_ns: None, ..FlowConfig::default() };
-        let pkts: Vec<_> = (0..40u16).map(|i| (i64::from(i), tcp(1, 1000 + i, 2, 80, SYN))).collect();
+        let cfg = FlowConfig {
+            max_flows: 16,
+            idle_timeout_ns: None,
+            ..FlowConfig::default()
+        };
+        let pkts: Vec<_> = (0..40u16)
+            .map(|i| (i64::from(i), tcp(1, 1000 + i, 2, 80, SYN)))
+            .collect();
         let (flows, stats) = run(cfg, &pkts);
         assert_eq!(flows.len(), 40, "no flow is lost");
         assert!(stats.evicted >= 24, "{stats:?}");
@@ -333,7 +397,12 @@ mod tests {
     #[test]
     fn later_fragments_count_to_the_first_fragments_flow() {
         let mut t = FlowTable::new(FlowConfig::default());
-        let fid = FragmentId { src: ip(1), dst: ip(2), ip_proto: 17, id: 7 };
+        let fid = FragmentId {
+            src: ip(1),
+            dst: ip(2),
+            ip_proto: 17,
+            id: 7,
+        };
         let mut first = tcp(1, 5353, 2, 53, 0);
         first.proto = Proto::Udp;
         first.first_fragment = Some(fid);

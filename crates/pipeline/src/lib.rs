@@ -102,7 +102,10 @@ impl<'c> Engine<'c> {
         Engine {
             cat,
             table: FlowTable::new(opts.flow),
-            summary: Summary { catalogue: cat.source().to_string(), ..Summary::default() },
+            summary: Summary {
+                catalogue: cat.source().to_string(),
+                ..Summary::default()
+            },
             idle_timeout: opts.flow.idle_timeout_ns.is_some(),
             next_sweep_ns: i64::MIN,
         }
@@ -110,7 +113,14 @@ impl<'c> Engine<'c> {
 
     /// Folds one captured packet in; flows that end go to `sink`.
     #[inline]
-    pub fn push(&mut self, ts_ns: i64, link_type: u16, data: &[u8], orig_len: u32, sink: &mut dyn FnMut(LabelledFlow)) {
+    pub fn push(
+        &mut self,
+        ts_ns: i64,
+        link_type: u16,
+        data: &[u8],
+        orig_len: u32,
+        sink: &mut dyn FnMut(LabelledFlow),
+    ) {
         let s = &mut self.summary;
         s.packets += 1;
         if s.first_ns.is_none_or(|f| ts_ns < f) {
@@ -141,7 +151,13 @@ impl<'c> Engine<'c> {
     }
 
     /// Reads a whole file through the engine; its fate goes into the summary.
-    pub fn read_file(&mut self, path: &Path, mode: ReadMode, sink: &mut dyn FnMut(LabelledFlow), progress: &mut dyn FnMut(u64, u64)) {
+    pub fn read_file(
+        &mut self,
+        path: &Path,
+        mode: ReadMode,
+        sink: &mut dyn FnMut(LabelledFlow),
+        progress: &mut dyn FnMut(u64, u64),
+    ) {
         let mut fs = FileSummary {
             path: path.to_path_buf(),
             format: None,
@@ -216,7 +232,9 @@ pub fn analyze_files(
         sink(lf);
     };
     for (i, p) in paths.iter().enumerate() {
-        engine.read_file(p, opts.read_mode, &mut counting, &mut |pos, len| progress(i, pos, len));
+        engine.read_file(p, opts.read_mode, &mut counting, &mut |pos, len| {
+            progress(i, pos, len)
+        });
     }
     let mut summary = engine.finish(&mut counting);
     summary.documented = documented;

@@ -85,7 +85,11 @@ fn flags(f: u8) -> String {
         (0x40, "ECE"),
         (0x80, "CWR"),
     ];
-    let v: Vec<&str> = NAMES.iter().filter(|(b, _)| f & b != 0).map(|(_, n)| *n).collect();
+    let v: Vec<&str> = NAMES
+        .iter()
+        .filter(|(b, _)| f & b != 0)
+        .map(|(_, n)| *n)
+        .collect();
     v.join(",")
 }
 
@@ -93,10 +97,19 @@ impl FlowRecord {
     pub fn new(cat: &Catalogue, lf: &LabelledFlow) -> FlowRecord {
         let f = &lf.flow;
         let c = &lf.class;
-        let ports = f.key.proto.as_str().starts_with("icmp").then_some(()).is_none();
+        let ports = f
+            .key
+            .proto
+            .as_str()
+            .starts_with("icmp")
+            .then_some(())
+            .is_none();
         let ep = |side: Side| {
             let e = f.key.endpoint(side);
-            EndpointRecord { ip: e.ip(f.key.v6).to_string(), port: ports.then_some(e.port) }
+            EndpointRecord {
+                ip: e.ip(f.key.v6).to_string(),
+                port: ports.then_some(e.port),
+            }
         };
         let init = f.key.endpoint(c.initiator);
         let resp = f.key.endpoint(c.initiator.other());
@@ -112,7 +125,8 @@ impl FlowRecord {
                 } else {
                     Some(init.port)
                 };
-                let transport = flowdoc_classify::transport_of(f.key.proto).unwrap_or(Transport::Icmp);
+                let transport =
+                    flowdoc_classify::transport_of(f.key.proto).unwrap_or(Transport::Icmp);
                 MatchRecord {
                     table: row.table,
                     port,
@@ -125,7 +139,12 @@ impl FlowRecord {
             .collect();
         let side = |s: Side| {
             let d = f.side(s);
-            SideRecord { packets: d.packets, bytes: d.bytes, fragments: d.fragments, tcp_flags: flags(d.tcp_flags) }
+            SideRecord {
+                packets: d.packets,
+                bytes: d.bytes,
+                fragments: d.fragments,
+                tcp_flags: flags(d.tcp_flags),
+            }
         };
         FlowRecord {
             transport: f.key.proto.as_str().to_string(),
@@ -200,7 +219,9 @@ impl<W: Write> CsvWriter<W> {
 
     pub fn write(&mut self, r: &FlowRecord) -> io::Result<()> {
         let opt = |p: Option<u16>| p.map(|p| p.to_string()).unwrap_or_default();
-        let join = |f: &dyn Fn(&MatchRecord) -> String| r.matches.iter().map(f).collect::<Vec<_>>().join(";");
+        let join = |f: &dyn Fn(&MatchRecord) -> String| {
+            r.matches.iter().map(f).collect::<Vec<_>>().join(";")
+        };
         let row = [
             r.transport.clone(),
             r.initiator.ip.clone(),
@@ -230,6 +251,8 @@ impl<W: Write> CsvWriter<W> {
 
     /// Flushes and hands back the writer.
     pub fn into_inner(self) -> io::Result<W> {
-        self.inner.into_inner().map_err(|e| io::Error::other(e.to_string()))
+        self.inner
+            .into_inner()
+            .map_err(|e| io::Error::other(e.to_string()))
     }
 }

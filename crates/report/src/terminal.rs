@@ -1,7 +1,9 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 
-use comfy_table::{presets::UTF8_FULL_CONDENSED, Attribute, Cell, CellAlignment, Color, ContentArrangement, Table};
+use comfy_table::{
+    presets::UTF8_FULL_CONDENSED, Attribute, Cell, CellAlignment, Color, ContentArrangement, Table,
+};
 use flowdoc_catalogue::{Catalogue, RowId};
 use flowdoc_classify::Finding;
 use flowdoc_dissect::{link, Addr, Proto};
@@ -21,7 +23,11 @@ pub struct RenderOptions {
 
 impl Default for RenderOptions {
     fn default() -> Self {
-        RenderOptions { color: false, width: Some(120), max_undocumented: 50 }
+        RenderOptions {
+            color: false,
+            width: Some(120),
+            max_undocumented: 50,
+        }
     }
 }
 
@@ -44,6 +50,8 @@ impl Agg {
 type LabelKey = (Vec<RowId>, Proto, Option<u16>);
 /// Undocumented flows grouped by (transport, responder port, initiator, responder).
 type UndocKey = (Proto, Option<u16>, String, String, bool);
+/// Findings grouped by (finding, matched rows, transport, port).
+type FindingKey = (Finding, Vec<RowId>, Proto, Option<u16>);
 
 /// Most distinct undocumented groups held; past it flows are only counted.
 const MAX_UNDOC_GROUPS: usize = 100_000;
@@ -56,7 +64,7 @@ pub struct TableReport {
     labels: BTreeMap<LabelKey, (Agg, HashSet<Addr>)>,
     undocumented: HashMap<UndocKey, Agg>,
     undocumented_overflow: Agg,
-    findings: BTreeMap<(Finding, Vec<RowId>, Proto, Option<u16>), (Agg, String)>,
+    findings: BTreeMap<FindingKey, (Agg, String)>,
 }
 
 fn port_of(lf: &LabelledFlow) -> Option<u16> {
@@ -82,7 +90,10 @@ impl TableReport {
         let resp = f.key.endpoint(lf.class.initiator.other());
         let port = port_of(lf);
         if lf.class.documented() {
-            let e = self.labels.entry((lf.class.matches.clone(), f.key.proto, port)).or_default();
+            let e = self
+                .labels
+                .entry((lf.class.matches.clone(), f.key.proto, port))
+                .or_default();
             e.0.add(lf);
             for a in [init.addr, resp.addr] {
                 if e.1.len() < MAX_HOSTS {
@@ -133,19 +144,32 @@ impl TableReport {
                 "  {}  {}  {}  {} records",
                 f.path.display(),
                 f.format.unwrap_or("-"),
-                if lts.is_empty() { "-".to_string() } else { lts.join(",") },
+                if lts.is_empty() {
+                    "-".to_string()
+                } else {
+                    lts.join(",")
+                },
                 f.records
             );
             match &f.error {
                 Some(e) => {
-                    let _ = writeln!(out, "  {}", paint(&format!("INCOMPLETE: {e}"), Color::Red, o));
+                    let _ = writeln!(
+                        out,
+                        "  {}",
+                        paint(&format!("INCOMPLETE: {e}"), Color::Red, o)
+                    );
                 }
                 None => out.push('\n'),
             }
         }
         let span = match (s.first_ns, s.last_ns) {
             (Some(a), Some(b)) => {
-                format!("{} .. {} ({:.3} s)", rfc3339(a), rfc3339(b), (b - a) as f64 / 1e9)
+                format!(
+                    "{} .. {} ({:.3} s)",
+                    rfc3339(a),
+                    rfc3339(b),
+                    (b - a) as f64 / 1e9
+                )
             }
             _ => "-".to_string(),
         };
@@ -175,19 +199,34 @@ impl TableReport {
         let _ = writeln!(out, "  catalogue: {}", s.catalogue);
 
         out.push('\n');
-        let _ = writeln!(out, "{}", heading("Documented flows (by catalogue label)", o));
+        let _ = writeln!(
+            out,
+            "{}",
+            heading("Documented flows (by catalogue label)", o)
+        );
         if self.labels.is_empty() {
             out.push_str("  none\n");
         } else {
-            let mut tb = table(o, &["Table", "Label", "Port", "Protocol", "Flows", "Packets", "Bytes", "Hosts"]);
+            let mut tb = table(
+                o,
+                &[
+                    "Table", "Label", "Port", "Protocol", "Flows", "Packets", "Bytes", "Hosts",
+                ],
+            );
             let mut rows: Vec<_> = self.labels.iter().collect();
-            rows.sort_by_key(|((ids, proto, port), _)| (cat.row(ids[0]).table, ids.clone(), *proto, *port));
+            rows.sort_by_key(|((ids, proto, port), _)| {
+                (cat.row(ids[0]).table, ids.clone(), *proto, *port)
+            });
             for ((ids, proto, port), (agg, hosts)) in rows {
                 let mut tables: Vec<u8> = ids.iter().map(|&r| cat.row(r).table).collect();
                 tables.dedup();
                 let tables: Vec<String> = tables.iter().map(|t| t.to_string()).collect();
-                let labels: Vec<String> = ids.iter().map(|&r| format!("{} {}", cat.row(r).id, cat.row(r).label)).collect();
-                let mut protos: Vec<&str> = ids.iter().map(|&r| cat.row(r).protocol.as_str()).collect();
+                let labels: Vec<String> = ids
+                    .iter()
+                    .map(|&r| format!("{} {}", cat.row(r).id, cat.row(r).label))
+                    .collect();
+                let mut protos: Vec<&str> =
+                    ids.iter().map(|&r| cat.row(r).protocol.as_str()).collect();
                 protos.dedup();
                 tb.add_row(vec![
                     Cell::new(tables.join(", ")),
@@ -204,11 +243,26 @@ impl TableReport {
         }
 
         out.push('\n');
-        let _ = writeln!(out, "{}", heading("Undocumented flows (the guide does not list them)", o));
+        let _ = writeln!(
+            out,
+            "{}",
+            heading("Undocumented flows (the guide does not list them)", o)
+        );
         if self.undocumented.is_empty() && self.undocumented_overflow.flows == 0 {
             out.push_str("  none\n");
         } else {
-            let mut tb = table(o, &["Initiator", "Responder", "Port", "Flows", "Packets", "Bytes", "Note"]);
+            let mut tb = table(
+                o,
+                &[
+                    "Initiator",
+                    "Responder",
+                    "Port",
+                    "Flows",
+                    "Packets",
+                    "Bytes",
+                    "Note",
+                ],
+            );
             let mut rows: Vec<_> = self.undocumented.iter().collect();
             rows.sort_by(|a, b| b.1.bytes.cmp(&a.1.bytes).then_with(|| a.0.cmp(b.0)));
             for ((proto, port, i, r, mismatch), agg) in rows.iter().take(o.max_undocumented) {
@@ -238,7 +292,17 @@ impl TableReport {
         if self.findings.is_empty() {
             out.push_str("  none\n");
         } else {
-            let mut tb = table(o, &["Finding", "Port", "Rows", "Flows", "Example", "Why it matters"]);
+            let mut tb = table(
+                o,
+                &[
+                    "Finding",
+                    "Port",
+                    "Rows",
+                    "Flows",
+                    "Example",
+                    "Why it matters",
+                ],
+            );
             for ((fd, ids, proto, port), (agg, ex)) in &self.findings {
                 let rows: Vec<String> = ids.iter().map(|&r| cat.row(r).id.clone()).collect();
                 tb.add_row(vec![
@@ -276,10 +340,15 @@ fn num(n: u64) -> Cell {
 
 fn table(o: &RenderOptions, header: &[&str]) -> Table {
     let mut t = Table::new();
-    t.load_style(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
+    t.load_style(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic);
     if o.color {
         t.enforce_styling();
-        t.set_header(header.iter().map(|h| Cell::new(h).add_attribute(Attribute::Bold)));
+        t.set_header(
+            header
+                .iter()
+                .map(|h| Cell::new(h).add_attribute(Attribute::Bold)),
+        );
     } else {
         t.force_no_tty();
         t.set_header(header.to_vec());
