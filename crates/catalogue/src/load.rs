@@ -146,18 +146,19 @@ impl Ctx<'_> {
     ) -> Result<Vec<Transport>, CatalogueError> {
         let mut out = Vec::new();
         for t in ts.get_ref() {
-            let v =
-                match t.get_ref().as_str() {
-                    "tcp" => Transport::Tcp,
-                    "udp" => Transport::Udp,
-                    "icmp" => Transport::Icmp,
-                    other => return Err(self.err(
+            let v = match t.get_ref().as_str() {
+                "tcp" => Transport::Tcp,
+                "udp" => Transport::Udp,
+                "icmp" => Transport::Icmp,
+                other => {
+                    return Err(self.err(
                         t.span(),
                         format!(
                             "unknown transport {other:?}: expected \"tcp\", \"udp\" or \"icmp\""
                         ),
-                    )),
-                };
+                    ))
+                }
+            };
             if !out.contains(&v) {
                 out.push(v);
             }

@@ -363,15 +363,10 @@ fn analyze(cmd: Command) -> Result<u8, Failure> {
         }
     }
     if format != Format::Table && summary.skipped_total() > 0 {
-        let parts: Vec<String> = summary
-            .skipped
-            .iter()
-            .map(|(k, v)| format!("{k} {v}"))
-            .collect();
         eprintln!(
             "flowdoc: {} packets skipped: {}",
             summary.skipped_total(),
-            parts.join(", ")
+            summary.skipped_text()
         );
     }
     if summary.table.evicted > 0 {

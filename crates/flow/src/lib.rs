@@ -37,12 +37,27 @@ impl Endpoint {
 }
 
 /// A direction-free flow key: `a` is the lower endpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct FlowKey {
     pub a: Endpoint,
     pub b: Endpoint,
     pub proto: Proto,
     pub v6: bool,
+}
+
+impl std::hash::Hash for FlowKey {
+    /// Three wide writes instead of a dozen small ones: this runs once per packet.
+    #[inline]
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u128(u128::from_ne_bytes(self.a.addr));
+        state.write_u128(u128::from_ne_bytes(self.b.addr));
+        state.write_u64(
+            u64::from(self.a.port)
+                | u64::from(self.b.port) << 16
+                | u64::from(self.proto.ip_number()) << 32
+                | u64::from(self.v6) << 40,
+        );
+    }
 }
 
 impl FlowKey {

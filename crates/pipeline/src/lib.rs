@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use flowdoc_capture::{CaptureError, CaptureReader, ReadMode};
 use flowdoc_catalogue::Catalogue;
 use flowdoc_classify::{classify, Classification};
+pub use flowdoc_dissect::SkipReason;
 use flowdoc_dissect::{dissect, Dissected};
 use flowdoc_flow::{Flow, FlowConfig, FlowTable, TableStats};
 
@@ -61,8 +62,8 @@ pub struct Summary {
     pub packets: u64,
     /// Packets that went into a flow (including non-first fragments).
     pub flow_packets: u64,
-    /// Packets skipped, by reason code.
-    pub skipped: BTreeMap<String, u64>,
+    /// Packets skipped, by reason (`SkipReason::code` names them).
+    pub skipped: BTreeMap<SkipReason, u64>,
     pub flows: u64,
     pub documented: u64,
     pub undocumented: u64,
@@ -77,6 +78,15 @@ pub struct Summary {
 impl Summary {
     pub fn skipped_total(&self) -> u64 {
         self.skipped.values().sum()
+    }
+    /// "reason count" pairs for messages, e.g. `not-ip 18, truncated 2`.
+    pub fn skipped_text(&self) -> String {
+        let parts: Vec<String> = self
+            .skipped
+            .iter()
+            .map(|(k, v)| format!("{} {v}", k.code()))
+            .collect();
+        parts.join(", ")
     }
     /// Every file was read to its end.
     pub fn complete(&self) -> bool {
@@ -140,7 +150,7 @@ impl<'c> Engine<'c> {
                 s.flow_packets += 1;
                 self.table.observe_fragment(ts_ns, orig_len, fid);
             }
-            Dissected::Skip(r) => *s.skipped.entry(r.code()).or_insert(0) += 1,
+            Dissected::Skip(r) => *s.skipped.entry(r).or_insert(0) += 1,
         }
         if self.idle_timeout && ts_ns >= self.next_sweep_ns {
             if self.next_sweep_ns != i64::MIN {

@@ -185,8 +185,7 @@ impl TableReport {
             span
         );
         if !s.skipped.is_empty() {
-            let parts: Vec<String> = s.skipped.iter().map(|(k, v)| format!("{k} {v}")).collect();
-            let _ = writeln!(out, "  skipped packets: {}", parts.join(", "));
+            let _ = writeln!(out, "  skipped packets: {}", s.skipped_text());
         }
         let t = &s.table;
         if t.evicted + t.ended_idle + t.ended_reused + t.orphan_fragments + s.skipped_blocks > 0 {
