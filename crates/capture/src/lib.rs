@@ -94,6 +94,8 @@ enum Parser {
 /// Reads one capture file record by record.
 pub struct CaptureReader {
     path: PathBuf,
+    /// The path as errors print it, made once rather than per record.
+    name: String,
     window: Window,
     parser: Parser,
     records: u64,
@@ -155,6 +157,7 @@ impl CaptureReader {
         }
         Ok(CaptureReader {
             path: path.to_path_buf(),
+            name: file,
             window,
             parser,
             records: 0,
@@ -203,14 +206,14 @@ impl CaptureReader {
     /// The next packet, `None` at a clean end of file. An error means the rest of the file
     /// cannot be read safely; the records returned before it stand.
     pub fn next_record(&mut self) -> Result<Option<Record<'_>>, CaptureError> {
-        let file = self.path.display().to_string();
+        let file = self.name.as_str();
         loop {
             let offset = self.window.offset();
             let number = self.records + 1;
             let step = match &mut self.parser {
-                Parser::Pcap(st) => st.step(self.window.bytes(), &file, number, offset)?,
+                Parser::Pcap(st) => st.step(self.window.bytes(), file, number, offset)?,
                 Parser::Pcapng(st) => {
-                    st.step(self.window.bytes(), &file, number, offset, &mut self.stats)?
+                    st.step(self.window.bytes(), file, number, offset, &mut self.stats)?
                 }
             };
             match step {
@@ -221,14 +224,14 @@ impl CaptureReader {
                     }
                     self.window
                         .fill(n)
-                        .map_err(|e| CaptureError::io(&file, offset, e))?;
+                        .map_err(|e| CaptureError::io(file, offset, e))?;
                     let now = self.window.bytes().len();
                     if now < n {
                         if now == 0 {
                             return Ok(None);
                         }
                         return Err(CaptureError::Truncated {
-                            file,
+                            file: file.to_string(),
                             record: number,
                             offset,
                             need: n,
