@@ -361,6 +361,16 @@ fn analyze(cmd: Command) -> Result<u8, Failure> {
         if let Some(e) = &f.error {
             eprintln!("flowdoc: {e}");
         }
+        for &lt in f
+            .link_types
+            .iter()
+            .filter(|&&lt| !flowdoc_dissect::link::is_supported(lt))
+        {
+            eprintln!(
+                "flowdoc: {}: link type {lt} is not one flowdoc reads; its packets are counted as skipped (unknown-link-type-{lt})",
+                f.path.display()
+            );
+        }
     }
     if format != Format::Table && summary.skipped_total() > 0 {
         eprintln!(

@@ -436,3 +436,61 @@ fn fixtures_regenerate_byte_for_byte() {
         );
     }
 }
+
+#[test]
+fn an_unknown_link_type_is_named_and_its_packets_counted() {
+    let frames = vec![flowdoc_fixturegen::write::Frame::new(
+        0,
+        vec![1, 2, 3, 4, 5, 6, 7, 8],
+    )];
+    let o = flowdoc_fixturegen::write::PcapOptions {
+        link_type: 147,
+        ..flowdoc_fixturegen::write::PcapOptions::ethernet()
+    };
+    let dir = std::env::temp_dir().join(format!("flowdoc-lt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp");
+    let path = dir.join("user0.pcap");
+    std::fs::write(&path, flowdoc_fixturegen::write::pcap(&o, &frames)).expect("write");
+    let out = flowdoc()
+        .args(["analyze", "--format", "json"])
+        .arg(&path)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("user0.pcap: link type 147 is not one flowdoc reads"),
+        "{err}"
+    );
+    assert!(
+        err.contains("1 packets skipped: unknown-link-type-147 1"),
+        "{err}"
+    );
+}
+
+/// The terminal report of the midstream fixture, compared with `crates/cli/tests/golden/midstream.txt`.
+/// Regenerate after reviewing a change: `UPDATE_GOLDEN=1 cargo test -p flowdoc --test analyze golden`.
+#[test]
+fn golden_terminal_report() {
+    let out = flowdoc()
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
+        .args([
+            "analyze",
+            "--no-color",
+            "--width",
+            "120",
+            "fixtures/midstream.pcap",
+        ])
+        .output()
+        .expect("run");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/midstream.txt");
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&golden, text.as_bytes()).expect("write golden");
+    }
+    let want = std::fs::read_to_string(&golden).unwrap_or_default();
+    assert_eq!(
+        text, want,
+        "terminal report changed; review and run with UPDATE_GOLDEN=1"
+    );
+}

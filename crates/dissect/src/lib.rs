@@ -37,6 +37,26 @@ pub mod link {
     pub const NFLOG: u16 = 239;
     pub const LINUX_SLL2: u16 = 276;
 
+    /// Whether flowdoc reads packets of this link type.
+    pub fn is_supported(lt: u16) -> bool {
+        matches!(
+            lt,
+            NULL | ETHERNET
+                | PPP
+                | RAW_OPENBSD
+                | RAW_BSDOS
+                | PPP_HDLC
+                | PPP_ETHER
+                | RAW
+                | LOOP
+                | LINUX_SLL
+                | IPV4
+                | IPV6
+                | NFLOG
+                | LINUX_SLL2
+        )
+    }
+
     /// A short name for reports.
     pub fn name(lt: u16) -> String {
         match lt {
