@@ -1,7 +1,9 @@
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 
 use flowdoc_dissect::{FragmentId, Packet, Proto};
 use foldhash::fast::FixedState;
+use hashbrown::HashTable;
 
 use crate::{DirStats, EndReason, Endpoint, Flow, FlowKey, Side};
 
@@ -52,11 +54,13 @@ const MAX_OPEN_DATAGRAMS: usize = 65_536;
 #[derive(Debug)]
 pub struct FlowTable {
     cfg: FlowConfig,
-    flows: HashMap<FlowKey, Flow, FixedState>,
+    /// Flows stored whole (the key is inside), one 128-byte bucket each.
+    flows: HashTable<Flow>,
+    hasher: FixedState,
     /// First fragments seen: the datagram's flow and the sending side.
     datagrams: HashMap<FragmentId, (FlowKey, Side), FixedState>,
     /// Later fragments that came before their first: counted when it arrives.
-    pending: HashMap<FragmentId, (u64, u64), FixedState>,
+    pending: HashMap<FragmentId, (u32, u64), FixedState>,
     stats: TableStats,
 }
 
@@ -68,10 +72,8 @@ impl FlowTable {
         };
         FlowTable {
             cfg,
-            flows: HashMap::with_capacity_and_hasher(
-                cfg.max_flows.min(1 << 16),
-                FixedState::default(),
-            ),
+            flows: HashTable::with_capacity(cfg.max_flows.min(1 << 16)),
+            hasher: FixedState::default(),
             datagrams: HashMap::with_hasher(FixedState::default()),
             pending: HashMap::with_hasher(FixedState::default()),
             stats: TableStats::default(),
@@ -109,7 +111,9 @@ impl FlowTable {
         let (key, side) = FlowKey::new(src, dst, p.proto, p.v6);
         let syn = p.proto == Proto::Tcp && p.tcp_flags & (SYN | ACK) == SYN;
 
-        if let Some(flow) = self.flows.get_mut(&key) {
+        let hash = self.hasher.hash_one(key);
+        if let Ok(mut entry) = self.flows.find_entry(hash, |f| f.key == key) {
+            let flow = entry.get_mut();
             let idle = self
                 .cfg
                 .idle_timeout_ns
@@ -120,10 +124,7 @@ impl FlowTable {
                 self.note_first_fragment(p, key, side);
                 return;
             }
-            let mut old = self
-                .flows
-                .remove(&key)
-                .unwrap_or_else(|| new_flow(key, side, ts_ns, p));
+            let (mut old, _) = entry.remove();
             if idle {
                 old.end = EndReason::Idle;
                 self.stats.ended_idle += 1;
@@ -139,7 +140,9 @@ impl FlowTable {
         let mut flow = new_flow(key, side, ts_ns, p);
         update(&mut flow, side, ts_ns, wire_len, p.tcp_flags, p.proto);
         self.stats.flows_started += 1;
-        self.flows.insert(key, flow);
+        let hasher = self.hasher.clone();
+        self.flows
+            .insert_unique(hash, flow, |f| hasher.hash_one(f.key));
         self.note_first_fragment(p, key, side);
     }
 
@@ -151,27 +154,41 @@ impl FlowTable {
         }
         self.datagrams.insert(fid, (key, side));
         if let Some((n, _bytes)) = self.pending.remove(&fid) {
-            if let Some(f) = self.flows.get_mut(&key) {
-                f.dir[side.index()].fragments += n;
+            if let Some(f) = self.get_mut(&key) {
+                f.dir[side.index()].fragments = f.dir[side.index()].fragments.saturating_add(n);
             }
         }
+    }
+
+    fn get_mut(&mut self, key: &FlowKey) -> Option<&mut Flow> {
+        let hash = self.hasher.hash_one(key);
+        self.flows.find_mut(hash, |f| f.key == *key)
+    }
+
+    fn remove(&mut self, key: &FlowKey) -> Option<Flow> {
+        let hash = self.hasher.hash_one(key);
+        self.flows
+            .find_entry(hash, |f| f.key == *key)
+            .ok()
+            .map(|e| e.remove().0)
     }
 
     /// Counts a non-first fragment to the flow of its datagram.
     pub fn observe_fragment(&mut self, ts_ns: i64, wire_len: u32, fid: FragmentId) {
         if let Some(&(key, side)) = self.datagrams.get(&fid) {
-            if let Some(f) = self.flows.get_mut(&key) {
-                f.dir[side.index()].fragments += 1;
+            if let Some(f) = self.get_mut(&key) {
+                f.dir[side.index()].fragments = f.dir[side.index()].fragments.saturating_add(1);
                 f.last_ns = f.last_ns.max(ts_ns);
                 return;
             }
         }
         if self.pending.len() >= MAX_OPEN_DATAGRAMS {
-            self.stats.orphan_fragments += self.pending.values().map(|v| v.0).sum::<u64>();
+            self.stats.orphan_fragments +=
+                self.pending.values().map(|v| u64::from(v.0)).sum::<u64>();
             self.pending.clear();
         }
         let e = self.pending.entry(fid).or_insert((0, 0));
-        e.0 += 1;
+        e.0 = e.0.saturating_add(1);
         e.1 += u64::from(wire_len);
     }
 
@@ -183,11 +200,11 @@ impl FlowTable {
         let stale: Vec<FlowKey> = self
             .flows
             .iter()
-            .filter(|(_, f)| now_ns - f.last_ns > t)
-            .map(|(k, _)| *k)
+            .filter(|f| now_ns - f.last_ns > t)
+            .map(|f| f.key)
             .collect();
         for k in stale {
-            if let Some(mut f) = self.flows.remove(&k) {
+            if let Some(mut f) = self.remove(&k) {
                 f.end = EndReason::Idle;
                 self.stats.ended_idle += 1;
                 done(f);
@@ -203,12 +220,12 @@ impl FlowTable {
         }
         let n = (self.cfg.max_flows / 16).max(1);
         let mut by_age: Vec<(i64, FlowKey)> =
-            self.flows.iter().map(|(k, f)| (f.last_ns, *k)).collect();
+            self.flows.iter().map(|f| (f.last_ns, f.key)).collect();
         by_age.select_nth_unstable(n - 1);
         by_age.truncate(n);
         by_age.sort_unstable();
         for (_, k) in by_age {
-            if let Some(mut f) = self.flows.remove(&k) {
+            if let Some(mut f) = self.remove(&k) {
                 f.end = EndReason::Evicted;
                 self.stats.evicted += 1;
                 done(f);
@@ -218,12 +235,16 @@ impl FlowTable {
 
     /// Ends every flow still open, in order of first packet, and the fragment bookkeeping.
     pub fn finish(&mut self, done: &mut impl FnMut(Flow)) {
-        let mut rest: Vec<Flow> = self.flows.drain().map(|(_, f)| f).collect();
+        let mut rest: Vec<Flow> = self.flows.drain().collect();
         rest.sort_unstable_by_key(|f| (f.first_ns, f.key));
         for f in rest {
             done(f);
         }
-        self.stats.orphan_fragments += self.pending.drain().map(|(_, v)| v.0).sum::<u64>();
+        self.stats.orphan_fragments += self
+            .pending
+            .drain()
+            .map(|(_, v)| u64::from(v.0))
+            .sum::<u64>();
         self.datagrams.clear();
     }
 }
@@ -309,6 +330,11 @@ mod tests {
         }
         t.finish(&mut |f| out.push(f));
         (out, t.stats())
+    }
+
+    #[test]
+    fn a_flow_fits_two_cache_lines() {
+        assert_eq!(std::mem::size_of::<Flow>(), 128);
     }
 
     #[test]
@@ -412,7 +438,7 @@ mod tests {
         let mut out = Vec::new();
         t.finish(&mut |f| out.push(f));
         assert_eq!(out[0].packets(), 1);
-        assert_eq!(out[0].dir.iter().map(|d| d.fragments).sum::<u64>(), 2);
+        assert_eq!(out[0].dir.iter().map(|d| d.fragments).sum::<u32>(), 2);
         assert_eq!(t.stats().orphan_fragments, 0);
     }
 }

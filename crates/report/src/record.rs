@@ -142,7 +142,7 @@ impl FlowRecord {
             SideRecord {
                 packets: d.packets,
                 bytes: d.bytes,
-                fragments: d.fragments,
+                fragments: u64::from(d.fragments),
                 tcp_flags: flags(d.tcp_flags),
             }
         };
