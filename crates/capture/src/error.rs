@@ -16,12 +16,8 @@ pub enum CaptureError {
         #[source]
         source: io::Error,
     },
-    #[error("{file}: not a pcap or pcapng file (starts with {magic:02x?}, {len} bytes read)")]
-    NotACapture {
-        file: String,
-        magic: [u8; 4],
-        len: usize,
-    },
+    #[error("{file}: not a pcap or pcapng file (it starts with bytes {magic})")]
+    NotACapture { file: String, magic: String },
     #[error("{file}: record {record} at byte {offset}: file ends inside the record ({have} of {need} bytes)")]
     Truncated {
         file: String,

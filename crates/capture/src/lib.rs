@@ -133,7 +133,20 @@ enum Step {
 impl CaptureReader {
     /// Opens a capture file; `.gz` content is detected by its magic and decompressed on the fly.
     pub fn open(path: &Path, mode: ReadMode) -> Result<CaptureReader, CaptureError> {
-        let mut window = Window::open(path, mode)?;
+        let window = Window::open(path, mode)?;
+        CaptureReader::start(path.to_path_buf(), window)
+    }
+
+    /// Reads plain (not compressed) pcap or pcapng from any byte stream, e.g. standard input
+    /// or bytes in memory; `name` is what errors call it.
+    pub fn from_reader(
+        name: &str,
+        src: Box<dyn std::io::Read + Send>,
+    ) -> Result<CaptureReader, CaptureError> {
+        CaptureReader::start(PathBuf::from(name), Window::from_reader(src))
+    }
+
+    fn start(path: PathBuf, mut window: Window) -> Result<CaptureReader, CaptureError> {
         let file = path.display().to_string();
         window.fill(24).map_err(|e| CaptureError::io(&file, 0, e))?;
         let head = window.bytes();
@@ -142,21 +155,17 @@ impl CaptureReader {
         } else if head.len() >= 4 && head[..4] == pcapng::SHB_TYPE {
             Parser::Pcapng(pcapng::State::default())
         } else {
-            let mut magic = [0u8; 4];
-            for (m, b) in magic.iter_mut().zip(head) {
-                *m = *b;
-            }
+            let magic: Vec<String> = head.iter().take(4).map(|b| format!("{b:02x}")).collect();
             return Err(CaptureError::NotACapture {
                 file,
-                magic,
-                len: head.len(),
+                magic: magic.join(" "),
             });
         };
         if let Parser::Pcap(_) = parser {
             window.consume(24);
         }
         Ok(CaptureReader {
-            path: path.to_path_buf(),
+            path,
             name: file,
             window,
             parser,
@@ -218,15 +227,14 @@ impl CaptureReader {
             };
             match step {
                 Step::Need(n) => {
-                    let have = self.window.bytes().len();
-                    if have == 0 && self.window.at_eof() {
-                        return Ok(None);
-                    }
                     self.window
                         .fill(n)
                         .map_err(|e| CaptureError::io(file, offset, e))?;
                     let now = self.window.bytes().len();
                     if now < n {
+                        if let Some(e) = self.window.take_error() {
+                            return Err(CaptureError::io(file, offset, e));
+                        }
                         if now == 0 {
                             return Ok(None);
                         }

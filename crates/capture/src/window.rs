@@ -27,6 +27,8 @@ pub(crate) struct Window {
     /// File offset (of the decompressed stream) of `store[0]`.
     base: u64,
     eof: bool,
+    /// A read error met after some bytes arrived: reported once those bytes are used up.
+    error: Option<io::Error>,
     file_len: u64,
     file_pos: Arc<AtomicU64>,
 }
@@ -95,9 +97,26 @@ impl Window {
             end,
             base: 0,
             eof,
+            error: None,
             file_len,
             file_pos,
         })
+    }
+
+    pub(crate) fn from_reader(src: Box<dyn Read + Send>) -> Window {
+        Window {
+            store: Store::Buf {
+                buf: vec![0; CHUNK],
+                src,
+            },
+            pos: 0,
+            end: 0,
+            base: 0,
+            eof: false,
+            error: None,
+            file_len: 0,
+            file_pos: Arc::new(AtomicU64::new(0)),
+        }
     }
 
     /// The unread bytes in memory.
@@ -109,8 +128,8 @@ impl Window {
         &all[self.pos..self.end]
     }
 
-    pub(crate) fn at_eof(&self) -> bool {
-        self.eof
+    pub(crate) fn take_error(&mut self) -> Option<io::Error> {
+        self.error.take()
     }
 
     pub(crate) fn offset(&self) -> u64 {
@@ -167,7 +186,13 @@ impl Window {
                 }
                 Ok(n) => self.end += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
+                Err(e) => {
+                    // Keep what was read before the error (a gzip file cut short still gives
+                    // its first records); the error is reported where the bytes run out.
+                    self.error = Some(e);
+                    self.eof = true;
+                    break;
+                }
             }
         }
         Ok(())

@@ -2,7 +2,7 @@
 //!
 //! This binary only wires the crates together: arguments, colour, output files, exit codes
 //! and error printing. Exit codes: 0 done; 1 `--fail-on` matched; 2 usage error or input
-//! that could not be read.
+//! that could not be read; 3 done, but some input ended early or was corrupt.
 
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
@@ -19,7 +19,8 @@ use flowdoc_report::{CsvWriter, FlowRecord, RenderOptions, TableReport};
     name = "flowdoc",
     version,
     about = "Label the flows of packet captures with the Cisco IM and Presence port guide",
-    after_help = "Exit codes: 0 done; 1 --fail-on matched; 2 usage error or unreadable input."
+    after_help = "Exit codes: 0 done; 1 --fail-on matched; 2 usage error or unreadable input; \
+                  3 done, but an input ended early or was corrupt (what was read is reported)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -396,6 +397,10 @@ fn analyze(cmd: Command) -> Result<u8, Failure> {
             code: 2,
             message: format!("{} input(s) could not be read", unreadable.len()),
         });
+    }
+    if !summary.complete() {
+        eprintln!("flowdoc: the input was not whole: the report covers what could be read");
+        return Ok(3);
     }
     let fail = (fail_on.contains(&FailOn::Undocumented) && undocumented)
         || (fail_on.contains(&FailOn::Finding) && finding);

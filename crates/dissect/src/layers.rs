@@ -200,6 +200,8 @@ fn ip(ether_type: u16, data: &[u8], depth: u8, tunnel: Option<Tunnel>) -> Step<'
     };
     let ip_proto = payload.ip_number.0;
     let body = payload.payload;
+    // The capture cut the packet short (snaplen): headers past the cut are not an error.
+    let cut = payload.incomplete;
     let mut first_fragment = None;
     if let Some((offset, id)) = fragment {
         let fid = FragmentId {
@@ -233,7 +235,7 @@ fn ip(ether_type: u16, data: &[u8], depth: u8, tunnel: Option<Tunnel>) -> Step<'
             let dport = be16(body, 2).ok_or(SkipReason::Truncated)?;
             let flags = body.get(13).copied().unwrap_or(0);
             let hl = body.get(12).map_or(20, |b| usize::from(b >> 4) * 4);
-            if hl < 20 && body.len() > 12 {
+            if (hl < 20 && body.len() > 12) || (hl > body.len() && !cut) {
                 return Err(SkipReason::Malformed);
             }
             (
@@ -327,5 +329,108 @@ fn gre(b: &[u8]) -> Step<'_, (u16, &[u8])> {
             ppp(inner)
         }
         _ => Err(SkipReason::Malformed),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use etherparse::PacketBuilder;
+
+    fn eth_tcp(payload: &[u8]) -> Vec<u8> {
+        let b = PacketBuilder::ethernet2([1; 6], [2; 6])
+            .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+            .tcp(40000, 5222, 1, 1000);
+        let mut out = Vec::new();
+        b.write(&mut out, payload).expect("build");
+        out
+    }
+
+    fn skip(d: Dissected<'_>) -> Option<SkipReason> {
+        match d {
+            Dissected::Skip(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_plain_tcp_packet_gives_ports_flags_and_payload() {
+        let f = eth_tcp(b"hello");
+        let Dissected::Packet(p) = dissect(link::ETHERNET, &f) else {
+            panic!("not a packet")
+        };
+        assert_eq!(
+            (p.sport, p.dport, p.proto, p.payload),
+            (40000, 5222, Proto::Tcp, &b"hello"[..])
+        );
+    }
+
+    #[test]
+    fn an_ipv4_header_with_a_bad_ihl_is_malformed() {
+        let mut f = eth_tcp(b"");
+        f[14] = 0x43;
+        assert_eq!(
+            skip(dissect(link::ETHERNET, &f)),
+            Some(SkipReason::Malformed)
+        );
+    }
+
+    #[test]
+    fn a_tcp_data_offset_past_the_packet_is_malformed_unless_the_capture_cut_it() {
+        let mut f = eth_tcp(b"");
+        f[14 + 20 + 12] = 0xf0;
+        assert_eq!(
+            skip(dissect(link::ETHERNET, &f)),
+            Some(SkipReason::Malformed)
+        );
+        let mut g = eth_tcp(&[0u8; 100]);
+        g[14 + 20 + 12] = 0xf0;
+        g.truncate(14 + 20 + 30);
+        assert!(
+            matches!(dissect(link::ETHERNET, &g), Dissected::Packet(_)),
+            "snaplen cut"
+        );
+    }
+
+    #[test]
+    fn twenty_vlan_tags_are_too_deep() {
+        let f = eth_tcp(b"");
+        let mut g = f[..12].to_vec();
+        for _ in 0..20 {
+            g.extend_from_slice(&[0x81, 0x00, 0x00, 0x05]);
+        }
+        g.extend_from_slice(&f[12..]);
+        assert_eq!(skip(dissect(link::ETHERNET, &g)), Some(SkipReason::TooDeep));
+    }
+
+    #[test]
+    fn an_endless_ipv6_extension_chain_is_skipped_not_followed() {
+        // 200 destination-options headers, each pointing at the next.
+        let n = 200;
+        let mut ip = vec![0x60, 0, 0, 0];
+        ip.extend_from_slice(&((n * 8) as u16).to_be_bytes());
+        ip.push(60);
+        ip.push(64);
+        ip.extend_from_slice(&[0u8; 32]);
+        for _ in 0..n {
+            ip.extend_from_slice(&[60, 0, 1, 4, 0, 0, 0, 0]);
+        }
+        let r = skip(dissect(link::RAW, &ip));
+        assert!(
+            matches!(
+                r,
+                Some(SkipReason::Malformed | SkipReason::TooDeep | SkipReason::OtherTransport(_))
+            ),
+            "{r:?}"
+        );
+    }
+
+    #[test]
+    fn an_empty_record_and_an_unknown_link_type_are_counted() {
+        assert_eq!(skip(dissect(link::ETHERNET, &[])), Some(SkipReason::Empty));
+        assert_eq!(
+            skip(dissect(147, &[1, 2, 3])),
+            Some(SkipReason::UnknownLinkType(147))
+        );
     }
 }

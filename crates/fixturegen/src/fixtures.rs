@@ -306,12 +306,150 @@ pub fn midstream_gz() -> (String, Vec<u8>) {
 
 /// Every fixture, in a fixed order.
 pub fn all(cat: &Catalogue) -> Vec<(String, Vec<u8>)> {
-    vec![
+    let mut v = vec![
         cluster(cat),
         links(),
         tunnels(),
         fragments(),
         midstream(),
         midstream_gz(),
-    ]
+    ];
+    v.extend(broken());
+    v
+}
+
+/// One good XMPP session (8 packets) framed as Ethernet.
+fn good_session() -> Vec<Frame> {
+    let e = eth;
+    let mut c = Conv::new(EPOCH_NS, &e);
+    c.tcp_session(v4(10, 90, 0, 1), v4(10, 90, 0, 2), 57_001, 5222);
+    c.frames
+}
+
+/// A good session with one bad frame inserted as record 3.
+fn with_bad_frame(bad: Vec<u8>) -> Vec<u8> {
+    let mut frames = good_session();
+    frames.insert(2, Frame::new(EPOCH_NS + MS / 2, bad));
+    write::pcap(&PcapOptions::ethernet(), &frames)
+}
+
+/// Byte offset of record `n` (1-based) in a classic pcap.
+fn record_offset(pcap: &[u8], n: usize) -> usize {
+    let mut at = 24;
+    for _ in 1..n {
+        let caplen = u32::from_le_bytes([pcap[at + 8], pcap[at + 9], pcap[at + 10], pcap[at + 11]]);
+        at += 16 + caplen as usize;
+    }
+    at
+}
+
+/// Files broken in the ways TAC captures are broken; `tests/broken.rs` in the CLI says what
+/// flowdoc must do with each.
+pub fn broken() -> Vec<(String, Vec<u8>)> {
+    let good = write::pcap(&PcapOptions::ethernet(), &good_session());
+    let mut out = Vec::new();
+
+    out.push((
+        "broken/truncated-last-record.pcap".into(),
+        good[..good.len() - 10].to_vec(),
+    ));
+
+    let mut big = good.clone();
+    let at = record_offset(&big, 5) + 8;
+    big[at..at + 4].copy_from_slice(&300_000u32.to_le_bytes());
+    out.push(("broken/caplen-too-large.pcap".into(), big));
+
+    out.push((
+        "broken/zero-length-record.pcap".into(),
+        with_bad_frame(Vec::new()),
+    ));
+
+    let mut magic = good.clone();
+    magic[..4].copy_from_slice(b"XXXX");
+    out.push(("broken/bad-magic.pcap".into(), magic));
+
+    let ifs = [Interface {
+        link_type: 1,
+        tsresol_exp: 6,
+    }];
+    let ng: Vec<(BlockKind, Frame)> = good_session()
+        .into_iter()
+        .map(|f| (BlockKind::Enhanced, f))
+        .collect();
+    let ok_ng = write::pcapng(&ifs, &ng);
+    out.push(("broken/unknown-block.pcapng".into(), ok_ng.clone()));
+    // Blocks: SHB, IDB, unknown, then packets; spoil the trailing length of the 5th packet block.
+    let mut bad_ng = ok_ng;
+    let mut at = 0;
+    for _ in 0..7 {
+        let len = u32::from_le_bytes([
+            bad_ng[at + 4],
+            bad_ng[at + 5],
+            bad_ng[at + 6],
+            bad_ng[at + 7],
+        ]) as usize;
+        at += len;
+    }
+    let len = u32::from_le_bytes([
+        bad_ng[at + 4],
+        bad_ng[at + 5],
+        bad_ng[at + 6],
+        bad_ng[at + 7],
+    ]) as usize;
+    bad_ng[at + len - 4..at + len].copy_from_slice(&(len as u32 + 4).to_le_bytes());
+    out.push(("broken/trailing-length.pcapng".into(), bad_ng));
+
+    let lt = PcapOptions {
+        link_type: 147,
+        ..PcapOptions::ethernet()
+    };
+    out.push((
+        "broken/unknown-linktype.pcap".into(),
+        write::pcap(&lt, &good_session()),
+    ));
+
+    let (a, b) = (v4(10, 91, 0, 1), v4(10, 91, 0, 2));
+    let mut ihl = packet::tcp(a, b, 57_002, 5222, SYN, 1, &[]);
+    ihl[0] = 0x43;
+    out.push(("broken/bad-ihl.pcap".into(), with_bad_frame(eth(ihl))));
+
+    let mut off = packet::tcp(a, b, 57_003, 5222, SYN, 1, &[]);
+    off[20 + 12] = 0xf0;
+    out.push((
+        "broken/tcp-data-offset.pcap".into(),
+        with_bad_frame(eth(off)),
+    ));
+
+    let vlans: Vec<u16> = (1..=20).collect();
+    let mut tagged = packet::ethernet(&packet::tcp(a, b, 57_004, 5222, SYN, 1, &[]), &[]);
+    let mut tags = Vec::new();
+    for v in vlans {
+        tags.extend_from_slice(&[0x81, 0x00]);
+        tags.extend_from_slice(&v.to_be_bytes());
+    }
+    tagged.splice(12..12, tags);
+    out.push(("broken/vlan-20.pcap".into(), with_bad_frame(tagged)));
+
+    let n = 200usize;
+    let mut v6 = vec![0x60, 0, 0, 0];
+    v6.extend_from_slice(&((n * 8) as u16).to_be_bytes());
+    v6.extend_from_slice(&[60, 64]);
+    v6.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+    v6.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+    for _ in 0..n {
+        v6.extend_from_slice(&[60, 0, 1, 4, 0, 0, 0, 0]);
+    }
+    out.push((
+        "broken/ipv6-extension-chain.pcap".into(),
+        with_bad_frame(eth(v6)),
+    ));
+
+    let e = eth;
+    let mut many = Conv::new(EPOCH_NS, &e);
+    for i in 0..50u16 {
+        many.tcp_session(v4(10, 92, 0, 1), v4(10, 92, 0, 2), 57_100 + i, 5222);
+    }
+    let gz = write::gzip(&write::pcap(&PcapOptions::ethernet(), &many.frames));
+    out.push(("broken/cut.pcap.gz".into(), gz[..gz.len() / 2].to_vec()));
+    out
 }

@@ -41,7 +41,12 @@ fn main() -> ExitCode {
     }
     for (name, bytes) in flowdoc_fixturegen::fixtures::all(&cat) {
         let path = dir.join(&name);
-        if let Err(e) = std::fs::write(&path, &bytes) {
+        let parent = path
+            .parent()
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_default();
+        if let Err(e) = std::fs::create_dir_all(&parent).and_then(|_| std::fs::write(&path, &bytes))
+        {
             eprintln!("flowdoc-fixturegen: {}: {e}", path.display());
             return ExitCode::from(2);
         }
