@@ -382,7 +382,7 @@ fn analyze(cmd: Command) -> Result<u8, Failure> {
     }
     if summary.table.evicted > 0 {
         eprintln!(
-            "flowdoc: the flow table was full {} times; those flows were reported early (raise --max-flows)",
+            "flowdoc: the flow table was full: {} flows were evicted early (end_reason \"evicted\"; raise --max-flows to keep more)",
             summary.table.evicted
         );
     }

@@ -109,3 +109,25 @@ fn a_truncated_file_still_gives_its_flows_and_the_next_file_is_read() {
     assert_eq!(got, [(7, "port-reused"), (8, "end-of-input")]);
     assert_eq!(run("bad-magic.pcap").flows, 0);
 }
+
+#[test]
+fn a_syn_flood_is_bounded_by_the_flow_cap_and_loses_no_flow() {
+    let dir = std::env::temp_dir().join(format!("flowdoc-flood-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp");
+    let path = dir.join("scan.pcap");
+    let mut bytes = Vec::new();
+    flowdoc_fixturegen::bench::write_syn_scan(&mut bytes, 100_000).expect("generate");
+    std::fs::write(&path, bytes).expect("write");
+    let out = Command::cargo_bin("flowdoc")
+        .expect("binary")
+        .args(["analyze", "--format", "csv", "--max-flows", "10000"])
+        .arg(&path)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.lines().count(), 100_001, "every flow is in the output");
+    assert!(text.lines().filter(|l| l.ends_with(",evicted")).count() >= 90_000);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("the flow table was full"), "{err}");
+}

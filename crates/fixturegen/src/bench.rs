@@ -88,3 +88,34 @@ pub fn write_capture(
     }
     Ok(bytes)
 }
+
+/// A SYN scan: `flows` SYNs, each from its own source address and port to one server, so
+/// every packet is a new flow (the flood that a bounded flow table must survive).
+pub fn write_syn_scan(out: &mut impl Write, flows: u32) -> io::Result<u64> {
+    let o = PcapOptions::ethernet();
+    out.write_all(&pcap_header(&o))?;
+    let server = Ip::V4([10, 200, 0, 1]);
+    let mut buf = Vec::with_capacity(128);
+    let mut bytes = 24u64;
+    for i in 0..flows {
+        let client = Ip::V4([11, (i >> 16) as u8, (i >> 8) as u8, i as u8]);
+        let ip = packet::tcp(
+            client,
+            server,
+            1024 + (i % 60_000) as u16,
+            5222,
+            SYN,
+            i,
+            &[],
+        );
+        buf.clear();
+        let frame = Frame::new(
+            crate::fixtures::EPOCH_NS + i64::from(i) * 1_000,
+            packet::ethernet(&ip, &[]),
+        );
+        pcap_record(&mut buf, &o, &frame);
+        bytes += buf.len() as u64;
+        out.write_all(&buf)?;
+    }
+    Ok(bytes)
+}

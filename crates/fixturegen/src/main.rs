@@ -1,5 +1,6 @@
 //! `flowdoc-fixturegen [DIR]`: writes every fixture into DIR (default `fixtures/`).
 //! `flowdoc-fixturegen --bench FILE PACKETS FLOWS`: writes a benchmark capture.
+//! `flowdoc-fixturegen --syn-scan FILE FLOWS`: writes a SYN scan of FLOWS distinct flows.
 
 use std::io::BufWriter;
 use std::path::PathBuf;
@@ -10,6 +11,28 @@ use flowdoc_catalogue::Catalogue;
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let cat = Catalogue::embedded();
+    if args.first().map(String::as_str) == Some("--syn-scan") {
+        let (Some(path), Some(Ok(f))) = (args.get(1), args.get(2).map(|f| f.parse::<u32>())) else {
+            eprintln!("usage: flowdoc-fixturegen --syn-scan FILE FLOWS");
+            return ExitCode::from(2);
+        };
+        let res = std::fs::File::create(path).and_then(|file| {
+            let mut w = BufWriter::with_capacity(1 << 20, file);
+            let n = flowdoc_fixturegen::bench::write_syn_scan(&mut w, f)?;
+            std::io::Write::flush(&mut w)?;
+            Ok(n)
+        });
+        return match res {
+            Ok(b) => {
+                println!("{path}: {f} SYNs, {b} bytes");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("flowdoc-fixturegen: {path}: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
     if args.first().map(String::as_str) == Some("--bench") {
         let (Some(path), Some(p), Some(f)) = (args.get(1), args.get(2), args.get(3)) else {
             eprintln!("usage: flowdoc-fixturegen --bench FILE PACKETS FLOWS");

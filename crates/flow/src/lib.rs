@@ -189,3 +189,27 @@ impl Flow {
         &self.dir[side.index()]
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn endpoint() -> impl Strategy<Value = Endpoint> {
+        (any::<[u8; 16]>(), any::<u16>()).prop_map(|(addr, port)| Endpoint { addr, port })
+    }
+
+    proptest! {
+        #[test]
+        fn a_flow_key_is_the_same_from_either_direction(src in endpoint(), dst in endpoint(), v6 in any::<bool>()) {
+            let (k1, s1) = FlowKey::new(src, dst, Proto::Tcp, v6);
+            let (k2, s2) = FlowKey::new(dst, src, Proto::Tcp, v6);
+            prop_assert_eq!(k1, k2);
+            prop_assert_eq!(k1.endpoint(s1), src);
+            prop_assert_eq!(k2.endpoint(s2), dst);
+            if src != dst {
+                prop_assert_ne!(s1, s2);
+            }
+        }
+    }
+}
