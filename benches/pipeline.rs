@@ -31,9 +31,10 @@ fn pipeline(c: &mut Criterion) {
     g.bench_function("read-only/mmap", |b| {
         b.iter(|| walk_records(&path, ReadMode::Mmap))
     });
-    for (name, mode) in [
-        ("analyze/buffered", ReadMode::Buffered),
-        ("analyze/mmap", ReadMode::Mmap),
+    for (name, mode, threads) in [
+        ("analyze/buffered", ReadMode::Buffered, 1),
+        ("analyze/mmap", ReadMode::Mmap, 1),
+        ("analyze/buffered-2-flow-threads", ReadMode::Buffered, 2),
     ] {
         g.bench_function(name, |b| {
             b.iter(|| {
@@ -46,6 +47,7 @@ fn pipeline(c: &mut Criterion) {
                     &cat,
                     std::slice::from_ref(&path),
                     opts,
+                    threads,
                     &mut |_| flows += 1,
                     &mut |_, _, _| {},
                 );

@@ -62,6 +62,10 @@ enum Command {
         /// Most flows held at once; older ones are evicted (and still reported).
         #[arg(long, default_value_t = 1 << 20, value_name = "N")]
         max_flows: usize,
+        /// Flow threads behind the reading thread (1: everything on one thread). Flows are
+        /// sharded by a symmetric hash: the same flows, in another order.
+        #[arg(long, default_value_t = 1, value_name = "N")]
+        threads: usize,
         /// Read files through a memory map instead of the default buffered reads.
         #[arg(long)]
         mmap: bool,
@@ -251,6 +255,7 @@ fn analyze(cmd: Command) -> Result<u8, Failure> {
         idle_timeout,
         no_split_on_reuse,
         max_flows,
+        threads,
         mmap,
         no_color,
         width,
@@ -337,7 +342,7 @@ fn analyze(cmd: Command) -> Result<u8, Failure> {
             }
         }
     };
-    let summary = analyze_files(&cat, &files, opts, &mut on_flow, &mut progress);
+    let summary = analyze_files(&cat, &files, opts, threads, &mut on_flow, &mut progress);
     if let Some(e) = write_err {
         return Err(write_failure(e, &output));
     }

@@ -56,7 +56,7 @@ fn ground_truth(dir: &Path) -> BTreeMap<String, BTreeMap<Key, Counts>> {
     out
 }
 
-fn ours(cat: &Catalogue, path: &Path) -> BTreeMap<Key, Counts> {
+fn ours(cat: &Catalogue, path: &Path, threads: usize) -> BTreeMap<Key, Counts> {
     let opts = Options {
         read_mode: ReadMode::Buffered,
         flow: FlowConfig {
@@ -87,6 +87,7 @@ fn ours(cat: &Catalogue, path: &Path) -> BTreeMap<Key, Counts> {
         cat,
         &[path.to_path_buf()],
         opts,
+        threads,
         &mut sink,
         &mut |_, _, _| {},
     );
@@ -127,7 +128,13 @@ fn flows_and_packet_counts_agree_with_tshark() {
     let mut report = Vec::new();
     let mut checked = 0;
     for (file, want) in &truth {
-        let got = ours(&cat, &dir.join(file));
+        let got = ours(&cat, &dir.join(file), 1);
+        // Flows sharded over threads are the same flows.
+        assert_eq!(
+            ours(&cat, &dir.join(file), 3),
+            got,
+            "{file}: 3 threads differ from 1"
+        );
         checked += 1;
         let tol = tolerance(file);
         if tol == Tolerance::TotalPacketsOnly {

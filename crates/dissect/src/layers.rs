@@ -200,8 +200,9 @@ fn ip(ether_type: u16, data: &[u8], depth: u8, tunnel: Option<Tunnel>) -> Step<'
     };
     let ip_proto = payload.ip_number.0;
     let body = payload.payload;
-    // The capture cut the packet short (snaplen): headers past the cut are not an error.
-    let cut = payload.incomplete;
+    // The capture cut the packet short (snaplen), or the datagram goes on in the next
+    // fragment: headers past the end are not an error then.
+    let cut = payload.incomplete || fragment.is_some();
     let mut first_fragment = None;
     if let Some((offset, id)) = fragment {
         let fid = FragmentId {
@@ -390,6 +391,20 @@ mod tests {
             matches!(dissect(link::ETHERNET, &g), Dissected::Packet(_)),
             "snaplen cut"
         );
+    }
+
+    #[test]
+    fn a_first_fragment_with_half_a_tcp_header_still_gives_its_ports() {
+        let mut f = eth_tcp(b"");
+        // Keep 16 bytes of the TCP header and mark the datagram as fragmented (MF set).
+        f.truncate(14 + 20 + 16);
+        f[14 + 2..14 + 4].copy_from_slice(&36u16.to_be_bytes());
+        f[14 + 6] = 0x20;
+        let Dissected::Packet(p) = dissect(link::ETHERNET, &f) else {
+            panic!("not a packet")
+        };
+        assert_eq!((p.sport, p.dport), (40000, 5222));
+        assert!(p.first_fragment.is_some());
     }
 
     #[test]

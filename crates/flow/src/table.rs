@@ -47,6 +47,18 @@ pub struct TableStats {
     pub fragment_overflow: u64,
 }
 
+impl TableStats {
+    /// Adds another table's counts (one table per thread).
+    pub fn add(&mut self, o: &TableStats) {
+        self.flows_started += o.flows_started;
+        self.ended_idle += o.ended_idle;
+        self.ended_reused += o.ended_reused;
+        self.evicted += o.evicted;
+        self.orphan_fragments += o.orphan_fragments;
+        self.fragment_overflow += o.fragment_overflow;
+    }
+}
+
 /// Bound on datagrams whose fragments are being attributed at once.
 const MAX_OPEN_DATAGRAMS: usize = 65_536;
 

@@ -22,8 +22,10 @@ use flowdoc_capture::{CaptureError, CaptureReader, ReadMode};
 use flowdoc_catalogue::Catalogue;
 use flowdoc_classify::{classify, Classification};
 pub use flowdoc_dissect::SkipReason;
-use flowdoc_dissect::{dissect, Dissected};
+use flowdoc_dissect::{dissect, Dissected, FragmentId, Packet};
 use flowdoc_flow::{Flow, FlowConfig, FlowTable, TableStats};
+
+mod shard;
 
 pub use flowdoc_capture::Format;
 
@@ -94,30 +96,88 @@ impl Summary {
     }
 }
 
-/// Packets in, labelled flows out.
+/// Packets in, labelled flows out: the reading half (counts, dissection) in front of the flow
+/// half, which is either here ([`Worker`]) or spread over threads by a symmetric hash.
 #[derive(Debug)]
 pub struct Engine<'c> {
     cat: &'c Catalogue,
-    table: FlowTable,
+    flows: Flows<'c>,
     summary: Summary,
-    idle_timeout: bool,
-    next_sweep_ns: i64,
+}
+
+#[derive(Debug)]
+enum Flows<'c> {
+    Local(Worker<'c>),
+    Sharded(shard::Shards<'c>),
 }
 
 /// How often (in capture time) idle flows are swept out of the table.
 const SWEEP_EVERY_NS: i64 = 10_000_000_000;
 
+/// The flow half: a flow table and the classifier. One per thread when sharded.
+#[derive(Debug)]
+pub struct Worker<'c> {
+    cat: &'c Catalogue,
+    table: FlowTable,
+    idle_timeout: bool,
+    next_sweep_ns: i64,
+}
+
+impl<'c> Worker<'c> {
+    pub fn new(cat: &'c Catalogue, cfg: FlowConfig) -> Worker<'c> {
+        Worker {
+            cat,
+            table: FlowTable::new(cfg),
+            idle_timeout: cfg.idle_timeout_ns.is_some(),
+            next_sweep_ns: i64::MIN,
+        }
+    }
+
+    #[inline]
+    pub fn packet(
+        &mut self,
+        ts_ns: i64,
+        wire_len: u32,
+        p: &Packet<'_>,
+        sink: &mut dyn FnMut(LabelledFlow),
+    ) {
+        let cat = self.cat;
+        let mut done = |flow: Flow| sink(label(cat, flow));
+        self.table.observe(ts_ns, wire_len, p, &mut done);
+        if self.idle_timeout && ts_ns >= self.next_sweep_ns {
+            if self.next_sweep_ns != i64::MIN {
+                self.table.expire(ts_ns, &mut done);
+            }
+            self.next_sweep_ns = ts_ns.saturating_add(SWEEP_EVERY_NS);
+        }
+    }
+
+    #[inline]
+    pub fn fragment(&mut self, ts_ns: i64, wire_len: u32, fid: FragmentId) {
+        self.table.observe_fragment(ts_ns, wire_len, fid);
+    }
+
+    /// Ends every open flow; returns what the table did.
+    pub fn finish(&mut self, sink: &mut dyn FnMut(LabelledFlow)) -> TableStats {
+        let cat = self.cat;
+        self.table.finish(&mut |flow| sink(label(cat, flow)));
+        self.table.stats()
+    }
+}
+
 impl<'c> Engine<'c> {
     pub fn new(cat: &'c Catalogue, opts: Options) -> Engine<'c> {
+        Engine::with_flows(cat, Flows::Local(Worker::new(cat, opts.flow)))
+    }
+
+    fn with_flows(cat: &'c Catalogue, flows: Flows<'c>) -> Engine<'c> {
         Engine {
             cat,
-            table: FlowTable::new(opts.flow),
+            flows,
             summary: Summary {
                 catalogue: cat.source().to_string(),
                 ..Summary::default()
             },
-            idle_timeout: opts.flow.idle_timeout_ns.is_some(),
-            next_sweep_ns: i64::MIN,
         }
     }
 
@@ -139,24 +199,22 @@ impl<'c> Engine<'c> {
         if s.last_ns.is_none_or(|l| ts_ns > l) {
             s.last_ns = Some(ts_ns);
         }
-        let cat = self.cat;
-        let mut done = |flow: Flow| sink(label(cat, flow));
         match dissect(link_type, data) {
             Dissected::Packet(p) => {
                 s.flow_packets += 1;
-                self.table.observe(ts_ns, orig_len, &p, &mut done);
+                match &mut self.flows {
+                    Flows::Local(w) => w.packet(ts_ns, orig_len, &p, sink),
+                    Flows::Sharded(sh) => sh.packet(ts_ns, orig_len, &p, sink),
+                }
             }
             Dissected::Fragment(fid) => {
                 s.flow_packets += 1;
-                self.table.observe_fragment(ts_ns, orig_len, fid);
+                match &mut self.flows {
+                    Flows::Local(w) => w.fragment(ts_ns, orig_len, fid),
+                    Flows::Sharded(sh) => sh.fragment(ts_ns, orig_len, fid, sink),
+                }
             }
             Dissected::Skip(r) => *s.skipped.entry(r).or_insert(0) += 1,
-        }
-        if self.idle_timeout && ts_ns >= self.next_sweep_ns {
-            if self.next_sweep_ns != i64::MIN {
-                self.table.expire(ts_ns, &mut done);
-            }
-            self.next_sweep_ns = ts_ns.saturating_add(SWEEP_EVERY_NS);
         }
     }
 
@@ -210,9 +268,11 @@ impl<'c> Engine<'c> {
 
     /// Ends every open flow and returns the counts.
     pub fn finish(&mut self, sink: &mut dyn FnMut(LabelledFlow)) -> Summary {
-        let cat = self.cat;
-        self.table.finish(&mut |flow| sink(label(cat, flow)));
-        self.summary.table = self.table.stats();
+        self.summary.table = match &mut self.flows {
+            Flows::Local(w) => w.finish(sink),
+            Flows::Sharded(sh) => sh.finish(sink),
+        };
+        let _ = self.cat;
         std::mem::take(&mut self.summary)
     }
 }
@@ -223,14 +283,16 @@ fn label(cat: &Catalogue, flow: Flow) -> LabelledFlow {
 }
 
 /// Analyses several files as one capture: flows that span rotated files stay one flow.
+/// With `threads` above 1, flows are sharded by a symmetric hash of their key over that many
+/// flow threads behind this reading thread: the flows are the same, their order is not.
 pub fn analyze_files(
     cat: &Catalogue,
     paths: &[PathBuf],
     opts: Options,
+    threads: usize,
     sink: &mut dyn FnMut(LabelledFlow),
     progress: &mut dyn FnMut(usize, u64, u64),
 ) -> Summary {
-    let mut engine = Engine::new(cat, opts);
     let mut documented = 0;
     let mut undocumented = 0;
     let mut counting = |lf: LabelledFlow| {
@@ -241,12 +303,22 @@ pub fn analyze_files(
         }
         sink(lf);
     };
-    for (i, p) in paths.iter().enumerate() {
-        engine.read_file(p, opts.read_mode, &mut counting, &mut |pos, len| {
-            progress(i, pos, len)
-        });
-    }
-    let mut summary = engine.finish(&mut counting);
+    let mut run = |engine: &mut Engine<'_>| {
+        for (i, p) in paths.iter().enumerate() {
+            engine.read_file(p, opts.read_mode, &mut counting, &mut |pos, len| {
+                progress(i, pos, len)
+            });
+        }
+        engine.finish(&mut counting)
+    };
+    let mut summary = if threads <= 1 {
+        run(&mut Engine::new(cat, opts))
+    } else {
+        std::thread::scope(|scope| {
+            let shards = shard::Shards::spawn(scope, cat, opts.flow, threads);
+            run(&mut Engine::with_flows(cat, Flows::Sharded(shards)))
+        })
+    };
     summary.documented = documented;
     summary.undocumented = undocumented;
     summary.flows = documented + undocumented;
