@@ -1,0 +1,101 @@
+#!/usr/bin/env python3
+"""End-to-end benchmark: flowdoc analyze against a minimal baseline on one generated capture.
+
+Usage: python3 benches/e2e.py [--packets N] [--flows N] [--rounds N] [--check RATIO]
+
+Generates (once, cached in benches/data/) an IM and Presence capture, then times in the same
+run, ROUNDS times each, medians reported: the baseline (benches/baseline.rs: walk the records,
+parse Ethernet/IPv4/TCP/UDP, count 5-tuples), flowdoc analyze on one thread and with flow
+threads, and tshark, tcpdump and ndpiReader where installed. Prints packets/s, bytes/s, peak
+memory and each ratio to the baseline. --check RATIO exits 1 when flowdoc (one thread) is
+slower than RATIO times the baseline.
+"""
+import argparse
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def timed(cmd):
+    """Wall time and peak RSS (KiB) of one run of cmd."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    t0 = time.perf_counter()
+    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    elapsed = time.perf_counter() - t0
+    # ru_maxrss of children is the largest so far; a later, smaller child cannot lower it.
+    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return elapsed, max(after, before)
+
+
+def peak_rss(cmd):
+    """Peak RSS of one run, measured in a fresh Python child so earlier runs do not mask it."""
+    code = (
+        "import resource,subprocess,sys;"
+        "subprocess.run(sys.argv[1:],stdout=subprocess.DEVNULL,stderr=subprocess.DEVNULL);"
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
+    out = subprocess.run([sys.executable, "-c", code] + cmd, capture_output=True, text=True)
+    return int(out.stdout.strip() or 0)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--packets", type=int, default=2_000_000)
+    ap.add_argument("--flows", type=int, default=50_000)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--check", type=float, default=None)
+    a = ap.parse_args()
+
+    subprocess.run(
+        ["cargo", "build", "--release", "--locked", "-q", "-p", "flowdoc", "-p", "flowdoc-fixturegen", "-p", "flowdoc-benches"],
+        cwd=ROOT,
+        check=True,
+    )
+    rel = os.path.join(ROOT, "target", "release")
+    data = os.path.join(ROOT, "benches", "data")
+    os.makedirs(data, exist_ok=True)
+    cap = os.path.join(data, f"e2e-{a.packets}p-{a.flows}f.pcap")
+    if not os.path.exists(cap):
+        tmp = cap + ".tmp"
+        subprocess.run([os.path.join(rel, "flowdoc-fixturegen"), "--bench", tmp, str(a.packets), str(a.flows)], check=True)
+        os.rename(tmp, cap)
+    size = os.path.getsize(cap)
+    flowdoc = os.path.join(rel, "flowdoc")
+    cores = os.cpu_count() or 1
+    tools = [
+        ("baseline", [os.path.join(rel, "baseline"), cap]),
+        ("flowdoc 1 thread", [flowdoc, "analyze", "--format", "json", "--threads", "1", cap]),
+        (f"flowdoc {cores} flow threads", [flowdoc, "analyze", "--format", "json", "--threads", str(cores), cap]),
+    ]
+    if shutil.which("tshark"):
+        tools.append(("tshark", ["tshark", "-n", "-r", cap, "-q", "-z", "conv,tcp"]))
+    if shutil.which("tcpdump"):
+        tools.append(("tcpdump -nn", ["tcpdump", "-nn", "-r", cap]))
+    if shutil.which("ndpiReader"):
+        tools.append(("ndpiReader", ["ndpiReader", "-i", cap, "-q"]))
+
+    print(f"capture: {cap} ({a.packets} packets, {a.flows} flows, {size / 1e6:.0f} MB); {a.rounds} rounds; {cores} cores")
+    results = {}
+    for name, cmd in tools:
+        times = [timed(cmd)[0] for _ in range(a.rounds)]
+        results[name] = (statistics.median(times), peak_rss(cmd))
+    base = results["baseline"][0]
+    print(f"{'tool':<26}{'median s':>10}{'Mpkt/s':>10}{'MB/s':>10}{'peak MB':>10}{'rate vs baseline':>18}")
+    for name, (med, rss) in results.items():
+        print(f"{name:<26}{med:>10.3f}{a.packets / med / 1e6:>10.2f}{size / med / 1e6:>10.0f}{rss / 1024:>10.1f}{base / med:>18.2f}")
+    if a.check is not None:
+        ratio = base / results["flowdoc 1 thread"][0]
+        if ratio < a.check:
+            print(f"e2e: flowdoc runs at {ratio:.2f} of the baseline, under {a.check}", file=sys.stderr)
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
