@@ -54,7 +54,10 @@ fn main() {
         if (proto != 6 && proto != 17) || ip.len() < ihl + 4 {
             continue;
         }
-        let (a, b) = ((&ip[12..16], &ip[ihl..ihl + 2]), (&ip[16..20], &ip[ihl + 2..ihl + 4]));
+        let (a, b) = (
+            (&ip[12..16], &ip[ihl..ihl + 2]),
+            (&ip[16..20], &ip[ihl + 2..ihl + 4]),
+        );
         let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
         let mut key = [0u8; 13];
         key[..4].copy_from_slice(lo.0);

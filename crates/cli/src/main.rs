@@ -60,7 +60,7 @@ enum Command {
         #[arg(long)]
         no_split_on_reuse: bool,
         /// Most flows held at once; older ones are evicted (and still reported).
-        #[arg(long, default_value_t = 1 << 20, value_name = "N")]
+        #[arg(long, default_value_t = flowdoc_flow::DEFAULT_MAX_FLOWS, value_name = "N")]
         max_flows: usize,
         /// Flow threads behind the reading thread (1: everything on one thread). Flows are
         /// sharded by a symmetric hash: the same flows, in another order.

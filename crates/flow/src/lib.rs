@@ -12,7 +12,7 @@
 
 mod table;
 
-pub use table::{FlowConfig, FlowTable, TableStats};
+pub use table::{FlowConfig, FlowTable, TableStats, DEFAULT_MAX_FLOWS};
 
 use flowdoc_dissect::{Addr, Proto, Tunnel};
 

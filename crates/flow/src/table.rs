@@ -24,12 +24,16 @@ pub struct FlowConfig {
     pub max_flows: usize,
 }
 
+/// The default cap: just under 7/8 of 2^20, the most flows a table of 2^20 buckets holds
+/// before it doubles (to 256 MB); so the full table stays near 128 MB.
+pub const DEFAULT_MAX_FLOWS: usize = 900_000;
+
 impl Default for FlowConfig {
     fn default() -> Self {
         FlowConfig {
             idle_timeout_ns: Some(300 * 1_000_000_000),
             split_on_reuse: true,
-            max_flows: 1 << 20,
+            max_flows: DEFAULT_MAX_FLOWS,
         }
     }
 }
@@ -84,7 +88,9 @@ impl FlowTable {
         };
         FlowTable {
             cfg,
-            flows: HashTable::with_capacity(cfg.max_flows.min(1 << 16)),
+            // Sized for the cap at once: untouched buckets cost address space, not memory,
+            // and the table never doubles (with both copies alive) as it fills.
+            flows: HashTable::with_capacity(cfg.max_flows),
             hasher: FixedState::default(),
             datagrams: HashMap::with_hasher(FixedState::default()),
             pending: HashMap::with_hasher(FixedState::default()),
@@ -224,13 +230,16 @@ impl FlowTable {
         }
     }
 
-    /// Frees room: idle flows first, then the least recently seen sixteenth of the table.
+    /// Frees room: idle flows first, then the least recently seen, down to 7/16 of the cap.
     fn make_room(&mut self, now_ns: i64, done: &mut impl FnMut(Flow)) {
         self.expire(now_ns, done);
         if self.flows.len() < self.cfg.max_flows {
             return;
         }
-        let n = (self.cfg.max_flows / 16).max(1);
+        // Down to 7/16 of the cap, then the table is rebuilt at the smaller size: removals
+        // leave tombstones that would otherwise make the full table double (with both copies
+        // alive) on its next insert, and a flood would grow memory past the cap's table.
+        let n = (self.flows.len() - self.cfg.max_flows * 7 / 16).max(1);
         let mut by_age: Vec<(i64, FlowKey)> =
             self.flows.iter().map(|f| (f.last_ns, f.key)).collect();
         by_age.select_nth_unstable(n - 1);
@@ -243,14 +252,21 @@ impl FlowTable {
                 done(f);
             }
         }
+        let hasher = self.hasher.clone();
+        self.flows.shrink_to_fit(|f| hasher.hash_one(f.key));
     }
 
     /// Ends every flow still open, in order of first packet, and the fragment bookkeeping.
     pub fn finish(&mut self, done: &mut impl FnMut(Flow)) {
-        let mut rest: Vec<Flow> = self.flows.drain().collect();
-        rest.sort_unstable_by_key(|f| (f.first_ns, f.key));
-        for f in rest {
-            done(f);
+        // Sort small (time, key) pairs and take flows out one by one, rather than moving every
+        // flow into a second vector while the table is still allocated.
+        let mut order: Vec<(i64, FlowKey)> =
+            self.flows.iter().map(|f| (f.first_ns, f.key)).collect();
+        order.sort_unstable();
+        for (_, k) in order {
+            if let Some(f) = self.remove(&k) {
+                done(f);
+            }
         }
         self.stats.orphan_fragments += self
             .pending
