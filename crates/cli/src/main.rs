@@ -201,6 +201,14 @@ impl Sink {
         }
     }
 
+    /// Leaves any earlier file at the destination as it was.
+    fn abandon(self) {
+        if let Sink::File { tmp, out, .. } = self {
+            drop(out);
+            let _ = std::fs::remove_file(tmp);
+        }
+    }
+
     fn finish(self) -> io::Result<()> {
         match self {
             Sink::Stdout(mut o) => o.flush(),
@@ -361,6 +369,19 @@ fn analyze(cmd: Command) -> Result<u8, Failure> {
         Out::Json(sink) => sink,
         Out::Csv(w) => w.into_inner().map_err(|e| write_failure(e, &output))?,
     };
+    let unreadable = summary.files.iter().filter(|f| f.unreadable).count();
+    if unreadable > 0 && output.is_some() {
+        sink.abandon();
+        for f in summary.files.iter().filter_map(|f| f.error.as_ref()) {
+            eprintln!("flowdoc: {f}");
+        }
+        return Err(Failure {
+            code: 2,
+            message: format!(
+                "{unreadable} input(s) could not be read; the output file was not written"
+            ),
+        });
+    }
     sink.finish().map_err(|e| write_failure(e, &output))?;
 
     for f in &summary.files {
@@ -391,16 +412,10 @@ fn analyze(cmd: Command) -> Result<u8, Failure> {
             summary.table.evicted
         );
     }
-    let unreadable: Vec<&str> = summary
-        .files
-        .iter()
-        .filter(|f| f.unreadable)
-        .map(|f| f.path.to_str().unwrap_or("?"))
-        .collect();
-    if !unreadable.is_empty() {
+    if unreadable > 0 {
         return Err(Failure {
             code: 2,
-            message: format!("{} input(s) could not be read", unreadable.len()),
+            message: format!("{unreadable} input(s) could not be read"),
         });
     }
     if !summary.complete() {

@@ -131,3 +131,65 @@ fn a_syn_flood_is_bounded_by_the_flow_cap_and_loses_no_flow() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("the flow table was full"), "{err}");
 }
+
+#[test]
+fn a_full_disk_is_a_reported_error_not_a_silent_success() {
+    let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
+        eprintln!("no /dev/full here: write-error test not run");
+        return;
+    };
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/cluster.pcap");
+    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("flowdoc"))
+        .args(["analyze", "--format", "json"])
+        .arg(&fixture)
+        .stdout(full)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("stdout: write error"), "{err}");
+}
+
+#[test]
+fn output_files_appear_whole_or_not_at_all() {
+    let dir = std::env::temp_dir().join(format!("flowdoc-out-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp");
+    let dest = dir.join("flows.jsonl");
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/tunnels.pcap");
+    let out = Command::cargo_bin("flowdoc")
+        .expect("binary")
+        .args(["analyze", "--format", "json", "--output"])
+        .arg(&dest)
+        .arg(&fixture)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        std::fs::read_to_string(&dest)
+            .expect("written")
+            .lines()
+            .count(),
+        3
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .expect("list")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains("tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary file left behind");
+    // Unreadable input: the old output stays as it was.
+    let before = std::fs::read(&dest).expect("read");
+    let bad = broken("bad-magic.pcap");
+    let out = Command::cargo_bin("flowdoc")
+        .expect("binary")
+        .args(["analyze", "--format", "json", "--output"])
+        .arg(&dest)
+        .arg(&bad)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        std::fs::read(&dest).expect("read") == before,
+        "the earlier output was replaced"
+    );
+}
