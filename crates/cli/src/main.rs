@@ -40,63 +40,69 @@ struct CatalogueArgs {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Label every flow of one or more captures (files or folders; .gz read transparently).
-    Analyze {
-        #[arg(required = true, value_name = "CAPTURE")]
-        inputs: Vec<PathBuf>,
-        #[arg(long, value_enum, default_value_t = Format::Table)]
-        format: Format,
-        /// Write the results here instead of stdout.
-        #[arg(long, short, value_name = "FILE")]
-        output: Option<PathBuf>,
-        #[command(flatten)]
-        catalogue: CatalogueArgs,
-        /// Exit 1 when any flow of this kind is found.
-        #[arg(long, value_enum, value_name = "WHAT")]
-        fail_on: Vec<FailOn>,
-        /// Seconds without a packet after which a flow ends (0: never).
-        #[arg(long, default_value_t = 300, value_name = "SECS")]
-        idle_timeout: u64,
-        /// Keep one flow per 5-tuple even when a new SYN follows FIN or RST.
-        #[arg(long)]
-        no_split_on_reuse: bool,
-        /// Most flows held at once; older ones are evicted (and still reported).
-        #[arg(long, default_value_t = flowdoc_flow::DEFAULT_MAX_FLOWS, value_name = "N")]
-        max_flows: usize,
-        /// Flow threads behind the reading thread (1: everything on one thread). Flows are
-        /// sharded by a symmetric hash: the same flows, in another order.
-        #[arg(long, default_value_t = 1, value_name = "N")]
-        threads: usize,
-        /// Read files through a memory map instead of the default buffered reads.
-        #[arg(long)]
-        mmap: bool,
-        /// No colour, even on a terminal (NO_COLOR is honoured too).
-        #[arg(long)]
-        no_color: bool,
-        /// Table width in columns (default: the terminal's, or 120).
-        #[arg(long, value_name = "COLS")]
-        width: Option<u16>,
-        /// Most undocumented rows in the table report.
-        #[arg(long, default_value_t = 50, value_name = "N")]
-        max_undocumented: usize,
-    },
+    Analyze(AnalyzeArgs),
     /// Show the port catalogue, optionally filtered.
-    Catalogue {
-        #[command(flatten)]
-        catalogue: CatalogueArgs,
-        /// Only rows documenting this port.
-        #[arg(long)]
-        port: Option<u16>,
-        /// Only rows of this table of the guide.
-        #[arg(long)]
-        table: Option<u8>,
-        /// Only rows whose label, roles, protocol or remark contain this text (any case).
-        #[arg(long, value_name = "TEXT")]
-        search: Option<String>,
-        #[arg(long, value_enum, default_value_t = CatFormat::Table)]
-        format: CatFormat,
-        #[arg(long, value_name = "COLS")]
-        width: Option<u16>,
-    },
+    Catalogue(CatalogueCmd),
+}
+
+#[derive(clap::Args, Debug)]
+struct AnalyzeArgs {
+    #[arg(required = true, value_name = "CAPTURE")]
+    inputs: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// Write the results here instead of stdout.
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<PathBuf>,
+    #[command(flatten)]
+    catalogue: CatalogueArgs,
+    /// Exit 1 when any flow of this kind is found.
+    #[arg(long, value_enum, value_name = "WHAT")]
+    fail_on: Vec<FailOn>,
+    /// Seconds without a packet after which a flow ends (0: never).
+    #[arg(long, default_value_t = 300, value_name = "SECS")]
+    idle_timeout: u64,
+    /// Keep one flow per 5-tuple even when a new SYN follows FIN or RST.
+    #[arg(long)]
+    no_split_on_reuse: bool,
+    /// Most flows held at once; older ones are evicted (and still reported).
+    #[arg(long, default_value_t = flowdoc_flow::DEFAULT_MAX_FLOWS, value_name = "N")]
+    max_flows: usize,
+    /// Flow threads behind the reading thread (1: everything on one thread). Flows are
+    /// sharded by a symmetric hash: the same flows, in another order.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    threads: usize,
+    /// Read files through a memory map instead of the default buffered reads.
+    #[arg(long)]
+    mmap: bool,
+    /// No colour, even on a terminal (NO_COLOR is honoured too).
+    #[arg(long)]
+    no_color: bool,
+    /// Table width in columns (default: the terminal's, or 120).
+    #[arg(long, value_name = "COLS")]
+    width: Option<u16>,
+    /// Most undocumented rows in the table report.
+    #[arg(long, default_value_t = 50, value_name = "N")]
+    max_undocumented: usize,
+}
+
+#[derive(clap::Args, Debug)]
+struct CatalogueCmd {
+    #[command(flatten)]
+    catalogue: CatalogueArgs,
+    /// Only rows documenting this port.
+    #[arg(long)]
+    port: Option<u16>,
+    /// Only rows of this table of the guide.
+    #[arg(long)]
+    table: Option<u8>,
+    /// Only rows whose label, roles, protocol or remark contain this text (any case).
+    #[arg(long, value_name = "TEXT")]
+    search: Option<String>,
+    #[arg(long, value_enum, default_value_t = CatFormat::Table)]
+    format: CatFormat,
+    #[arg(long, value_name = "COLS")]
+    width: Option<u16>,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -136,8 +142,8 @@ impl From<CatalogueError> for Failure {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Analyze { .. } => analyze(cli.command),
-        Command::Catalogue { .. } => catalogue(cli.command),
+        Command::Analyze(args) => analyze(args),
+        Command::Catalogue(args) => catalogue(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -253,8 +259,8 @@ fn write_failure(e: io::Error, output: &Option<PathBuf>) -> Failure {
     }
 }
 
-fn analyze(cmd: Command) -> Result<u8, Failure> {
-    let Command::Analyze {
+fn analyze(args: AnalyzeArgs) -> Result<u8, Failure> {
+    let AnalyzeArgs {
         inputs,
         format,
         output,
@@ -268,13 +274,7 @@ fn analyze(cmd: Command) -> Result<u8, Failure> {
         no_color,
         width,
         max_undocumented,
-    } = cmd
-    else {
-        return Err(Failure {
-            code: 2,
-            message: "internal: not analyze".into(),
-        });
-    };
+    } = args;
     let cat = load_catalogue(&catalogue)?;
     let files = expand_inputs(&inputs).map_err(|e| Failure {
         code: 2,
@@ -427,21 +427,15 @@ fn analyze(cmd: Command) -> Result<u8, Failure> {
     Ok(u8::from(fail))
 }
 
-fn catalogue(cmd: Command) -> Result<u8, Failure> {
-    let Command::Catalogue {
+fn catalogue(args: CatalogueCmd) -> Result<u8, Failure> {
+    let CatalogueCmd {
         catalogue,
         port,
         table,
         search,
         format,
         width,
-    } = cmd
-    else {
-        return Err(Failure {
-            code: 2,
-            message: "internal: not catalogue".into(),
-        });
-    };
+    } = args;
     let cat = load_catalogue(&catalogue)?;
     let needle = search.map(|s| s.to_lowercase());
     let rows: Vec<_> = cat

@@ -380,22 +380,14 @@ pub fn broken() -> Vec<(String, Vec<u8>)> {
     out.push(("broken/unknown-block.pcapng".into(), ok_ng.clone()));
     // Blocks: SHB, IDB, unknown, then packets; spoil the trailing length of the 5th packet block.
     let mut bad_ng = ok_ng;
+    let block_len = |b: &[u8], at: usize| {
+        u32::from_le_bytes([b[at + 4], b[at + 5], b[at + 6], b[at + 7]]) as usize
+    };
     let mut at = 0;
     for _ in 0..7 {
-        let len = u32::from_le_bytes([
-            bad_ng[at + 4],
-            bad_ng[at + 5],
-            bad_ng[at + 6],
-            bad_ng[at + 7],
-        ]) as usize;
-        at += len;
+        at += block_len(&bad_ng, at);
     }
-    let len = u32::from_le_bytes([
-        bad_ng[at + 4],
-        bad_ng[at + 5],
-        bad_ng[at + 6],
-        bad_ng[at + 7],
-    ]) as usize;
+    let len = block_len(&bad_ng, at);
     bad_ng[at + len - 4..at + len].copy_from_slice(&(len as u32 + 4).to_le_bytes());
     out.push(("broken/trailing-length.pcapng".into(), bad_ng));
 
