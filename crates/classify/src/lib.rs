@@ -172,10 +172,14 @@ fn rows_for(cat: &Catalogue, t: Transport, init: Endpoint, resp: Endpoint, out: 
     out.extend_from_slice(cat.index().by_fixed_source(t, init.port));
 }
 
+/// Whether `rows_for` would find anything, without collecting the rows.
 fn documents(cat: &Catalogue, t: Transport, init: Endpoint, resp: Endpoint) -> bool {
-    let mut v = Vec::new();
-    rows_for(cat, t, init, resp, &mut v);
-    !v.is_empty()
+    let by_listener = cat
+        .index()
+        .by_listener(t, resp.port)
+        .iter()
+        .any(|&r| !matches!(cat.row(r).source_port, SourcePort::Fixed(sp) if sp != init.port));
+    by_listener || !cat.index().by_fixed_source(t, init.port).is_empty()
 }
 
 fn initiator(cat: &Catalogue, flow: &Flow, t: Option<Transport>) -> (Side, InitiatorRule) {

@@ -76,7 +76,7 @@ pub struct FlowTable {
     /// First fragments seen: the datagram's flow and the sending side.
     datagrams: HashMap<FragmentId, (FlowKey, Side), FixedState>,
     /// Later fragments that came before their first: counted when it arrives.
-    pending: HashMap<FragmentId, (u32, u64), FixedState>,
+    pending: HashMap<FragmentId, u32, FixedState>,
     stats: TableStats,
 }
 
@@ -171,7 +171,7 @@ impl FlowTable {
             self.datagrams.clear();
         }
         self.datagrams.insert(fid, (key, side));
-        if let Some((n, _bytes)) = self.pending.remove(&fid) {
+        if let Some(n) = self.pending.remove(&fid) {
             if let Some(f) = self.get_mut(&key) {
                 f.dir[side.index()].fragments = f.dir[side.index()].fragments.saturating_add(n);
             }
@@ -192,7 +192,7 @@ impl FlowTable {
     }
 
     /// Counts a non-first fragment to the flow of its datagram.
-    pub fn observe_fragment(&mut self, ts_ns: i64, wire_len: u32, fid: FragmentId) {
+    pub fn observe_fragment(&mut self, ts_ns: i64, fid: FragmentId) {
         if let Some(&(key, side)) = self.datagrams.get(&fid) {
             if let Some(f) = self.get_mut(&key) {
                 f.dir[side.index()].fragments = f.dir[side.index()].fragments.saturating_add(1);
@@ -202,12 +202,11 @@ impl FlowTable {
         }
         if self.pending.len() >= MAX_OPEN_DATAGRAMS {
             self.stats.orphan_fragments +=
-                self.pending.values().map(|v| u64::from(v.0)).sum::<u64>();
+                self.pending.values().map(|&n| u64::from(n)).sum::<u64>();
             self.pending.clear();
         }
-        let e = self.pending.entry(fid).or_insert((0, 0));
-        e.0 = e.0.saturating_add(1);
-        e.1 += u64::from(wire_len);
+        let n = self.pending.entry(fid).or_insert(0);
+        *n = n.saturating_add(1);
     }
 
     /// Ends every flow idle at `now_ns`. Call it now and then (live capture, long files).
@@ -268,11 +267,7 @@ impl FlowTable {
                 done(f);
             }
         }
-        self.stats.orphan_fragments += self
-            .pending
-            .drain()
-            .map(|(_, v)| u64::from(v.0))
-            .sum::<u64>();
+        self.stats.orphan_fragments += self.pending.drain().map(|(_, n)| u64::from(n)).sum::<u64>();
         self.datagrams.clear();
     }
 }
@@ -460,9 +455,9 @@ mod tests {
         let mut first = tcp(1, 5353, 2, 53, 0);
         first.proto = Proto::Udp;
         first.first_fragment = Some(fid);
-        t.observe_fragment(0, 1500, fid);
+        t.observe_fragment(0, fid);
         t.observe(1, 1500, &first, &mut |_| {});
-        t.observe_fragment(2, 500, fid);
+        t.observe_fragment(2, fid);
         let mut out = Vec::new();
         t.finish(&mut |f| out.push(f));
         assert_eq!(out[0].packets(), 1);

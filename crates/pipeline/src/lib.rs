@@ -100,7 +100,6 @@ impl Summary {
 /// half, which is either here ([`Worker`]) or spread over threads by a symmetric hash.
 #[derive(Debug)]
 pub struct Engine<'c> {
-    cat: &'c Catalogue,
     flows: Flows<'c>,
     summary: Summary,
 }
@@ -153,8 +152,8 @@ impl<'c> Worker<'c> {
     }
 
     #[inline]
-    pub fn fragment(&mut self, ts_ns: i64, wire_len: u32, fid: FragmentId) {
-        self.table.observe_fragment(ts_ns, wire_len, fid);
+    pub fn fragment(&mut self, ts_ns: i64, fid: FragmentId) {
+        self.table.observe_fragment(ts_ns, fid);
     }
 
     /// Ends every open flow; returns what the table did.
@@ -172,7 +171,6 @@ impl<'c> Engine<'c> {
 
     fn with_flows(cat: &'c Catalogue, flows: Flows<'c>) -> Engine<'c> {
         Engine {
-            cat,
             flows,
             summary: Summary {
                 catalogue: cat.source().to_string(),
@@ -210,8 +208,8 @@ impl<'c> Engine<'c> {
             Dissected::Fragment(fid) => {
                 s.flow_packets += 1;
                 match &mut self.flows {
-                    Flows::Local(w) => w.fragment(ts_ns, orig_len, fid),
-                    Flows::Sharded(sh) => sh.fragment(ts_ns, orig_len, fid, sink),
+                    Flows::Local(w) => w.fragment(ts_ns, fid),
+                    Flows::Sharded(sh) => sh.fragment(ts_ns, fid, sink),
                 }
             }
             Dissected::Skip(r) => *s.skipped.entry(r).or_insert(0) += 1,
@@ -272,7 +270,6 @@ impl<'c> Engine<'c> {
             Flows::Local(w) => w.finish(sink),
             Flows::Sharded(sh) => sh.finish(sink),
         };
-        let _ = self.cat;
         std::mem::take(&mut self.summary)
     }
 }

@@ -33,7 +33,6 @@ enum Msg {
     },
     Fragment {
         ts: i64,
-        len: u32,
         fid: FragmentId,
     },
 }
@@ -48,7 +47,7 @@ pub(crate) struct Shards<'s> {
     /// Worker of each fragmented datagram whose first fragment was seen.
     routes: HashMap<FragmentId, usize, FixedState>,
     /// Later fragments that came before their first.
-    waiting: HashMap<FragmentId, Vec<(i64, u32)>, FixedState>,
+    waiting: HashMap<FragmentId, Vec<i64>, FixedState>,
 }
 
 /// The packet without its payload: the flow half never reads payload bytes.
@@ -96,7 +95,7 @@ impl<'s> Shards<'s> {
                             Msg::Packet { ts, len, p } => {
                                 w.packet(ts, len, &p, &mut |lf| out.push(lf))
                             }
-                            Msg::Fragment { ts, len, fid } => w.fragment(ts, len, fid),
+                            Msg::Fragment { ts, fid } => w.fragment(ts, fid),
                         }
                     }
                     if !out.is_empty() && otx.send(std::mem::take(&mut out)).is_err() {
@@ -179,8 +178,8 @@ impl<'s> Shards<'s> {
                 self.routes.clear();
             }
             self.routes.insert(fid, w);
-            for (ts, len) in self.waiting.remove(&fid).unwrap_or_default() {
-                self.send(w, Msg::Fragment { ts, len, fid }, sink);
+            for ts in self.waiting.remove(&fid).unwrap_or_default() {
+                self.send(w, Msg::Fragment { ts, fid }, sink);
             }
         }
     }
@@ -188,26 +187,25 @@ impl<'s> Shards<'s> {
     pub(crate) fn fragment(
         &mut self,
         ts: i64,
-        len: u32,
         fid: FragmentId,
         sink: &mut dyn FnMut(LabelledFlow),
     ) {
         if let Some(&w) = self.routes.get(&fid) {
-            self.send(w, Msg::Fragment { ts, len, fid }, sink);
+            self.send(w, Msg::Fragment { ts, fid }, sink);
             return;
         }
         if self.waiting.len() >= MAX_ROUTES {
             self.release_waiting(sink);
         }
-        self.waiting.entry(fid).or_default().push((ts, len));
+        self.waiting.entry(fid).or_default().push(ts);
     }
 
     /// Fragments whose first never came go to some worker, which counts them as orphans.
     fn release_waiting(&mut self, sink: &mut dyn FnMut(LabelledFlow)) {
         let waiting: Vec<_> = self.waiting.drain().collect();
         for (fid, list) in waiting {
-            for (ts, len) in list {
-                self.send(0, Msg::Fragment { ts, len, fid }, sink);
+            for ts in list {
+                self.send(0, Msg::Fragment { ts, fid }, sink);
             }
         }
     }

@@ -1,6 +1,7 @@
 use std::io::{self, Write};
 
 use flowdoc_catalogue::{Catalogue, Transport};
+use flowdoc_dissect::Proto;
 use flowdoc_flow::Side;
 use flowdoc_pipeline::LabelledFlow;
 use serde::{Deserialize, Serialize};
@@ -97,13 +98,7 @@ impl FlowRecord {
     pub fn new(cat: &Catalogue, lf: &LabelledFlow) -> FlowRecord {
         let f = &lf.flow;
         let c = &lf.class;
-        let ports = f
-            .key
-            .proto
-            .as_str()
-            .starts_with("icmp")
-            .then_some(())
-            .is_none();
+        let ports = matches!(f.key.proto, Proto::Tcp | Proto::Udp);
         let ep = |side: Side| {
             let e = f.key.endpoint(side);
             EndpointRecord {
