@@ -1,0 +1,396 @@
+//! Payload identification: the first bytes of a flow to the protocol they carry.
+//!
+//! A port number is a claim; the first bytes are the evidence. [`identify`] looks at the first
+//! bytes each side of a flow sent (in order, as the flow table reassembled them) and answers
+//! with an [`App`] and a [`Detail`] (TLS version, SNI, ALPN, cipher, mutual authentication,
+//! JA3/JA4; XMPP namespace and STARTTLS; HTTP host and path; SIP method; ...), or asks for
+//! more bytes. It never allocates per byte, never panics on any input, and keeps strings short.
+//!
+//! The well-kept rusticata parsers do the protocol work where they exist (tls-parser,
+//! snmp-parser, ldap-parser, ipsec-parser, ntp-parser) and simple-dns reads DNS; the text
+//! protocols (SIP, HTTP, XMPP, SSH, Redis) and the database handshakes (PostgreSQL, Oracle TNS,
+//! MS SQL TDS, Java RMI) are recognised here by their fixed openings.
+//!
+//! It knows nothing of flows, ports documented by the guide or findings.
+//!
+//! ```
+//! use flowdoc_identify::{identify, App, Input, Transport, Verdict};
+//! let req = b"OPTIONS sip:imp.example.com SIP/2.0\r\nVia: SIP/2.0/TCP 10.0.0.1\r\n\r\n";
+//! let input = Input { transport: Transport::Tcp, ports: [40000, 5060], data: [req, b""],
+//!     client: 0, segments: 1, last: false };
+//! let Verdict::Done(id) = identify(&input) else { panic!() };
+//! assert_eq!(id.app, Some(App::Sip));
+//! assert_eq!(id.detail.sip_method.as_deref(), Some("OPTIONS"));
+//! ```
+
+mod asn1;
+mod binary;
+mod text;
+mod tls;
+mod wire;
+
+use serde::{Deserialize, Serialize};
+
+/// A protocol flowdoc can recognise from payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum App {
+    Sip,
+    Tls,
+    Xmpp,
+    Http,
+    Ldap,
+    Snmp,
+    Dns,
+    Mdns,
+    Ntp,
+    Isakmp,
+    Ssh,
+    Pgsql,
+    Tns,
+    Tds,
+    Rmi,
+    Redis,
+    Icmp,
+}
+
+impl App {
+    pub const ALL: [App; 17] = [
+        App::Sip,
+        App::Tls,
+        App::Xmpp,
+        App::Http,
+        App::Ldap,
+        App::Snmp,
+        App::Dns,
+        App::Mdns,
+        App::Ntp,
+        App::Isakmp,
+        App::Ssh,
+        App::Pgsql,
+        App::Tns,
+        App::Tds,
+        App::Rmi,
+        App::Redis,
+        App::Icmp,
+    ];
+
+    /// The lower-case name used in JSON and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            App::Sip => "sip",
+            App::Tls => "tls",
+            App::Xmpp => "xmpp",
+            App::Http => "http",
+            App::Ldap => "ldap",
+            App::Snmp => "snmp",
+            App::Dns => "dns",
+            App::Mdns => "mdns",
+            App::Ntp => "ntp",
+            App::Isakmp => "isakmp",
+            App::Ssh => "ssh",
+            App::Pgsql => "pgsql",
+            App::Tns => "tns",
+            App::Tds => "tds",
+            App::Rmi => "rmi",
+            App::Redis => "redis",
+            App::Icmp => "icmp",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<App> {
+        App::ALL.into_iter().find(|a| a.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What the payload said, beyond the protocol's name. Only what was seen is set.
+///
+/// Strings come from the wire: they are cut to [`MAX_TEXT`] characters and must be escaped
+/// before they reach a terminal.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Detail {
+    // TLS
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sni: Option<String>,
+    /// ALPN protocols the client offered, in its order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alpn: Option<Vec<String>>,
+    /// ALPN protocol the server chose.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alpn_chosen: Option<String>,
+    /// Cipher suite the server chose (IANA name, or hex when unknown).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cipher: Option<String>,
+    /// TLS 1.2 and earlier: the server asked for a client certificate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cert_request: Option<bool>,
+    /// TLS 1.2 and earlier: the client sent a certificate (a non-empty Certificate message).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_cert: Option<bool>,
+    /// The client authenticated with a certificate. Unknown (absent) for TLS 1.3, where the
+    /// certificates are encrypted, for resumed sessions and for handshakes not seen whole.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mutual_auth: Option<bool>,
+    /// A TLS 1.3 handshake: certificates are encrypted, mutual_auth cannot be seen.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls13: Option<bool>,
+    /// The server answered with HelloRetryRequest.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hello_retry: Option<bool>,
+    /// Abbreviated handshake (session resumption): no certificates exchanged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resumed: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ja3: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ja4: Option<String>,
+    // XMPP
+    /// Default namespace of the stream: jabber:client or jabber:server.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub xmpp_ns: Option<String>,
+    /// STARTTLS (XMPP) or SSLRequest (PostgreSQL): "offered", "taken" or "refused".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub starttls: Option<String>,
+    // HTTP
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_method: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_host: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_status: Option<u16>,
+    /// XMPP over HTTP (BOSH, XEP-0124/0206).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bosh: Option<bool>,
+    // SIP
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sip_method: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sip_status: Option<u16>,
+    // LDAP
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ldap_op: Option<String>,
+    // SNMP (the community string is a password and is never reported)
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snmp_version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snmp_pdu: Option<String>,
+    // DNS and mDNS
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dns_qname: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dns_qtype: Option<u16>,
+    // NTP
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ntp_version: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ntp_mode: Option<u8>,
+    // ISAKMP / IKE
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ike_version: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ike_exchange: Option<String>,
+    /// UDP-encapsulated ESP (NAT traversal, RFC 3948) on 4500.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub esp_in_udp: Option<bool>,
+    // SSH
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ssh_client: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ssh_server: Option<String>,
+    // Databases, RMI, Redis
+    /// First message type of the database protocol (startup, ssl-request, connect, prelogin, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub db_message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis_command: Option<String>,
+    // ICMP
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub icmp_type: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub icmp_code: Option<u8>,
+}
+
+impl Detail {
+    pub fn is_empty(&self) -> bool {
+        *self == Detail::default()
+    }
+}
+
+/// Longest string kept from a packet.
+pub const MAX_TEXT: usize = 200;
+
+/// Bytes from the wire as a short, valid string (lossy UTF-8, cut at [`MAX_TEXT`] chars).
+pub(crate) fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(&b[..b.len().min(MAX_TEXT * 4)])
+        .chars()
+        .take(MAX_TEXT)
+        .collect()
+}
+
+/// The protocol of a flow and what it said.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Identified {
+    pub app: Option<App>,
+    pub detail: Detail,
+}
+
+/// The flow's transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Tcp,
+    Udp,
+}
+
+/// The first bytes of a flow, per side (index 0 and 1 are the flow's two endpoints).
+#[derive(Debug, Clone, Copy)]
+pub struct Input<'a> {
+    pub transport: Transport,
+    /// Port of each side.
+    pub ports: [u16; 2],
+    /// TCP: each side's first bytes in sequence order. UDP: each side's first datagram.
+    pub data: [&'a [u8]; 2],
+    /// The side that most likely opened the flow (SYN sender, else first sender).
+    pub client: usize,
+    /// Payload-carrying packets folded in so far, both sides.
+    pub segments: u32,
+    /// No more bytes will come: the flow ended or the capture budget is spent.
+    pub last: bool,
+}
+
+/// The answer for the bytes seen so far.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Decided: nothing later in the flow changes it.
+    Done(Identified),
+    /// Not enough bytes yet.
+    More,
+}
+
+/// What one recogniser says.
+#[derive(Debug)]
+pub(crate) enum Guess {
+    /// Not this protocol.
+    No,
+    /// Too few bytes to say.
+    Short,
+    /// This protocol; `complete` when no later byte would add detail.
+    Yes {
+        app: App,
+        detail: Box<Detail>,
+        complete: bool,
+    },
+}
+
+impl Guess {
+    pub(crate) fn yes(app: App, detail: Detail, complete: bool) -> Guess {
+        Guess::Yes {
+            app,
+            detail: Box::new(detail),
+            complete,
+        }
+    }
+}
+
+type Recogniser = fn(&Input<'_>) -> Guess;
+
+/// Strong openings first; weaker, port-assisted ones (NTP) last.
+const TCP: &[Recogniser] = &[
+    tls::recognise,
+    text::sip,
+    text::http,
+    text::xmpp,
+    text::ssh,
+    text::redis,
+    binary::pgsql,
+    binary::tns,
+    binary::tds,
+    binary::rmi,
+    asn1::ldap,
+    wire::dns,
+];
+const UDP: &[Recogniser] = &[
+    text::sip,
+    wire::dns,
+    asn1::snmp,
+    asn1::ldap,
+    wire::isakmp,
+    wire::ntp,
+];
+
+/// TCP: segments folded in before an unknown flow is given up on (one reordered first segment
+/// must not decide it).
+const TCP_SEGMENTS_BEFORE_UNKNOWN: u32 = 3;
+
+/// Identifies the protocol from the bytes seen so far.
+pub fn identify(input: &Input<'_>) -> Verdict {
+    let list = match input.transport {
+        Transport::Tcp => TCP,
+        Transport::Udp => UDP,
+    };
+    let mut short = false;
+    for r in list {
+        match r(input) {
+            Guess::Yes {
+                app,
+                detail,
+                complete,
+            } => {
+                if complete || input.last {
+                    return Verdict::Done(Identified {
+                        app: Some(app),
+                        detail: *detail,
+                    });
+                }
+                return Verdict::More;
+            }
+            Guess::Short => short = true,
+            Guess::No => {}
+        }
+    }
+    let patient = input.transport == Transport::Tcp && input.segments < TCP_SEGMENTS_BEFORE_UNKNOWN;
+    if !input.last && (short || patient) {
+        return Verdict::More;
+    }
+    Verdict::Done(Identified::default())
+}
+
+/// ICMP and ICMPv6 carry their type in the header: identified from the first packet.
+pub fn identify_icmp(icmp_type: u8, icmp_code: u8) -> Identified {
+    Identified {
+        app: Some(App::Icmp),
+        detail: Detail {
+            icmp_type: Some(icmp_type),
+            icmp_code: Some(icmp_code),
+            ..Detail::default()
+        },
+    }
+}
+
+/// The first line of `d` (without CR LF), if it ends within `max` bytes.
+pub(crate) fn first_line(d: &[u8], max: usize) -> Option<&[u8]> {
+    let end = d.len().min(max);
+    let pos = d[..end].windows(2).position(|w| w == b"\r\n")?;
+    Some(&d[..pos])
+}
+
+/// `needle` in `hay`, exact.
+pub(crate) fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() || hay.len() < needle.len() {
+        return None;
+    }
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests;

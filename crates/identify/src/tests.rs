@@ -1,0 +1,102 @@
+use super::*;
+
+fn tcp<'a>(c: &'a [u8], s: &'a [u8]) -> Input<'a> {
+    Input {
+        transport: Transport::Tcp,
+        ports: [40000, 5060],
+        data: [c, s],
+        client: 0,
+        segments: 2,
+        last: false,
+    }
+}
+
+fn done(i: &Input<'_>) -> Identified {
+    match identify(i) {
+        Verdict::Done(id) => id,
+        Verdict::More => panic!("undecided"),
+    }
+}
+
+#[test]
+fn sip_request_and_response() {
+    let id = done(&tcp(
+        b"INVITE sip:bob@example.com SIP/2.0\r\n",
+        b"SIP/2.0 100 Trying\r\n",
+    ));
+    assert_eq!(id.app, Some(App::Sip));
+    assert_eq!(id.detail.sip_method.as_deref(), Some("INVITE"));
+    assert_eq!(id.detail.sip_status, Some(100));
+}
+
+#[test]
+fn http_is_not_sip_and_bosh_is_flagged() {
+    let req = b"POST /httpbinding HTTP/1.1\r\nHost: imp.example.com:7335\r\n\r\n<body/>";
+    let id = done(&tcp(req, b"HTTP/1.1 200 OK\r\n\r\n"));
+    assert_eq!(id.app, Some(App::Http));
+    assert_eq!(id.detail.http_host.as_deref(), Some("imp.example.com:7335"));
+    assert_eq!(id.detail.http_path.as_deref(), Some("/httpbinding"));
+    assert_eq!(id.detail.bosh, Some(true));
+}
+
+#[test]
+fn a_few_bytes_ask_for_more_and_garbage_is_unknown() {
+    assert_eq!(identify(&tcp(b"INV", b"")), Verdict::More);
+    let mut i = tcp(&[0x99, 0x12, 0x00, 0x42, 0x17, 0x99, 0x33, 0x80], b"");
+    i.segments = 3;
+    assert_eq!(identify(&i), Verdict::Done(Identified::default()));
+    i.last = true;
+    i.data[0] = b"INV";
+    assert_eq!(identify(&i), Verdict::Done(Identified::default()));
+}
+
+#[test]
+fn xmpp_namespace_and_starttls() {
+    let c = b"<?xml version='1.0'?><stream:stream to='example.com' xmlns='jabber:server' \
+              xmlns:stream='http://etherx.jabber.org/streams' version='1.0'><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>";
+    let s = b"<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' \
+              id='1' version='1.0'><stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/></stream:features>\
+              <proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>";
+    let id = done(&tcp(c, s));
+    assert_eq!(id.app, Some(App::Xmpp));
+    assert_eq!(id.detail.xmpp_ns.as_deref(), Some("jabber:server"));
+    assert_eq!(id.detail.starttls.as_deref(), Some("taken"));
+}
+
+#[test]
+fn ssh_banners_by_side() {
+    let id = done(&tcp(b"SSH-2.0-OpenSSH_9.6\r\n", b"SSH-2.0-OpenSSH_8.0\r\n"));
+    assert_eq!(id.app, Some(App::Ssh));
+    assert_eq!(id.detail.ssh_client.as_deref(), Some("SSH-2.0-OpenSSH_9.6"));
+    assert_eq!(id.detail.ssh_server.as_deref(), Some("SSH-2.0-OpenSSH_8.0"));
+}
+
+#[test]
+fn postgres_ssl_request_taken() {
+    let id = done(&tcp(&[0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f], b"S"));
+    assert_eq!(id.app, Some(App::Pgsql));
+    assert_eq!(id.detail.starttls.as_deref(), Some("taken"));
+}
+
+#[test]
+fn redis_command() {
+    let id = done(&tcp(
+        b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n",
+        b"+OK\r\n",
+    ));
+    assert_eq!(id.app, Some(App::Redis));
+    assert_eq!(id.detail.redis_command.as_deref(), Some("SET"));
+}
+
+#[test]
+fn rmi_magic() {
+    let id = done(&tcp(b"JRMI\x00\x02\x4b", b""));
+    assert_eq!(id.app, Some(App::Rmi));
+}
+
+#[test]
+fn app_names_round_trip() {
+    for a in App::ALL {
+        assert_eq!(App::from_name(a.as_str()), Some(a));
+    }
+}

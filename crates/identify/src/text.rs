@@ -1,0 +1,382 @@
+//! Line-oriented protocols recognised by their first line: SIP, HTTP (and BOSH), XMPP streams,
+//! SSH banners, Redis RESP commands.
+
+use crate::{find, first_line, text, App, Detail, Guess, Input};
+
+/// Longest first line looked at.
+const MAX_LINE: usize = 2048;
+
+fn skip_crlf(mut d: &[u8]) -> &[u8] {
+    while let [b'\r' | b'\n', rest @ ..] = d {
+        d = rest;
+    }
+    d
+}
+
+fn token(b: &[u8]) -> bool {
+    !b.is_empty()
+        && b.iter()
+            .all(|c| c.is_ascii_uppercase() || *c == b'-' || *c == b'_')
+}
+
+/// `METHOD SP target SP <proto>` or `<proto> SP code ...`: what kind of line it is.
+enum StartLine<'a> {
+    Request { method: &'a [u8], target: &'a [u8] },
+    Response { code: u16 },
+}
+
+fn start_line<'a>(line: &'a [u8], proto: &[u8]) -> Option<StartLine<'a>> {
+    if let Some(rest) = line.strip_prefix(proto) {
+        // "SIP/2.0 200 OK", "HTTP/1.1 404 Not Found"
+        let rest = if proto.ends_with(b"/") {
+            let v = rest.iter().position(|&c| c == b' ')?;
+            if !rest[..v].iter().all(|c| c.is_ascii_digit() || *c == b'.') {
+                return None;
+            }
+            &rest[v..]
+        } else {
+            rest
+        };
+        let rest = rest.strip_prefix(b" ")?;
+        if rest.len() >= 3 && rest[..3].iter().all(u8::is_ascii_digit) {
+            let code = (u16::from(rest[0] - b'0')) * 100
+                + u16::from(rest[1] - b'0') * 10
+                + u16::from(rest[2] - b'0');
+            return Some(StartLine::Response { code });
+        }
+        return None;
+    }
+    let mut parts = line.split(|&c| c == b' ');
+    let method = parts.next()?;
+    let target = parts.next()?;
+    let version = parts.next()?;
+    if parts.next().is_some() || !token(method) || target.is_empty() {
+        return None;
+    }
+    let v = version.strip_prefix(proto)?;
+    if proto.ends_with(b"/") && !(v.first().is_some_and(u8::is_ascii_digit)) {
+        return None;
+    }
+    Some(StartLine::Request { method, target })
+}
+
+/// Bytes that could still become the start of a line beginning with one of `openings`.
+fn could_be(d: &[u8], openings: &[&[u8]]) -> bool {
+    let d = &d[..d.len().min(16)];
+    openings
+        .iter()
+        .any(|o| o.starts_with(d) || d.starts_with(o))
+        || d.iter().all(|c| c.is_ascii_uppercase())
+}
+
+pub(crate) fn sip(input: &Input<'_>) -> Guess {
+    let mut d = Detail::default();
+    let mut seen = false;
+    let mut short = false;
+    for side in order(input) {
+        let data = skip_crlf(input.data[side]);
+        if data.is_empty() {
+            continue;
+        }
+        match first_line(data, MAX_LINE) {
+            Some(line) => match start_line(line, b"SIP/2.0") {
+                Some(StartLine::Request { method, .. }) => {
+                    seen = true;
+                    d.sip_method.get_or_insert_with(|| text(method));
+                }
+                Some(StartLine::Response { code }) => {
+                    seen = true;
+                    d.sip_status.get_or_insert(code);
+                }
+                None => {}
+            },
+            None => short |= data.len() < MAX_LINE && could_be(data, &[b"SIP/2.0"]),
+        }
+    }
+    if seen {
+        return Guess::yes(App::Sip, d, true);
+    }
+    if short {
+        Guess::Short
+    } else {
+        Guess::No
+    }
+}
+
+/// The client's side first.
+fn order(input: &Input<'_>) -> [usize; 2] {
+    [input.client, 1 - input.client]
+}
+
+pub(crate) fn http(input: &Input<'_>) -> Guess {
+    let mut d = Detail::default();
+    let mut seen = false;
+    let mut short = false;
+    let mut complete = true;
+    for side in order(input) {
+        let data = input.data[side];
+        if data.is_empty() {
+            continue;
+        }
+        let Some(line) = first_line(data, MAX_LINE) else {
+            short |= data.len() < MAX_LINE && could_be(data, &[b"HTTP/"]);
+            continue;
+        };
+        match start_line(line, b"HTTP/") {
+            Some(StartLine::Request { method, target }) => {
+                seen = true;
+                d.http_method = Some(text(method));
+                d.http_path = Some(text(target));
+                let headers = &data[line.len()..];
+                match find(headers, b"\r\n\r\n") {
+                    Some(end) => {
+                        let head = &headers[..end];
+                        d.http_host = header(head, b"host").map(text);
+                        let body = &headers[end + 4..];
+                        let lower = target.to_ascii_lowercase();
+                        if lower.starts_with(b"/http-bind")
+                            || lower.starts_with(b"/httpbinding")
+                            || find(body, b"http://jabber.org/protocol/httpbind").is_some()
+                        {
+                            d.bosh = Some(true);
+                        }
+                    }
+                    None => complete = false,
+                }
+            }
+            Some(StartLine::Response { code }) => {
+                seen = true;
+                d.http_status = Some(code);
+            }
+            None => {}
+        }
+    }
+    if seen {
+        // A request's headers, then the answer's status: then nothing new will come.
+        let complete = complete && d.http_status.is_some();
+        return Guess::yes(App::Http, d, complete);
+    }
+    if short {
+        Guess::Short
+    } else {
+        Guess::No
+    }
+}
+
+/// A header's value in a header block (case-insensitive name).
+fn header<'a>(head: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+    for line in head.split(|&c| c == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let Some(colon) = line.iter().position(|&c| c == b':') else {
+            continue;
+        };
+        if line[..colon].trim_ascii().eq_ignore_ascii_case(name) {
+            return Some(line[colon + 1..].trim_ascii());
+        }
+    }
+    None
+}
+
+/// `<?xml ...?>` and white space before the first element.
+fn skip_prolog(mut d: &[u8]) -> &[u8] {
+    loop {
+        d = d.trim_ascii_start();
+        if d.starts_with(b"<?") {
+            match find(d, b"?>") {
+                Some(end) => d = &d[end + 2..],
+                None => return d,
+            }
+        } else {
+            return d;
+        }
+    }
+}
+
+/// The value of attribute `name` in an XML start tag.
+fn attribute<'a>(tag: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+    let mut i = 0;
+    while let Some(p) = find(&tag[i..], name) {
+        let at = i + p;
+        let before_ok = at > 0 && tag[at - 1].is_ascii_whitespace();
+        let rest = tag[at + name.len()..].trim_ascii_start();
+        if before_ok {
+            if let Some(rest) = rest.strip_prefix(b"=") {
+                let rest = rest.trim_ascii_start();
+                if let Some(&q) = rest.first().filter(|&&q| q == b'\'' || q == b'"') {
+                    let end = rest[1..].iter().position(|&c| c == q)?;
+                    return Some(&rest[1..1 + end]);
+                }
+            }
+        }
+        i = at + name.len();
+    }
+    None
+}
+
+pub(crate) fn xmpp(input: &Input<'_>) -> Guess {
+    let mut d = Detail::default();
+    let mut stream = [false; 2];
+    let mut short = false;
+    for side in 0..2 {
+        let data = skip_prolog(input.data[side]);
+        if data.is_empty() {
+            continue;
+        }
+        if data.starts_with(b"<stream:stream") || data.starts_with(b"<stream ") {
+            stream[side] = true;
+            let tag_end = data.iter().position(|&c| c == b'>').unwrap_or(data.len());
+            let tag = &data[..tag_end];
+            if let Some(ns) = attribute(tag, b"xmlns") {
+                if d.xmpp_ns.is_none() || side == input.client {
+                    d.xmpp_ns = Some(text(ns));
+                }
+            }
+        } else if b"<stream:stream".starts_with(&data[..data.len().min(14)])
+            || input.data[side].starts_with(b"<?")
+        {
+            short = true;
+        }
+    }
+    if !stream.iter().any(|&s| s) {
+        return if short { Guess::Short } else { Guess::No };
+    }
+    // STARTTLS: the receiving entity offers it in its features; the initiator asks and the
+    // receiving entity says proceed.
+    let mut features_done = false;
+    let mut offered = false;
+    let mut asked = false;
+    let mut proceed = false;
+    for side in 0..2 {
+        let data = input.data[side];
+        offered |= find(data, b"<starttls").is_some() && find(data, b"features").is_some();
+        features_done |= find(data, b"</stream:features>").is_some();
+        proceed |= find(data, b"<proceed").is_some();
+        asked |= data
+            .windows(9)
+            .enumerate()
+            .any(|(i, w)| w == b"<starttls" && !in_features(data, i));
+    }
+    let complete = if proceed {
+        d.starttls = Some("taken".into());
+        true
+    } else if offered {
+        d.starttls = Some(if asked { "taken" } else { "offered" }.into());
+        asked
+    } else {
+        features_done
+    };
+    Guess::yes(App::Xmpp, d, complete)
+}
+
+/// Whether position `i` lies inside a `<stream:features>` element.
+fn in_features(data: &[u8], i: usize) -> bool {
+    match find(&data[..i], b"<stream:features") {
+        Some(open) => find(&data[open..i], b"</stream:features>").is_none(),
+        None => false,
+    }
+}
+
+pub(crate) fn ssh(input: &Input<'_>) -> Guess {
+    let mut d = Detail::default();
+    let mut seen = [false; 2];
+    let mut short = false;
+    for side in 0..2 {
+        let data = input.data[side];
+        if data.is_empty() {
+            continue;
+        }
+        // RFC 4253 4.2: other lines may come before the version line (server side).
+        let mut rest = data;
+        let mut found = None;
+        for _ in 0..8 {
+            match first_line(rest, 255)
+                .or_else(|| rest.iter().position(|&c| c == b'\n').map(|p| &rest[..p]))
+            {
+                Some(line) if line.starts_with(b"SSH-") => {
+                    found = Some(line);
+                    break;
+                }
+                Some(line) if side != input.client => {
+                    rest = &rest[(line.len() + 1).min(rest.len())..];
+                    rest = rest.strip_prefix(b"\n").unwrap_or(rest);
+                }
+                _ => break,
+            }
+        }
+        match found {
+            Some(line) => {
+                let v = &line[4..];
+                if v.starts_with(b"2.0-") || v.starts_with(b"1.99-") || v.starts_with(b"1.") {
+                    seen[side] = true;
+                    let banner = text(line.strip_suffix(b"\r").unwrap_or(line));
+                    if side == input.client {
+                        d.ssh_client = Some(banner);
+                    } else {
+                        d.ssh_server = Some(banner);
+                    }
+                }
+            }
+            None => short |= b"SSH-".starts_with(&data[..data.len().min(4)]) && data.len() < 255,
+        }
+    }
+    if seen.iter().any(|&s| s) {
+        return Guess::yes(App::Ssh, d, seen[0] && seen[1]);
+    }
+    if short {
+        Guess::Short
+    } else {
+        Guess::No
+    }
+}
+
+pub(crate) fn redis(input: &Input<'_>) -> Guess {
+    let data = input.data[input.client];
+    let other = input.data[1 - input.client];
+    for d in [data, other] {
+        // A RESP array of bulk strings: *<n>\r\n$<len>\r\n<command>\r\n
+        let Some(line) = first_line(d, 32) else {
+            continue;
+        };
+        let Some(n) = line.strip_prefix(b"*") else {
+            continue;
+        };
+        if n.is_empty() || !n.iter().all(u8::is_ascii_digit) {
+            continue;
+        }
+        let rest = &d[line.len() + 2..];
+        let Some(bulk) = first_line(rest, 32) else {
+            continue;
+        };
+        let Some(len) = bulk.strip_prefix(b"$") else {
+            continue;
+        };
+        let Some(len) = std::str::from_utf8(len)
+            .ok()
+            .and_then(|s| s.parse::<usize>().ok())
+        else {
+            continue;
+        };
+        let cmd = &rest[bulk.len() + 2..];
+        if len == 0 || len > 64 || cmd.len() < len + 2 || &cmd[len..len + 2] != b"\r\n" {
+            continue;
+        }
+        let name = &cmd[..len];
+        if !name
+            .iter()
+            .all(|c| c.is_ascii_alphabetic() || *c == b'.' || *c == b'_')
+        {
+            continue;
+        }
+        let d = Detail {
+            redis_command: Some(text(&name.to_ascii_uppercase())),
+            ..Detail::default()
+        };
+        return Guess::yes(App::Redis, d, true);
+    }
+    let starts = |d: &[u8]| d.first() == Some(&b'*') && first_line(d, 32).is_none() && d.len() < 32;
+    if starts(data) || starts(other) {
+        Guess::Short
+    } else {
+        Guess::No
+    }
+}

@@ -1,0 +1,453 @@
+//! TLS: the record layer is walked here (handshakes split over records, or several in one,
+//! are joined); the handshake messages are read with tls-parser. Gives version, SNI, ALPN,
+//! cipher, client-certificate evidence, and JA3/JA4 fingerprints of the ClientHello.
+
+use md5::{Digest as _, Md5};
+use sha2::Sha256;
+use tls_parser::{
+    parse_tls_client_hello_extensions, parse_tls_handshake_client_hello,
+    parse_tls_handshake_server_hello, parse_tls_server_hello_extensions, TlsCipherSuite,
+    TlsExtension,
+};
+
+use crate::{text, App, Detail, Guess, Input};
+
+const CHANGE_CIPHER_SPEC: u8 = 20;
+const ALERT: u8 = 21;
+const HANDSHAKE: u8 = 22;
+const APPLICATION_DATA: u8 = 23;
+/// Largest record: 2^14 plus expansion.
+const MAX_RECORD: usize = 18_432;
+
+const HS_CLIENT_HELLO: u8 = 1;
+const HS_SERVER_HELLO: u8 = 2;
+const HS_CERTIFICATE: u8 = 11;
+const HS_CERTIFICATE_REQUEST: u8 = 13;
+const HS_SERVER_DONE: u8 = 14;
+const HS_CLIENT_KEY_EXCHANGE: u8 = 16;
+
+/// The random of a HelloRetryRequest (RFC 8446, 4.1.3).
+const HRR_RANDOM: [u8; 32] = [
+    0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11, 0xbe, 0x1d, 0x8c, 0x02, 0x1e, 0x65, 0xb8, 0x91,
+    0xc2, 0xa2, 0x11, 0x16, 0x7a, 0xbb, 0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c,
+];
+
+/// One side's records, as far as they are plaintext.
+#[derive(Debug, Default)]
+struct Side {
+    /// Handshake bytes of the plaintext records, joined.
+    handshake: Vec<u8>,
+    /// Whole valid records seen.
+    records: usize,
+    /// A ChangeCipherSpec was seen (what follows is encrypted).
+    ccs: bool,
+    /// Application data or an alert was seen.
+    data: bool,
+    /// The bytes end inside a record.
+    partial: bool,
+}
+
+fn header_ok(d: &[u8]) -> bool {
+    d.len() >= 3
+        && matches!(
+            d[0],
+            CHANGE_CIPHER_SPEC | ALERT | HANDSHAKE | APPLICATION_DATA
+        )
+        && d[1] == 3
+        && d[2] <= 4
+}
+
+/// Walks the records of one side; `None` if the bytes are not TLS records.
+fn records(mut d: &[u8]) -> Option<Side> {
+    let mut s = Side::default();
+    if !header_ok(d) {
+        return None;
+    }
+    while !d.is_empty() {
+        if d.len() < 5 {
+            s.partial = header_ok(d) || d.len() < 3;
+            break;
+        }
+        if !header_ok(d) {
+            break;
+        }
+        let len = usize::from(u16::from_be_bytes([d[3], d[4]]));
+        if len == 0 || len > MAX_RECORD {
+            return (s.records > 0).then_some(s);
+        }
+        if d.len() < 5 + len {
+            if d[0] == HANDSHAKE && !s.ccs {
+                s.handshake.extend_from_slice(&d[5..]);
+            }
+            s.partial = true;
+            break;
+        }
+        let body = &d[5..5 + len];
+        match d[0] {
+            HANDSHAKE if !s.ccs => s.handshake.extend_from_slice(body),
+            CHANGE_CIPHER_SPEC => s.ccs = true,
+            HANDSHAKE => {}
+            _ => s.data = true,
+        }
+        s.records += 1;
+        d = &d[5 + len..];
+    }
+    Some(s)
+}
+
+/// Handshake messages (type, body) that are whole in `hs`.
+fn messages(mut hs: &[u8]) -> Vec<(u8, &[u8])> {
+    let mut out = Vec::new();
+    while hs.len() >= 4 {
+        let len = usize::from(hs[1]) << 16 | usize::from(hs[2]) << 8 | usize::from(hs[3]);
+        if hs.len() < 4 + len {
+            break;
+        }
+        out.push((hs[0], &hs[4..4 + len]));
+        hs = &hs[4 + len..];
+    }
+    out
+}
+
+pub(crate) fn recognise(input: &Input<'_>) -> Guess {
+    let sides = [records(input.data[0]), records(input.data[1])];
+    if sides.iter().all(Option::is_none) {
+        let short = input
+            .data
+            .iter()
+            .all(|d| d.len() < 3 && (d.is_empty() || d[0] == HANDSHAKE));
+        return if short { Guess::Short } else { Guess::No };
+    }
+    let msgs: [Vec<(u8, &[u8])>; 2] = [
+        sides[0]
+            .as_ref()
+            .map(|s| messages(&s.handshake))
+            .unwrap_or_default(),
+        sides[1]
+            .as_ref()
+            .map(|s| messages(&s.handshake))
+            .unwrap_or_default(),
+    ];
+    // The client is the side whose first handshake message is a ClientHello.
+    let client = (0..2)
+        .find(|&i| msgs[i].first().is_some_and(|m| m.0 == HS_CLIENT_HELLO))
+        .or_else(|| (0..2).find(|&i| msgs[1 - i].first().is_some_and(|m| m.0 == HS_SERVER_HELLO)));
+    let Some(c) = client else {
+        // No hello on either side: a session seen after its handshake. Records that are whole
+        // and well formed are TLS; a lone partial header is not enough.
+        let whole = sides.iter().flatten().map(|s| s.records).sum::<usize>();
+        if whole >= 1
+            && sides
+                .iter()
+                .flatten()
+                .all(|s| s.handshake.is_empty() || s.ccs)
+        {
+            return Guess::yes(App::Tls, Detail::default(), true);
+        }
+        let partial = sides.iter().flatten().any(|s| s.partial && s.records == 0);
+        return if partial && !input.last {
+            Guess::Short
+        } else {
+            Guess::No
+        };
+    };
+    let s = 1 - c;
+    let mut d = Detail::default();
+    let mut complete = false;
+
+    if let Some(&(_, body)) = msgs[c].iter().find(|m| m.0 == HS_CLIENT_HELLO) {
+        client_hello(body, &mut d);
+    }
+    let mut tls13 = false;
+    let mut server_done = false;
+    let mut server_hello = false;
+    for &(t, body) in &msgs[s] {
+        match t {
+            HS_SERVER_HELLO => {
+                if let Ok((_, sh)) = parse_tls_handshake_server_hello(body) {
+                    let hrr = sh.random == HRR_RANDOM;
+                    let mut version = sh.version.0;
+                    if let Some(ext) = sh.ext {
+                        if let Ok((_, exts)) = parse_tls_server_hello_extensions(ext) {
+                            for e in exts {
+                                match e {
+                                    TlsExtension::SupportedVersions(v) if !v.is_empty() => {
+                                        version = v[0].0
+                                    }
+                                    TlsExtension::ALPN(p) if !p.is_empty() => {
+                                        d.alpn_chosen = Some(text(p[0]))
+                                    }
+                                    _ => {}
+                                }
+                            }
+                        }
+                    }
+                    if hrr {
+                        d.hello_retry = Some(true);
+                        continue;
+                    }
+                    server_hello = true;
+                    d.tls_version = Some(version_name(version).to_string());
+                    d.cipher = Some(cipher_name(sh.cipher.0));
+                    tls13 = version == 0x0304;
+                }
+            }
+            HS_CERTIFICATE_REQUEST => d.cert_request = Some(true),
+            HS_SERVER_DONE => server_done = true,
+            _ => {}
+        }
+    }
+    let server_side = sides[s].as_ref();
+    if tls13 {
+        d.tls13 = Some(true);
+        complete = true;
+    } else {
+        // The client's second flight: Certificate (possibly empty) before ClientKeyExchange.
+        let cert = msgs[c].iter().find(|m| m.0 == HS_CERTIFICATE).map(|m| m.1);
+        let kex = msgs[c].iter().any(|m| m.0 == HS_CLIENT_KEY_EXCHANGE);
+        if let Some(body) = cert {
+            // certificate_list<0..2^24-1>: an empty list is three zero bytes.
+            let sent = body.len() > 3;
+            d.client_cert = Some(sent);
+            d.mutual_auth = Some(sent);
+            complete = true;
+        } else if server_done && d.cert_request.is_none() {
+            d.cert_request = Some(false);
+            d.client_cert = Some(false);
+            d.mutual_auth = Some(false);
+            complete = true;
+        } else if kex {
+            d.client_cert = Some(false);
+            d.mutual_auth = Some(false);
+            complete = true;
+        } else if server_hello && server_side.is_some_and(|x| x.ccs) && !server_done {
+            d.resumed = Some(true);
+            complete = true;
+        }
+    }
+    // Both sides now encrypted, or application data flowing: nothing more will be readable.
+    if sides.iter().flatten().any(|x| x.data) {
+        complete = true;
+    }
+    Guess::yes(App::Tls, d, complete)
+}
+
+fn version_name(v: u16) -> &'static str {
+    match v {
+        0x0304 => "1.3",
+        0x0303 => "1.2",
+        0x0302 => "1.1",
+        0x0301 => "1.0",
+        0x0300 => "ssl3",
+        _ => "unknown",
+    }
+}
+
+fn cipher_name(id: u16) -> String {
+    match TlsCipherSuite::from_id(id) {
+        Some(c) => c.name.to_string(),
+        None => format!("0x{id:04x}"),
+    }
+}
+
+/// GREASE values (RFC 8701): 0x0a0a, 0x1a1a, ... 0xfafa.
+fn grease(v: u16) -> bool {
+    v & 0x0f0f == 0x0a0a && v >> 8 == v & 0xff
+}
+
+/// Extension types of a ClientHello in their order, from the raw bytes (JA3 and JA4 need the
+/// order and the GREASE values, which a parsed list loses when one extension is odd).
+fn extension_types(mut ext: &[u8]) -> Vec<u16> {
+    let mut out = Vec::new();
+    while ext.len() >= 4 {
+        let t = u16::from_be_bytes([ext[0], ext[1]]);
+        let len = usize::from(u16::from_be_bytes([ext[2], ext[3]]));
+        out.push(t);
+        if ext.len() < 4 + len {
+            break;
+        }
+        ext = &ext[4 + len..];
+    }
+    out
+}
+
+fn client_hello(body: &[u8], d: &mut Detail) {
+    let Ok((_, ch)) = parse_tls_handshake_client_hello(body) else {
+        return;
+    };
+    let ciphers: Vec<u16> = ch
+        .ciphers
+        .iter()
+        .map(|c| c.0)
+        .filter(|&c| !grease(c))
+        .collect();
+    let types: Vec<u16> = ch.ext.map(extension_types).unwrap_or_default();
+    let mut sni = None;
+    let mut alpn: Vec<&[u8]> = Vec::new();
+    let mut versions: Vec<u16> = Vec::new();
+    let mut sigalgs: Vec<u16> = Vec::new();
+    let mut groups: Vec<u16> = Vec::new();
+    let mut point_formats: Vec<u8> = Vec::new();
+    if let Some(ext) = ch.ext {
+        if let Ok((_, exts)) = parse_tls_client_hello_extensions(ext) {
+            for e in exts {
+                match e {
+                    TlsExtension::SNI(names) => {
+                        sni = names.first().map(|n| n.1);
+                    }
+                    TlsExtension::ALPN(p) => alpn = p,
+                    TlsExtension::SupportedVersions(v) => {
+                        versions = v.iter().map(|x| x.0).collect()
+                    }
+                    TlsExtension::SignatureAlgorithms(v) => sigalgs = v,
+                    TlsExtension::EllipticCurves(g) => groups = g.iter().map(|x| x.0).collect(),
+                    TlsExtension::EcPointFormats(p) => point_formats = p.to_vec(),
+                    _ => {}
+                }
+            }
+        }
+    }
+    d.sni = sni.map(text);
+    if !alpn.is_empty() {
+        d.alpn = Some(alpn.iter().take(16).map(|p| text(p)).collect());
+    }
+
+    // JA3: version,ciphers,extensions,groups,point formats (decimal, GREASE left out), MD5.
+    let join = |v: &[u16]| {
+        v.iter()
+            .filter(|&&x| !grease(x))
+            .map(|x| x.to_string())
+            .collect::<Vec<_>>()
+            .join("-")
+    };
+    let ja3 = format!(
+        "{},{},{},{},{}",
+        ch.version.0,
+        join(&ciphers),
+        join(&types),
+        join(&groups),
+        point_formats
+            .iter()
+            .map(|x| x.to_string())
+            .collect::<Vec<_>>()
+            .join("-")
+    );
+    d.ja3 = Some(hex(&Md5::digest(ja3.as_bytes())));
+
+    // JA4 (FoxIO): t<version><d|i><ciphers><extensions><alpn>_<ciphers hash>_<extensions hash>.
+    let version = versions
+        .iter()
+        .copied()
+        .filter(|&v| !grease(v))
+        .max()
+        .unwrap_or(ch.version.0);
+    let ja4_version = match version {
+        0x0304 => "13",
+        0x0303 => "12",
+        0x0302 => "11",
+        0x0301 => "10",
+        0x0300 => "s3",
+        0x0200 => "s2",
+        0xfeff => "d1",
+        0xfefd => "d2",
+        0xfefc => "d3",
+        _ => "00",
+    };
+    let exts: Vec<u16> = types.iter().copied().filter(|&t| !grease(t)).collect();
+    let alpn_mark = match alpn.first() {
+        Some(p) if !p.is_empty() => {
+            let (f, l) = (p[0], p[p.len() - 1]);
+            if f.is_ascii_alphanumeric() && l.is_ascii_alphanumeric() {
+                format!("{}{}", f as char, l as char)
+            } else {
+                let h = hex(p);
+                let h = h.as_bytes();
+                format!("{}{}", h[0] as char, h[h.len() - 1] as char)
+            }
+        }
+        _ => "00".to_string(),
+    };
+    let mut sorted_ciphers: Vec<String> = ciphers.iter().map(|c| format!("{c:04x}")).collect();
+    sorted_ciphers.sort();
+    let mut sorted_exts: Vec<String> = exts
+        .iter()
+        .filter(|&&t| t != 0x0000 && t != 0x0010)
+        .map(|t| format!("{t:04x}"))
+        .collect();
+    sorted_exts.sort();
+    let mut c_input = sorted_exts.join(",");
+    let sigs: Vec<String> = sigalgs
+        .iter()
+        .filter(|&&s| !grease(s))
+        .map(|s| format!("{s:04x}"))
+        .collect();
+    if !sigs.is_empty() {
+        c_input.push('_');
+        c_input.push_str(&sigs.join(","));
+    }
+    let b_part = if sorted_ciphers.is_empty() {
+        "000000000000".to_string()
+    } else {
+        hash12(&sorted_ciphers.join(","))
+    };
+    let c_part = if sorted_exts.is_empty() {
+        "000000000000".to_string()
+    } else {
+        hash12(&c_input)
+    };
+    d.ja4 = Some(format!(
+        "t{}{}{:02}{:02}{}_{}_{}",
+        ja4_version,
+        if sni.is_some() { 'd' } else { 'i' },
+        ciphers.len().min(99),
+        exts.len().min(99),
+        alpn_mark,
+        b_part,
+        c_part
+    ));
+}
+
+fn hash12(s: &str) -> String {
+    let mut h = hex(&Sha256::digest(s.as_bytes()));
+    h.truncate(12);
+    h
+}
+
+fn hex(b: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(b.len() * 2);
+    for x in b {
+        let _ = write!(s, "{x:02x}");
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grease_values_are_recognised() {
+        assert!(grease(0x0a0a));
+        assert!(grease(0xfafa));
+        assert!(!grease(0x0a1a));
+        assert!(!grease(0x1301));
+    }
+
+    #[test]
+    fn ja4_and_ja3_hashes_match_a_published_chrome_fingerprint() {
+        // A Chrome 143 ClientHello as a public fingerprinting service printed it:
+        // ja4 t13d1516h2_8daaf6152771_d8a2da3f94cd, ja3 98487aa16281980e7d1120d399efb6a4.
+        let ciphers = "002f,0035,009c,009d,1301,1302,1303,c013,c014,c02b,c02c,c02f,c030,cca8,cca9";
+        assert_eq!(hash12(ciphers), "8daaf6152771");
+        let exts = "0005,000a,000b,000d,0012,0017,001b,0023,002b,002d,0033,44cd,fe0d,ff01_\
+                    0403,0804,0401,0503,0805,0501,0806,0601";
+        assert_eq!(hash12(exts), "d8a2da3f94cd");
+        let ja3 = "771,4865-4866-4867-49195-49199-49196-49200-52393-52392-49171-49172-156-157-\
+                   47-53,45-51-16-65037-23-17613-0-11-10-43-65281-35-18-5-13-27,4588-29-23-24,0";
+        assert_eq!(
+            hex(&Md5::digest(ja3.as_bytes())),
+            "98487aa16281980e7d1120d399efb6a4"
+        );
+    }
+}
