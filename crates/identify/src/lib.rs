@@ -20,7 +20,7 @@
 //!     client: 0, segments: 1, last: false };
 //! let Verdict::Done(id) = identify(&input) else { panic!() };
 //! assert_eq!(id.app, Some(App::Sip));
-//! assert_eq!(id.detail.sip_method.as_deref(), Some("OPTIONS"));
+//! assert_eq!(id.detail().sip_method.as_deref(), Some("OPTIONS"));
 //! ```
 
 mod asn1;
@@ -238,11 +238,67 @@ pub(crate) fn text(b: &[u8]) -> String {
         .collect()
 }
 
-/// The protocol of a flow and what it said.
+/// The protocol of a flow and what it said. Small: a flow holds one for its whole life.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Identified {
     pub app: Option<App>,
-    pub detail: Detail,
+    /// `None` when nothing beyond the name was seen.
+    pub detail: Option<Box<Detail>>,
+}
+
+static NO_DETAIL: Detail = Detail {
+    tls_version: None,
+    sni: None,
+    alpn: None,
+    alpn_chosen: None,
+    cipher: None,
+    cert_request: None,
+    client_cert: None,
+    mutual_auth: None,
+    tls13: None,
+    hello_retry: None,
+    resumed: None,
+    ja3: None,
+    ja4: None,
+    xmpp_ns: None,
+    starttls: None,
+    http_method: None,
+    http_host: None,
+    http_path: None,
+    http_status: None,
+    bosh: None,
+    sip_method: None,
+    sip_status: None,
+    ldap_op: None,
+    snmp_version: None,
+    snmp_pdu: None,
+    dns_qname: None,
+    dns_qtype: None,
+    ntp_version: None,
+    ntp_mode: None,
+    ike_version: None,
+    ike_exchange: None,
+    esp_in_udp: None,
+    ssh_client: None,
+    ssh_server: None,
+    db_message: None,
+    redis_command: None,
+    icmp_type: None,
+    icmp_code: None,
+};
+
+impl Identified {
+    fn new(app: App, detail: Box<Detail>) -> Identified {
+        Identified {
+            app: Some(app),
+            detail: (!detail.is_empty()).then_some(detail),
+        }
+    }
+
+    /// The detail, empty when none was seen.
+    pub fn detail(&self) -> &Detail {
+        self.detail.as_deref().unwrap_or(&NO_DETAIL)
+    }
 }
 
 /// The flow's transport.
@@ -347,10 +403,7 @@ pub fn identify(input: &Input<'_>) -> Verdict {
                 complete,
             } => {
                 if complete || input.last {
-                    return Verdict::Done(Identified {
-                        app: Some(app),
-                        detail: *detail,
-                    });
+                    return Verdict::Done(Identified::new(app, detail));
                 }
                 return Verdict::More;
             }
@@ -367,14 +420,14 @@ pub fn identify(input: &Input<'_>) -> Verdict {
 
 /// ICMP and ICMPv6 carry their type in the header: identified from the first packet.
 pub fn identify_icmp(icmp_type: u8, icmp_code: u8) -> Identified {
-    Identified {
-        app: Some(App::Icmp),
-        detail: Detail {
+    Identified::new(
+        App::Icmp,
+        Box::new(Detail {
             icmp_type: Some(icmp_type),
             icmp_code: Some(icmp_code),
             ..Detail::default()
-        },
-    }
+        }),
+    )
 }
 
 /// The first line of `d` (without CR LF), if it ends within `max` bytes.

@@ -25,8 +25,8 @@ fn sip_request_and_response() {
         b"SIP/2.0 100 Trying\r\n",
     ));
     assert_eq!(id.app, Some(App::Sip));
-    assert_eq!(id.detail.sip_method.as_deref(), Some("INVITE"));
-    assert_eq!(id.detail.sip_status, Some(100));
+    assert_eq!(id.detail().sip_method.as_deref(), Some("INVITE"));
+    assert_eq!(id.detail().sip_status, Some(100));
 }
 
 #[test]
@@ -34,9 +34,12 @@ fn http_is_not_sip_and_bosh_is_flagged() {
     let req = b"POST /httpbinding HTTP/1.1\r\nHost: imp.example.com:7335\r\n\r\n<body/>";
     let id = done(&tcp(req, b"HTTP/1.1 200 OK\r\n\r\n"));
     assert_eq!(id.app, Some(App::Http));
-    assert_eq!(id.detail.http_host.as_deref(), Some("imp.example.com:7335"));
-    assert_eq!(id.detail.http_path.as_deref(), Some("/httpbinding"));
-    assert_eq!(id.detail.bosh, Some(true));
+    assert_eq!(
+        id.detail().http_host.as_deref(),
+        Some("imp.example.com:7335")
+    );
+    assert_eq!(id.detail().http_path.as_deref(), Some("/httpbinding"));
+    assert_eq!(id.detail().bosh, Some(true));
 }
 
 #[test]
@@ -59,23 +62,29 @@ fn xmpp_namespace_and_starttls() {
               <proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>";
     let id = done(&tcp(c, s));
     assert_eq!(id.app, Some(App::Xmpp));
-    assert_eq!(id.detail.xmpp_ns.as_deref(), Some("jabber:server"));
-    assert_eq!(id.detail.starttls.as_deref(), Some("taken"));
+    assert_eq!(id.detail().xmpp_ns.as_deref(), Some("jabber:server"));
+    assert_eq!(id.detail().starttls.as_deref(), Some("taken"));
 }
 
 #[test]
 fn ssh_banners_by_side() {
     let id = done(&tcp(b"SSH-2.0-OpenSSH_9.6\r\n", b"SSH-2.0-OpenSSH_8.0\r\n"));
     assert_eq!(id.app, Some(App::Ssh));
-    assert_eq!(id.detail.ssh_client.as_deref(), Some("SSH-2.0-OpenSSH_9.6"));
-    assert_eq!(id.detail.ssh_server.as_deref(), Some("SSH-2.0-OpenSSH_8.0"));
+    assert_eq!(
+        id.detail().ssh_client.as_deref(),
+        Some("SSH-2.0-OpenSSH_9.6")
+    );
+    assert_eq!(
+        id.detail().ssh_server.as_deref(),
+        Some("SSH-2.0-OpenSSH_8.0")
+    );
 }
 
 #[test]
 fn postgres_ssl_request_taken() {
     let id = done(&tcp(&[0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f], b"S"));
     assert_eq!(id.app, Some(App::Pgsql));
-    assert_eq!(id.detail.starttls.as_deref(), Some("taken"));
+    assert_eq!(id.detail().starttls.as_deref(), Some("taken"));
 }
 
 #[test]
@@ -85,7 +94,7 @@ fn redis_command() {
         b"+OK\r\n",
     ));
     assert_eq!(id.app, Some(App::Redis));
-    assert_eq!(id.detail.redis_command.as_deref(), Some("SET"));
+    assert_eq!(id.detail().redis_command.as_deref(), Some("SET"));
 }
 
 #[test]

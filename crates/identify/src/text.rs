@@ -217,13 +217,13 @@ pub(crate) fn xmpp(input: &Input<'_>) -> Guess {
     let mut d = Detail::default();
     let mut stream = [false; 2];
     let mut short = false;
-    for side in 0..2 {
+    for (side, seen) in stream.iter_mut().enumerate() {
         let data = skip_prolog(input.data[side]);
         if data.is_empty() {
             continue;
         }
         if data.starts_with(b"<stream:stream") || data.starts_with(b"<stream ") {
-            stream[side] = true;
+            *seen = true;
             let tag_end = data.iter().position(|&c| c == b'>').unwrap_or(data.len());
             let tag = &data[..tag_end];
             if let Some(ns) = attribute(tag, b"xmlns") {
@@ -280,7 +280,7 @@ pub(crate) fn ssh(input: &Input<'_>) -> Guess {
     let mut d = Detail::default();
     let mut seen = [false; 2];
     let mut short = false;
-    for side in 0..2 {
+    for (side, seen) in seen.iter_mut().enumerate() {
         let data = input.data[side];
         if data.is_empty() {
             continue;
@@ -307,7 +307,7 @@ pub(crate) fn ssh(input: &Input<'_>) -> Guess {
             Some(line) => {
                 let v = &line[4..];
                 if v.starts_with(b"2.0-") || v.starts_with(b"1.99-") || v.starts_with(b"1.") {
-                    seen[side] = true;
+                    *seen = true;
                     let banner = text(line.strip_suffix(b"\r").unwrap_or(line));
                     if side == input.client {
                         d.ssh_client = Some(banner);
