@@ -68,6 +68,9 @@ struct AnalyzeArgs {
     /// Most flows held at once; older ones are evicted (and still reported).
     #[arg(long, default_value_t = flowdoc_flow::DEFAULT_MAX_FLOWS, value_name = "N")]
     max_flows: usize,
+    /// Bytes of each direction of a flow kept to identify its protocol (0: no payload checks).
+    #[arg(long, default_value_t = flowdoc_flow::DEFAULT_PAYLOAD_BYTES, value_name = "BYTES")]
+    payload_bytes: u32,
     /// Flow threads behind the reading thread (1: everything on one thread). Flows are
     /// sharded by a symmetric hash: the same flows, in another order.
     #[arg(long, default_value_t = 1, value_name = "N")]
@@ -269,6 +272,7 @@ fn analyze(args: AnalyzeArgs) -> Result<u8, Failure> {
         idle_timeout,
         no_split_on_reuse,
         max_flows,
+        payload_bytes,
         threads,
         mmap,
         no_color,
@@ -298,6 +302,7 @@ fn analyze(args: AnalyzeArgs) -> Result<u8, Failure> {
             }),
             split_on_reuse: !no_split_on_reuse,
             max_flows,
+            payload_bytes,
         },
     };
     let sink = Sink::open(&output)?;

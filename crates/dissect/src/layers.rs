@@ -217,7 +217,7 @@ fn ip(ether_type: u16, data: &[u8], depth: u8, tunnel: Option<Tunnel>) -> Step<'
         first_fragment = Some(fid);
     }
     let outer = |t: Tunnel| Some(tunnel.unwrap_or(t));
-    let (proto, sport, dport, tcp_flags, icmp, rest) = match ip_proto {
+    let (proto, sport, dport, tcp_flags, tcp_seq, icmp, rest) = match ip_proto {
         4 => return ip(ETH_IPV4, body, depth + 1, outer(Tunnel::IpInIp)),
         41 => return ip(ETH_IPV6, body, depth + 1, outer(Tunnel::SixInFour)),
         47 => {
@@ -235,6 +235,9 @@ fn ip(ether_type: u16, data: &[u8], depth: u8, tunnel: Option<Tunnel>) -> Step<'
             let sport = be16(body, 0).ok_or(SkipReason::Truncated)?;
             let dport = be16(body, 2).ok_or(SkipReason::Truncated)?;
             let flags = body.get(13).copied().unwrap_or(0);
+            let seq = body
+                .get(4..8)
+                .map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
             let hl = body.get(12).map_or(20, |b| usize::from(b >> 4) * 4);
             if (hl < 20 && body.len() > 12) || (hl > body.len() && !cut) {
                 return Err(SkipReason::Malformed);
@@ -244,6 +247,7 @@ fn ip(ether_type: u16, data: &[u8], depth: u8, tunnel: Option<Tunnel>) -> Step<'
                 sport,
                 dport,
                 flags,
+                seq,
                 None,
                 body.get(hl..).unwrap_or(&[]),
             )
@@ -255,6 +259,7 @@ fn ip(ether_type: u16, data: &[u8], depth: u8, tunnel: Option<Tunnel>) -> Step<'
                 Proto::Udp,
                 sport,
                 dport,
+                0,
                 0,
                 None,
                 body.get(8..).unwrap_or(&[]),
@@ -279,6 +284,7 @@ fn ip(ether_type: u16, data: &[u8], depth: u8, tunnel: Option<Tunnel>) -> Step<'
                 id,
                 id,
                 0,
+                0,
                 Some((ty, code)),
                 body.get(8..).unwrap_or(&[]),
             )
@@ -293,6 +299,7 @@ fn ip(ether_type: u16, data: &[u8], depth: u8, tunnel: Option<Tunnel>) -> Step<'
         sport,
         dport,
         tcp_flags,
+        tcp_seq,
         icmp,
         payload: rest,
         tunnel,

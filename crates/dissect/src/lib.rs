@@ -140,6 +140,8 @@ pub struct Packet<'a> {
     pub dport: u16,
     /// TCP flags byte (FIN 0x01, SYN 0x02, RST 0x04, PSH 0x08, ACK 0x10, ...); 0 otherwise.
     pub tcp_flags: u8,
+    /// TCP sequence number (0 otherwise, or when the header is cut before it).
+    pub tcp_seq: u32,
     /// ICMP type and code.
     pub icmp: Option<(u8, u8)>,
     /// Transport payload, as far as it was captured.

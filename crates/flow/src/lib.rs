@@ -8,11 +8,19 @@
 //! when full it expires idle flows, then evicts the least recently seen; every flow that leaves
 //! the table is handed to the caller's sink, so nothing is lost, and the leaving is counted.
 //!
+//! The first bytes of each direction are kept (bounded, TCP put in order) until the payload's
+//! protocol is identified, then freed; see [`Flow::identified`].
+//!
 //! It does not know the catalogue: naming the initiator by documented ports is `classify`'s job.
 
+mod payload;
 mod table;
 
+pub use flowdoc_identify::{App, Detail, Identified};
+pub use payload::DEFAULT_PAYLOAD_BYTES;
 pub use table::{FlowConfig, FlowTable, TableStats, DEFAULT_MAX_FLOWS};
+
+use payload::PayloadState;
 
 use flowdoc_dissect::{Addr, Proto, Tunnel};
 
@@ -174,8 +182,13 @@ pub struct Flow {
     fin: [bool; 2],
     /// Per side, indexed by [`Side::index`].
     pub dir: [DirStats; 2],
+    /// Payload identification: first bytes while undecided, then the verdict (none when the
+    /// flow carried no payload or nothing was recognised).
+    payload: Option<Box<PayloadState>>,
     pub tunnel: Option<Tunnel>,
     pub vlan: Option<u16>,
+    /// Identification is decided: later packets skip it.
+    payload_done: bool,
 }
 
 impl Flow {
@@ -187,6 +200,17 @@ impl Flow {
     }
     pub fn side(&self, side: Side) -> &DirStats {
         &self.dir[side.index()]
+    }
+    /// What the payload was identified as; `None` when it carried none or nothing matched.
+    pub fn identified(&self) -> Option<&Identified> {
+        match self.payload.as_deref() {
+            Some(PayloadState::Done(id)) => Some(id),
+            _ => None,
+        }
+    }
+    /// The identified protocol.
+    pub fn app(&self) -> Option<App> {
+        self.identified().and_then(|id| id.app)
     }
 }
 

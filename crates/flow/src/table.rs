@@ -5,6 +5,7 @@ use flowdoc_dissect::{FragmentId, Packet, Proto};
 use foldhash::fast::FixedState;
 use hashbrown::HashTable;
 
+use crate::payload::{self, DEFAULT_PAYLOAD_BYTES};
 use crate::{DirStats, EndReason, Endpoint, Flow, FlowKey, Side};
 
 const FIN: u8 = 0x01;
@@ -22,6 +23,8 @@ pub struct FlowConfig {
     pub split_on_reuse: bool,
     /// Most flows held at once; past it the table expires and evicts.
     pub max_flows: usize,
+    /// First bytes of each direction kept to identify the payload; 0 turns identification off.
+    pub payload_bytes: u32,
 }
 
 /// The default cap: just under 7/8 of 2^20, the most flows a table of 2^20 buckets holds
@@ -34,6 +37,7 @@ impl Default for FlowConfig {
             idle_timeout_ns: Some(300 * 1_000_000_000),
             split_on_reuse: true,
             max_flows: DEFAULT_MAX_FLOWS,
+            payload_bytes: DEFAULT_PAYLOAD_BYTES,
         }
     }
 }
@@ -139,6 +143,9 @@ impl FlowTable {
             let reused = self.cfg.split_on_reuse && syn && flow.closed;
             if !(idle || reused) {
                 update(flow, side, ts_ns, wire_len, p.tcp_flags, p.proto);
+                if wants_payload(&self.cfg, flow, p) {
+                    payload::on_packet(flow, side, p, self.cfg.payload_bytes);
+                }
                 self.note_first_fragment(p, key, side);
                 return;
             }
@@ -150,18 +157,27 @@ impl FlowTable {
                 old.end = EndReason::Reused;
                 self.stats.ended_reused += 1;
             }
-            done(old);
+            self.end(old, done);
         }
         if self.flows.len() >= self.cfg.max_flows {
             self.make_room(ts_ns, done);
         }
         let mut flow = new_flow(key, side, ts_ns, p);
         update(&mut flow, side, ts_ns, wire_len, p.tcp_flags, p.proto);
+        if wants_payload(&self.cfg, &flow, p) {
+            payload::on_packet(&mut flow, side, p, self.cfg.payload_bytes);
+        }
         self.stats.flows_started += 1;
         let hasher = self.hasher.clone();
         self.flows
             .insert_unique(hash, flow, |f| hasher.hash_one(f.key));
         self.note_first_fragment(p, key, side);
+    }
+
+    /// A flow leaves the table: its identification is settled, then it goes to the sink.
+    fn end(&self, mut f: Flow, done: &mut impl FnMut(Flow)) {
+        payload::settle(&mut f, self.cfg.payload_bytes);
+        done(f);
     }
 
     fn note_first_fragment(&mut self, p: &Packet<'_>, key: FlowKey, side: Side) {
@@ -224,7 +240,7 @@ impl FlowTable {
             if let Some(mut f) = self.remove(&k) {
                 f.end = EndReason::Idle;
                 self.stats.ended_idle += 1;
-                done(f);
+                self.end(f, done);
             }
         }
     }
@@ -248,7 +264,7 @@ impl FlowTable {
             if let Some(mut f) = self.remove(&k) {
                 f.end = EndReason::Evicted;
                 self.stats.evicted += 1;
-                done(f);
+                self.end(f, done);
             }
         }
         let hasher = self.hasher.clone();
@@ -264,12 +280,18 @@ impl FlowTable {
         order.sort_unstable();
         for (_, k) in order {
             if let Some(f) = self.remove(&k) {
-                done(f);
+                self.end(f, done);
             }
         }
         self.stats.orphan_fragments += self.pending.drain().map(|(_, n)| u64::from(n)).sum::<u64>();
         self.datagrams.clear();
     }
+}
+
+/// The one test every packet of a decided flow pays.
+#[inline(always)]
+fn wants_payload(cfg: &FlowConfig, flow: &Flow, p: &Packet<'_>) -> bool {
+    !flow.payload_done && cfg.payload_bytes > 0 && (!p.payload.is_empty() || p.icmp.is_some())
 }
 
 fn new_flow(key: FlowKey, side: Side, ts_ns: i64, p: &Packet<'_>) -> Flow {
@@ -286,6 +308,8 @@ fn new_flow(key: FlowKey, side: Side, ts_ns: i64, p: &Packet<'_>) -> Flow {
         end: EndReason::EndOfInput,
         closed: false,
         fin: [false; 2],
+        payload: None,
+        payload_done: false,
     }
 }
 
@@ -337,6 +361,7 @@ mod tests {
             sport,
             dport,
             tcp_flags: flags,
+            tcp_seq: 0,
             icmp: None,
             payload: &[],
             tunnel: None,

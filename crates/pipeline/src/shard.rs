@@ -30,6 +30,9 @@ enum Msg {
         ts: i64,
         len: u32,
         p: Packet<'static>,
+        /// The payload's first bytes, in the batch's `bytes` at this range.
+        at: u32,
+        n: u32,
     },
     Fragment {
         ts: i64,
@@ -37,10 +40,29 @@ enum Msg {
     },
 }
 
+/// Messages to one worker, with the payload bytes they carry (copied once, up to the
+/// identification budget: the reading thread's buffer is reused for the next records).
+#[derive(Debug, Default)]
+struct Batch {
+    msgs: Vec<Msg>,
+    bytes: Vec<u8>,
+}
+
+impl Batch {
+    fn new() -> Batch {
+        Batch {
+            msgs: Vec::with_capacity(BATCH),
+            bytes: Vec::new(),
+        }
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct Shards<'s> {
-    inputs: Vec<SyncSender<Vec<Msg>>>,
-    batches: Vec<Vec<Msg>>,
+    inputs: Vec<SyncSender<Batch>>,
+    batches: Vec<Batch>,
+    /// Payload bytes copied per packet (the flow table's identification budget).
+    payload_bytes: usize,
     output: Receiver<Vec<LabelledFlow>>,
     handles: Vec<ScopedJoinHandle<'s, TableStats>>,
     hasher: FixedState,
@@ -50,7 +72,7 @@ pub(crate) struct Shards<'s> {
     waiting: HashMap<FragmentId, Vec<i64>, FixedState>,
 }
 
-/// The packet without its payload: the flow half never reads payload bytes.
+/// The packet without its payload, which travels in the batch.
 fn detach(p: &Packet<'_>) -> Packet<'static> {
     Packet {
         src: p.src,
@@ -60,6 +82,7 @@ fn detach(p: &Packet<'_>) -> Packet<'static> {
         sport: p.sport,
         dport: p.dport,
         tcp_flags: p.tcp_flags,
+        tcp_seq: p.tcp_seq,
         icmp: p.icmp,
         payload: &[],
         tunnel: p.tunnel,
@@ -84,16 +107,21 @@ impl<'s> Shards<'s> {
         let mut inputs = Vec::with_capacity(n);
         let mut handles = Vec::with_capacity(n);
         for _ in 0..n {
-            let (tx, rx) = sync_channel::<Vec<Msg>>(QUEUE);
+            let (tx, rx) = sync_channel::<Batch>(QUEUE);
             let otx = otx.clone();
             handles.push(scope.spawn(move || {
                 let mut w = Worker::new(cat, per_worker);
                 let mut out = Vec::new();
                 for batch in rx {
-                    for m in batch {
+                    for m in batch.msgs {
                         match m {
-                            Msg::Packet { ts, len, p } => {
-                                w.packet(ts, len, &p, &mut |lf| out.push(lf))
+                            Msg::Packet { ts, len, p, at, n } => {
+                                let (at, n) = (at as usize, n as usize);
+                                let full = Packet {
+                                    payload: &batch.bytes[at..at + n],
+                                    ..p
+                                };
+                                w.packet(ts, len, &full, &mut |lf| out.push(lf))
                             }
                             Msg::Fragment { ts, fid } => w.fragment(ts, fid),
                         }
@@ -110,7 +138,8 @@ impl<'s> Shards<'s> {
         }
         Shards {
             inputs,
-            batches: (0..n).map(|_| Vec::with_capacity(BATCH)).collect(),
+            batches: (0..n).map(|_| Batch::new()).collect(),
+            payload_bytes: cfg.payload_bytes as usize,
             output,
             handles,
             hasher: FixedState::with_seed(SHARD_SEED),
@@ -131,14 +160,14 @@ impl<'s> Shards<'s> {
     }
 
     fn send(&mut self, w: usize, m: Msg, sink: &mut dyn FnMut(LabelledFlow)) {
-        self.batches[w].push(m);
-        if self.batches[w].len() >= BATCH {
+        self.batches[w].msgs.push(m);
+        if self.batches[w].msgs.len() >= BATCH {
             self.flush(w, sink);
         }
     }
 
     fn flush(&mut self, w: usize, sink: &mut dyn FnMut(LabelledFlow)) {
-        let batch = std::mem::replace(&mut self.batches[w], Vec::with_capacity(BATCH));
+        let batch = std::mem::replace(&mut self.batches[w], Batch::new());
         self.drain(sink);
         // A worker that is gone has panicked; its join in `finish` reports it.
         let _ = self.inputs[w].send(batch);
@@ -164,12 +193,18 @@ impl<'s> Shards<'s> {
             p.v6,
         );
         let w = self.shard_of(&key);
+        let bytes = &mut self.batches[w].bytes;
+        let at = bytes.len();
+        let n = p.payload.len().min(self.payload_bytes);
+        bytes.extend_from_slice(&p.payload[..n]);
         self.send(
             w,
             Msg::Packet {
                 ts,
                 len,
                 p: detach(p),
+                at: at as u32,
+                n: n as u32,
             },
             sink,
         );

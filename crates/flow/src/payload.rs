@@ -1,0 +1,248 @@
+//! The first bytes of each direction of a flow, kept until the flow's protocol is identified.
+//!
+//! TCP segments are put in sequence order (split, retransmitted, overlapping or reordered
+//! segments all land in place; a few out-of-order segments wait for the gap to fill); UDP keeps
+//! each side's first datagram. At most `payload_bytes` per direction are kept, and the bytes
+//! are freed as soon as [`flowdoc_identify::identify`] decides: from then on the flow's packets
+//! cost one flag test here.
+
+use flowdoc_dissect::{Packet, Proto};
+use flowdoc_identify::{identify, identify_icmp, Identified, Input, Transport, Verdict};
+
+use crate::{Flow, Side};
+
+/// Bytes of each direction kept for identification unless configured otherwise.
+pub const DEFAULT_PAYLOAD_BYTES: u32 = 4096;
+
+/// Out-of-order segments held per direction while a gap is open.
+const MAX_HELD: usize = 8;
+
+/// A flow's payload identification: capturing, or decided.
+#[derive(Debug, Clone)]
+pub(crate) enum PayloadState {
+    Capturing(Box<Capture>),
+    Done(Identified),
+}
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Capture {
+    dir: [Stream; 2],
+    /// Payload-carrying packets seen.
+    segments: u32,
+}
+
+/// One direction's first bytes.
+#[derive(Debug, Clone, Default)]
+struct Stream {
+    started: bool,
+    /// Sequence number of `data[0]` (TCP).
+    base: u32,
+    data: Vec<u8>,
+    /// Segments after a gap (or before the first byte): (sequence, bytes).
+    held: Vec<(u32, Vec<u8>)>,
+}
+
+impl Stream {
+    fn full(&self, limit: usize) -> bool {
+        self.data.len() >= limit
+    }
+
+    /// Puts a TCP segment in place; true when the in-order bytes changed.
+    fn tcp(&mut self, seq: u32, p: &[u8], limit: usize) -> bool {
+        if !self.started {
+            self.started = true;
+            self.base = seq;
+        }
+        if !self.place(seq, p, limit) {
+            return false;
+        }
+        // The gap may be filled now.
+        while let Some(i) = self
+            .held
+            .iter()
+            .position(|(s, d)| self.touches(*s, d.len()))
+        {
+            let (s, d) = self.held.swap_remove(i);
+            self.place(s, &d, limit);
+        }
+        true
+    }
+
+    /// Offset of `seq` from the first byte kept (negative: before it).
+    fn rel(&self, seq: u32) -> i64 {
+        i64::from(seq.wrapping_sub(self.base) as i32)
+    }
+
+    /// The segment overlaps or abuts the bytes kept.
+    fn touches(&self, seq: u32, len: usize) -> bool {
+        let rel = self.rel(seq);
+        rel <= self.data.len() as i64 && rel + len as i64 >= 0
+    }
+
+    fn place(&mut self, seq: u32, p: &[u8], limit: usize) -> bool {
+        let rel = self.rel(seq);
+        let len = p.len() as i64;
+        let end = self.data.len() as i64;
+        if !self.touches(seq, p.len()) {
+            // A gap: keep the segment for later if it falls inside the window.
+            if rel < limit as i64 && rel + len > -(limit as i64) && self.held.len() < MAX_HELD {
+                self.held.push((seq, p[..p.len().min(limit)].to_vec()));
+            }
+            return false;
+        }
+        let mut changed = false;
+        if rel < 0 {
+            // Bytes before the first kept: a reordered earlier segment.
+            let before = (-rel) as usize;
+            let mut v = Vec::with_capacity((before + self.data.len()).min(limit));
+            v.extend_from_slice(&p[..before]);
+            v.extend_from_slice(&self.data);
+            v.truncate(limit);
+            self.data = v;
+            self.base = seq;
+            changed = true;
+        }
+        let rel = self.rel(seq);
+        let end = end.max(self.data.len() as i64);
+        if rel + len > end && self.data.len() < limit {
+            let from = (end - rel) as usize;
+            let room = limit - self.data.len();
+            let tail = &p[from..];
+            self.data.extend_from_slice(&tail[..tail.len().min(room)]);
+            changed = true;
+        }
+        changed
+    }
+
+    /// Keeps a UDP side's first datagram (a one-byte NAT keepalive does not count).
+    fn udp(&mut self, p: &[u8], limit: usize) -> bool {
+        if self.started || p.len() <= 1 {
+            return false;
+        }
+        self.started = true;
+        self.data.extend_from_slice(&p[..p.len().min(limit)]);
+        true
+    }
+}
+
+/// Folds one packet's payload into its flow. Called only while the flow is undecided.
+#[inline(never)]
+pub(crate) fn on_packet(flow: &mut Flow, side: Side, p: &Packet<'_>, limit: u32) {
+    if let Some((t, c)) = p.icmp {
+        flow.payload = Some(Box::new(PayloadState::Done(identify_icmp(t, c))));
+        flow.payload_done = true;
+        return;
+    }
+    let limit = limit as usize;
+    let state = flow
+        .payload
+        .get_or_insert_with(|| Box::new(PayloadState::Capturing(Box::default())));
+    let PayloadState::Capturing(cap) = &mut **state else {
+        flow.payload_done = true;
+        return;
+    };
+    cap.segments = cap.segments.saturating_add(1);
+    let s = &mut cap.dir[side.index()];
+    let changed = match p.proto {
+        Proto::Tcp => s.tcp(p.tcp_seq, p.payload, limit),
+        Proto::Udp => s.udp(p.payload, limit),
+        Proto::Icmp | Proto::Icmpv6 => false,
+    };
+    if changed {
+        decide(flow, limit, false);
+    }
+}
+
+/// Decides what is still undecided: the flow is ending.
+pub(crate) fn settle(flow: &mut Flow, limit: u32) {
+    if !flow.payload_done {
+        decide(flow, limit as usize, true);
+        flow.payload_done = true;
+    }
+}
+
+fn decide(flow: &mut Flow, limit: usize, last: bool) {
+    let Some(PayloadState::Capturing(cap)) = flow.payload.as_deref() else {
+        return;
+    };
+    let transport = match flow.key.proto {
+        Proto::Tcp => Transport::Tcp,
+        _ => Transport::Udp,
+    };
+    let input = Input {
+        transport,
+        ports: [flow.key.a.port, flow.key.b.port],
+        data: [&cap.dir[0].data, &cap.dir[1].data],
+        client: flow.syn_from.unwrap_or(flow.first_sender).index(),
+        segments: cap.segments,
+        last: last || cap.dir.iter().all(|d| d.full(limit)),
+    };
+    if let Verdict::Done(id) = identify(&input) {
+        flow.payload = if id.app.is_none() && id.detail.is_none() {
+            None
+        } else {
+            Some(Box::new(PayloadState::Done(id)))
+        };
+        flow.payload_done = true;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stream(segs: &[(u32, &[u8])], limit: usize) -> Vec<u8> {
+        let mut s = Stream::default();
+        for (seq, d) in segs {
+            s.tcp(*seq, d, limit);
+        }
+        s.data
+    }
+
+    #[test]
+    fn split_segments_join_in_order() {
+        assert_eq!(
+            stream(&[(100, b"GET "), (104, b"/ HTTP/1.1")], 64),
+            b"GET / HTTP/1.1"
+        );
+    }
+
+    #[test]
+    fn retransmissions_and_overlaps_are_not_doubled() {
+        let got = stream(&[(1, b"abcd"), (1, b"abcd"), (3, b"cdef"), (5, b"ef")], 64);
+        assert_eq!(got, b"abcdef");
+    }
+
+    #[test]
+    fn reordered_segments_wait_for_the_gap() {
+        assert_eq!(
+            stream(&[(10, b"ab"), (14, b"ef"), (12, b"cd")], 64),
+            b"abcdef"
+        );
+        // The second segment first: the first one is put before it.
+        assert_eq!(stream(&[(14, b"ef"), (10, b"abcd")], 64), b"abcdef");
+        // A gap before the first kept byte, filled later.
+        assert_eq!(
+            stream(&[(20, b"kl"), (10, b"ab"), (12, b"cdefghij")], 64),
+            b"abcdefghijkl"
+        );
+    }
+
+    #[test]
+    fn sequence_numbers_wrap() {
+        let got = stream(&[(u32::MAX - 1, b"ab"), (0, b"cd")], 64);
+        assert_eq!(got, b"abcd");
+    }
+
+    #[test]
+    fn the_budget_bounds_every_path() {
+        let big = [b'x'; 100];
+        assert_eq!(stream(&[(0, &big)], 10).len(), 10);
+        assert_eq!(stream(&[(50, &big), (0, &big)], 10).len(), 10);
+        let mut s = Stream::default();
+        for i in 0..100u32 {
+            s.tcp(1000 + i * 1000, b"zz", 4096);
+        }
+        assert!(s.held.len() <= MAX_HELD);
+    }
+}
