@@ -21,6 +21,7 @@ mod load;
 pub use index::PortIndex;
 pub use load::CatalogueError;
 
+pub use flowdoc_identify::App;
 use serde::Serialize;
 
 /// The catalogue shipped with flowdoc, as text.
@@ -102,6 +103,10 @@ pub struct Row {
     pub configurable: bool,
     pub source_port: SourcePort,
     pub localhost_only: bool,
+    /// What the payload must look like, where the guide names a protocol flowdoc can check.
+    /// `None`: proprietary, unnamed or not checkable; no payload finding then.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payload: Option<Expect>,
     pub remark: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
@@ -109,6 +114,70 @@ pub struct Row {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub site: Option<String>,
     pub original: Original,
+}
+
+/// A row's expected payload: a protocol, TLS, or a protocol over TLS.
+///
+/// Written in the catalogue as `"sip"`, `"tls"` or `"sip/tls"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expect {
+    /// The protocol (inside TLS when `tls`); `None` with `tls` means "TLS, inside unseen".
+    pub app: Option<App>,
+    /// The guide documents TLS here: plaintext is a finding.
+    pub tls: bool,
+}
+
+impl Expect {
+    /// Parses `"sip"`, `"tls"`, `"sip/tls"`.
+    pub fn parse(s: &str) -> Option<Expect> {
+        if s == "tls" {
+            return Some(Expect {
+                app: None,
+                tls: true,
+            });
+        }
+        let (name, tls) = match s.strip_suffix("/tls") {
+            Some(n) => (n, true),
+            None => (s, false),
+        };
+        let app = App::from_name(name).filter(|a| *a != App::Tls)?;
+        Some(Expect {
+            app: Some(app),
+            tls,
+        })
+    }
+
+    /// Whether a flow identified as `app` (with STARTTLS `taken` or not) fits.
+    pub fn accepts(&self, app: App, starttls_taken: bool) -> bool {
+        if self.tls {
+            app == App::Tls || (Some(app) == self.app && starttls_taken)
+        } else {
+            Some(app) == self.app
+        }
+    }
+}
+
+impl std::fmt::Display for Expect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.app, self.tls) {
+            (None, _) => f.write_str("tls"),
+            (Some(a), true) => write!(f, "{a}/tls"),
+            (Some(a), false) => write!(f, "{a}"),
+        }
+    }
+}
+
+impl Serialize for Expect {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// The payload names a catalogue may use, for error messages.
+pub fn expect_names() -> String {
+    let mut names: Vec<&str> = App::ALL.iter().map(|a| a.as_str()).collect();
+    names.push("<name>/tls");
+    names.join(", ")
 }
 
 impl Row {

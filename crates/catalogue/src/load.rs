@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::{Catalogue, Original, PortIndex, Row, SourcePort, Table, Transport};
+use crate::{Catalogue, Expect, Original, PortIndex, Row, SourcePort, Table, Transport};
 
 /// A catalogue or overlay that cannot be used, with the place that is wrong.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +67,7 @@ struct RawRow {
     source_port: Spanned<toml::Value>,
     #[serde(default)]
     localhost_only: bool,
+    payload: Option<Spanned<String>>,
     #[serde(default)]
     remark: String,
     note: Option<String>,
@@ -91,6 +92,7 @@ struct RawChange {
     add_ports: Option<Spanned<Vec<Spanned<i64>>>>,
     transport: Option<Spanned<Vec<Spanned<String>>>>,
     localhost_only: Option<bool>,
+    payload: Option<Spanned<String>>,
     note: Option<String>,
 }
 
@@ -138,6 +140,19 @@ impl Ctx<'_> {
             out.push(v);
         }
         Ok(out)
+    }
+
+    fn expect(&self, p: &Spanned<String>, id: &str) -> Result<Expect, CatalogueError> {
+        Expect::parse(p.get_ref()).ok_or_else(|| {
+            self.err(
+                p.span(),
+                format!(
+                    "row {id}: payload {:?} is not one of {}",
+                    p.get_ref(),
+                    crate::expect_names()
+                ),
+            )
+        })
     }
 
     fn transports(
@@ -231,6 +246,7 @@ impl Ctx<'_> {
             configurable: r.configurable,
             source_port,
             localhost_only: r.localhost_only,
+            payload: r.payload.as_ref().map(|p| self.expect(p, id)).transpose()?,
             remark: r.remark.clone(),
             note: r.note.clone(),
             site: None,
@@ -351,6 +367,13 @@ impl Catalogue {
             if let Some(l) = c.localhost_only {
                 row.localhost_only = l;
             }
+            if let Some(p) = &c.payload {
+                row.payload = if p.get_ref() == "none" {
+                    None
+                } else {
+                    Some(cx.expect(p, id)?)
+                };
+            }
             if row.ports.is_empty()
                 && !row.transports.contains(&Transport::Icmp)
                 && !matches!(row.source_port, SourcePort::Fixed(_))
@@ -409,6 +432,29 @@ source_port = "ephemeral"
         assert_eq!(cat.rows().len(), 92);
         let tables: HashSet<u8> = cat.rows().iter().map(|r| r.table).collect();
         assert_eq!(tables, (2..=30).collect());
+    }
+
+    #[test]
+    fn payload_expectations_follow_the_guide() {
+        let cat = Catalogue::embedded();
+        let r = |id: &str| {
+            cat.row_by_id(id)
+                .and_then(|r| r.payload)
+                .map(|p| p.to_string())
+        };
+        assert_eq!(r("T2.1").as_deref(), Some("sip"));
+        assert_eq!(r("T2.3").as_deref(), Some("sip/tls"));
+        assert_eq!(r("T4.3").as_deref(), Some("tls"));
+        assert_eq!(r("T22.2").as_deref(), Some("xmpp"));
+        // Proprietary and ambiguous rows are not checked.
+        assert_eq!(r("T25.1"), None);
+        assert_eq!(r("T4.1"), None);
+        let bad = invalid(&MINI.replace("source_port", "payload = \"sipp\"\nsource_port"));
+        assert!(bad.starts_with("site.toml:12:11:"), "{bad}");
+        assert!(
+            bad.contains("payload \"sipp\" is not one of sip, tls"),
+            "{bad}"
+        );
     }
 
     #[test]
