@@ -12,7 +12,7 @@
 //! assert_eq!(cat.index().by_listener(flowdoc_catalogue::Transport::Udp, 5060).len(), 1);
 //! ```
 
-use flowdoc_catalogue::{Catalogue, RowId, SourcePort, Transport};
+use flowdoc_catalogue::{App, Catalogue, RowId, SourcePort, Transport};
 use flowdoc_dissect::Proto;
 use flowdoc_flow::{Endpoint, Flow, Side};
 
@@ -50,6 +50,10 @@ pub enum Finding {
     LocalhostOnlyOnWire,
     /// The port is documented only for the other transport (e.g. DNS over TCP).
     TransportMismatch,
+    /// The payload is clearly another protocol than every matched row documents.
+    ProtocolMismatch,
+    /// The matched rows document TLS and the flow stayed plaintext.
+    TlsExpected,
 }
 
 impl Finding {
@@ -57,6 +61,8 @@ impl Finding {
         match self {
             Finding::LocalhostOnlyOnWire => "localhost-only-on-wire",
             Finding::TransportMismatch => "transport-mismatch",
+            Finding::ProtocolMismatch => "protocol-mismatch",
+            Finding::TlsExpected => "tls-expected",
         }
     }
     pub fn explain(self) -> &'static str {
@@ -66,6 +72,12 @@ impl Finding {
             }
             Finding::TransportMismatch => {
                 "the guide documents this port for the other transport only; the flow is undocumented"
+            }
+            Finding::ProtocolMismatch => {
+                "the payload is another protocol than the guide documents for this port"
+            }
+            Finding::TlsExpected => {
+                "the guide documents TLS for this port, yet the flow spoke in plaintext"
             }
         }
     }
@@ -151,12 +163,46 @@ pub fn classify(cat: &Catalogue, flow: &Flow) -> Classification {
     if on_wire && matches.iter().any(|&r| cat.row(r).localhost_only) {
         findings.push(Finding::LocalhostOnlyOnWire);
     }
+    payload_findings(cat, flow, &matches, &mut findings);
     findings.sort_unstable();
     Classification {
         initiator,
         rule,
         matches,
         findings,
+    }
+}
+
+/// Protocols that carry no encryption of their own.
+fn plaintext(app: App) -> bool {
+    !matches!(app, App::Tls | App::Ssh | App::Isakmp | App::Icmp)
+}
+
+/// `protocol-mismatch` and `tls-expected`: only when every matched row names a checkable
+/// protocol (a proprietary or unnamed row could explain any payload) and the payload was
+/// identified (no payload, or an unknown one, proves nothing).
+fn payload_findings(cat: &Catalogue, flow: &Flow, matches: &[RowId], out: &mut Vec<Finding>) {
+    let Some(id) = flow.identified() else { return };
+    let Some(app) = id.app else { return };
+    if matches.is_empty() || app == App::Icmp {
+        return;
+    }
+    let mut expects = Vec::with_capacity(matches.len());
+    for &r in matches {
+        match cat.row(r).payload {
+            Some(e) => expects.push(e),
+            None => return,
+        }
+    }
+    let taken = id.detail().starttls.as_deref() == Some("taken");
+    if expects.iter().any(|e| e.accepts(app, taken)) {
+        return;
+    }
+    if !expects.iter().any(|e| e.app == Some(app)) {
+        out.push(Finding::ProtocolMismatch);
+    }
+    if plaintext(app) && expects.iter().all(|e| e.tls) {
+        out.push(Finding::TlsExpected);
     }
 }
 

@@ -189,6 +189,8 @@ pub struct Flow {
     pub vlan: Option<u16>,
     /// Identification is decided: later packets skip it.
     payload_done: bool,
+    /// Some packet carried payload (an unidentified flow is then opaque, not empty).
+    payload_seen: bool,
 }
 
 impl Flow {
@@ -207,6 +209,10 @@ impl Flow {
             Some(PayloadState::Done(id)) => Some(id),
             _ => None,
         }
+    }
+    /// Some packet of the flow carried payload (with identification on).
+    pub fn carried_payload(&self) -> bool {
+        self.payload_seen
     }
     /// The identified protocol.
     pub fn app(&self) -> Option<App> {

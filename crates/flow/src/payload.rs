@@ -133,6 +133,7 @@ pub(crate) fn on_packet(flow: &mut Flow, side: Side, p: &Packet<'_>, limit: u32)
         flow.payload_done = true;
         return;
     }
+    flow.payload_seen = true;
     let limit = limit as usize;
     let state = flow
         .payload

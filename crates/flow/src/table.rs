@@ -310,6 +310,7 @@ fn new_flow(key: FlowKey, side: Side, ts_ns: i64, p: &Packet<'_>) -> Flow {
         fin: [false; 2],
         payload: None,
         payload_done: false,
+        payload_seen: false,
     }
 }
 

@@ -149,9 +149,14 @@ pub(crate) fn tds(input: &Input<'_>) -> Guess {
                     && body[7] == 0x70
                     || body.len() >= 8 && body[7] & 0xf0 == 0x70
             }
+            // SQL batch, RPC, transaction manager (TDS 7.2+): ALL_HEADERS first, its total
+            // length (LE) inside the body, the first header's length inside that.
+            0x01 | 0x03 | 0x0e => all_headers_ok(body) || (d[0] == 0x03 && rpc_name_ok(body)),
             _ => false,
         };
-        if strong {
+        // A server response seen without its request: a known first token.
+        let response = d[0] == 0x04 && body.first().is_some_and(|t| TDS_TOKENS.contains(t));
+        if strong || response {
             let detail = Detail {
                 db_message: Some(kind.into()),
                 ..Detail::default()
@@ -160,6 +165,43 @@ pub(crate) fn tds(input: &Input<'_>) -> Guess {
         }
     }
     Guess::No
+}
+
+/// First tokens of a TDS response: DONE, DONEPROC, DONEINPROC, COLMETADATA, ERROR, INFO,
+/// LOGINACK, ENVCHANGE, RETURNSTATUS, ORDER, ROW, RETURNVALUE, SSPI, FEATUREEXTACK.
+const TDS_TOKENS: [u8; 14] = [
+    0xfd, 0xfe, 0xff, 0x81, 0xaa, 0xab, 0xad, 0xe3, 0x79, 0xa9, 0xd1, 0xac, 0xed, 0xae,
+];
+
+fn all_headers_ok(body: &[u8]) -> bool {
+    if body.len() < 10 {
+        return false;
+    }
+    let le32 = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize;
+    let total = le32(body);
+    let first = le32(&body[4..]);
+    let kind = u16::from_le_bytes([body[8], body[9]]);
+    (10..=body.len()).contains(&total)
+        && (6..=total - 4).contains(&first)
+        && (1..=3).contains(&kind)
+}
+
+/// An RPC request without ALL_HEADERS (TDS 7.1): a procedure name in UTF-16LE, or 0xFFFF and
+/// a procedure id.
+fn rpc_name_ok(body: &[u8]) -> bool {
+    if body.len() < 4 {
+        return false;
+    }
+    let n = usize::from(u16::from_le_bytes([body[0], body[1]]));
+    if n == 0xffff {
+        return true;
+    }
+    let name = &body[2..body.len().min(2 + 2 * n)];
+    (1..=128).contains(&n)
+        && name.len() >= 2
+        && name
+            .chunks(2)
+            .all(|c| c.len() == 2 && c[1] == 0 && (c[0].is_ascii_graphic()))
 }
 
 /// PreLogin option list: 5-byte entries ending with 0xFF, offsets inside the body.

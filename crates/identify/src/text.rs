@@ -213,6 +213,26 @@ fn attribute<'a>(tag: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
     None
 }
 
+/// Openings of XMPP elements seen after the stream header (RFC 6120, XEP-0198, XEP-0220).
+const STANZAS: &[&[u8]] = &[
+    b"</stream:stream>",
+    b"<stream:features",
+    b"<iq ",
+    b"<iq>",
+    b"<message ",
+    b"<message>",
+    b"<presence",
+    b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'",
+    b"<starttls xmlns=\"urn:ietf:params:xml:ns:xmpp-tls\"",
+    b"<proceed xmlns=",
+    b"<auth xmlns=",
+    b"<success xmlns=",
+    b"<challenge xmlns=",
+    b"<response xmlns=",
+    b"<db:result",
+    b"<db:verify",
+];
+
 pub(crate) fn xmpp(input: &Input<'_>) -> Guess {
     let mut d = Detail::default();
     let mut stream = [false; 2];
@@ -238,6 +258,14 @@ pub(crate) fn xmpp(input: &Input<'_>) -> Guess {
         }
     }
     if !stream.iter().any(|&s| s) {
+        // A capture that starts inside a stream: stanzas and stream elements say XMPP too.
+        let mid = (0..2).any(|side| {
+            let d = input.data[side].trim_ascii_start();
+            STANZAS.iter().any(|s| d.starts_with(s))
+        });
+        if mid {
+            return Guess::yes(App::Xmpp, d, true);
+        }
         return if short { Guess::Short } else { Guess::No };
     }
     // STARTTLS: the receiving entity offers it in its features; the initiator asks and the

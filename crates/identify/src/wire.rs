@@ -11,8 +11,10 @@ const MDNS_PORT: u16 = 5353;
 const NTP_PORT: u16 = 123;
 const NAT_T_PORT: u16 = 4500;
 
-/// One DNS message, if `d` holds one that makes sense (a question, sane counts).
-fn dns_message(d: &[u8]) -> Option<Detail> {
+/// One DNS message, if `d` holds one that makes sense (a question, sane counts). On port 53,
+/// a message cut inside its question (by the snaplen or a short IP packet) still counts when
+/// what is there is well formed.
+fn dns_message(d: &[u8], port_53: bool) -> Option<Detail> {
     if d.len() < 12 {
         return None;
     }
@@ -22,13 +24,83 @@ fn dns_message(d: &[u8]) -> Option<Detail> {
     if qd > 16 || !matches!(opcode, 0 | 2 | 4 | 5) || (qd == 0 && an == 0) {
         return None;
     }
-    let p = Packet::parse(d).ok()?;
     let mut detail = Detail::default();
-    if let Some(q) = p.questions.first() {
-        detail.dns_qname = Some(text(q.qname.to_string().as_bytes()));
-        detail.dns_qtype = Some(u16::from(q.qtype));
+    match Packet::parse(d) {
+        Ok(p) => {
+            if let Some(q) = p.questions.first() {
+                detail.dns_qname = Some(text(q.qname.to_string().as_bytes()));
+                detail.dns_qtype = Some(u16::from(q.qtype));
+            }
+        }
+        // simple-dns reads every record and refuses the whole message over one it does not
+        // know (DNSSEC, odd EDNS, a message cut by the capture): a well-formed header and
+        // question are enough to say DNS.
+        Err(_) => match question(d) {
+            Question::Whole(name, qtype) => {
+                detail.dns_qname = Some(name);
+                detail.dns_qtype = Some(qtype);
+            }
+            Question::Cut(name) if port_53 => {
+                detail.dns_qname = Some(name);
+            }
+            _ => return None,
+        },
     }
     Some(detail)
+}
+
+enum Question {
+    Whole(String, u16),
+    /// Well formed as far as it goes, then the bytes end.
+    Cut(String),
+    Bad,
+}
+
+/// The first question of a DNS message: its name (labels checked) and type.
+fn question(d: &[u8]) -> Question {
+    if u16::from_be_bytes([d[4], d[5]]) == 0 {
+        return Question::Bad;
+    }
+    let mut i = 12;
+    let mut name = String::new();
+    let cut = |name: &str| Question::Cut(text(name.as_bytes()));
+    loop {
+        let Some(&len) = d.get(i) else {
+            return cut(&name);
+        };
+        let len = usize::from(len);
+        if len == 0 {
+            i += 1;
+            break;
+        }
+        if len > 63 || name.len() + len > 253 {
+            return Question::Bad;
+        }
+        let label = &d[(i + 1).min(d.len())..(i + 1 + len).min(d.len())];
+        if !label
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'*'))
+        {
+            return Question::Bad;
+        }
+        if !name.is_empty() {
+            name.push('.');
+        }
+        name.push_str(&String::from_utf8_lossy(label));
+        if label.len() < len {
+            return cut(&name);
+        }
+        i += 1 + len;
+    }
+    if d.len() < i + 4 {
+        return cut(&name);
+    }
+    let qtype = u16::from_be_bytes([d[i], d[i + 1]]);
+    let qclass = u16::from_be_bytes([d[i + 2], d[i + 3]]) & 0x7fff;
+    if !matches!(qclass, 1 | 3 | 4 | 254 | 255) || qtype == 0 {
+        return Question::Bad;
+    }
+    Question::Whole(text(name.as_bytes()), qtype)
 }
 
 pub(crate) fn dns(input: &Input<'_>) -> Guess {
@@ -53,7 +125,7 @@ pub(crate) fn dns(input: &Input<'_>) -> Guess {
                 &d[2..2 + len]
             }
         };
-        if let Some(detail) = dns_message(msg) {
+        if let Some(detail) = dns_message(msg, input.ports.contains(&53)) {
             return Guess::yes(app, detail, true);
         }
     }

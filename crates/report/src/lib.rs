@@ -6,8 +6,10 @@
 //! label. Rendering never colours JSON or CSV; the terminal report takes its colour and width
 //! decisions from the caller.
 
+mod app;
 mod record;
 mod terminal;
 
+pub use app::{escape, summary as app_summary};
 pub use record::{rfc3339, CsvWriter, EndpointRecord, FlowRecord, MatchRecord, SideRecord};
 pub use terminal::{RenderOptions, TableReport};

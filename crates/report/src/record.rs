@@ -2,7 +2,7 @@ use std::io::{self, Write};
 
 use flowdoc_catalogue::{Catalogue, Transport};
 use flowdoc_dissect::Proto;
-use flowdoc_flow::Side;
+use flowdoc_flow::{Detail, Side};
 use flowdoc_pipeline::LabelledFlow;
 use serde::{Deserialize, Serialize};
 
@@ -55,6 +55,12 @@ pub struct FlowRecord {
     pub status: String,
     pub matches: Vec<MatchRecord>,
     pub findings: Vec<String>,
+    /// The protocol the payload was identified as ("sip", "tls", ...); null when the flow
+    /// carried no payload or nothing was recognised.
+    pub app: Option<String>,
+    /// What the payload said (TLS version, SNI, ALPN, mutual_auth, JA4, XMPP namespace, HTTP
+    /// host, SIP method, ...); only the keys seen. Null when `app` is null.
+    pub app_detail: Option<Detail>,
     /// Sent by the initiator and by the responder.
     pub from_initiator: SideRecord,
     pub from_responder: SideRecord,
@@ -153,6 +159,11 @@ impl FlowRecord {
             status: c.status().to_string(),
             matches,
             findings: c.findings.iter().map(|x| x.code().to_string()).collect(),
+            app: f.app().map(|a| a.as_str().to_string()),
+            app_detail: f
+                .identified()
+                .filter(|id| id.app.is_some())
+                .map(|id| id.detail().clone()),
             from_initiator: side(c.initiator),
             from_responder: side(c.initiator.other()),
             tunnel: f.tunnel.map(|t| t.as_str().to_string()),
@@ -180,7 +191,7 @@ impl<W: Write> std::fmt::Debug for CsvWriter<W> {
 }
 
 /// Column names of the CSV output.
-pub const CSV_HEADER: [&str; 22] = [
+pub const CSV_HEADER: [&str; 24] = [
     "transport",
     "initiator_ip",
     "initiator_port",
@@ -196,6 +207,8 @@ pub const CSV_HEADER: [&str; 22] = [
     "labels",
     "row_ids",
     "findings",
+    "app",
+    "app_detail",
     "initiator_packets",
     "initiator_bytes",
     "responder_packets",
@@ -233,6 +246,11 @@ impl<W: Write> CsvWriter<W> {
             join(&|m| m.label.clone()),
             join(&|m| m.id.clone()),
             r.findings.join(";"),
+            r.app.clone().unwrap_or_default(),
+            r.app_detail
+                .as_ref()
+                .and_then(|d| serde_json::to_string(d).ok())
+                .unwrap_or_default(),
             r.from_initiator.packets.to_string(),
             r.from_initiator.bytes.to_string(),
             r.from_responder.packets.to_string(),

@@ -9,6 +9,7 @@ use flowdoc_classify::Finding;
 use flowdoc_dissect::{link, Addr, Proto};
 use flowdoc_pipeline::{LabelledFlow, Summary};
 
+use crate::app::{app_name, summary};
 use crate::rfc3339;
 
 /// How the terminal report looks.
@@ -36,6 +37,8 @@ struct Agg {
     flows: u64,
     packets: u64,
     bytes: u64,
+    /// Flows per identified protocol ("tls", "opaque", "-"), with the first one's summary.
+    apps: BTreeMap<&'static str, (u64, String)>,
 }
 
 impl Agg {
@@ -43,6 +46,36 @@ impl Agg {
         self.flows += 1;
         self.packets += lf.flow.packets();
         self.bytes += lf.flow.bytes();
+        let e = self
+            .apps
+            .entry(app_name(&lf.flow))
+            .or_insert_with(|| (0, lf.flow.identified().map(summary).unwrap_or_default()));
+        e.0 += 1;
+    }
+
+    /// "tls 3, opaque 1": what the payload of the group's flows was.
+    fn apps_text(&self) -> String {
+        let v: Vec<String> = self
+            .apps
+            .iter()
+            .map(|(a, (n, _))| format!("{a} {n}"))
+            .collect();
+        v.join(", ")
+    }
+
+    /// The first identified flow's summary, for groups that need an example.
+    fn example(&self) -> String {
+        let v: Vec<String> = self
+            .apps
+            .iter()
+            .map(|(a, (n, ex))| match (ex.is_empty(), *n) {
+                (true, 1) => a.to_string(),
+                (true, n) => format!("{a} ({n})"),
+                (false, 1) => ex.clone(),
+                (false, n) => format!("{ex} ({n})"),
+            })
+            .collect();
+        v.join("; ")
     }
 }
 
@@ -121,12 +154,16 @@ impl TableReport {
                 .findings
                 .entry((fd, lf.class.matches.clone(), f.key.proto, port))
                 .or_insert_with(|| {
-                    let ex = format!(
+                    let mut ex = format!(
                         "{} -> {} {}",
                         init.ip(f.key.v6),
                         resp.ip(f.key.v6),
                         port_text(f.key.proto, port)
                     );
+                    if let Some(id) = f.identified() {
+                        ex.push_str(": ");
+                        ex.push_str(&summary(id));
+                    }
                     (Agg::default(), ex)
                 });
             e.0.add(lf);
@@ -209,7 +246,8 @@ impl TableReport {
             let mut tb = table(
                 o,
                 &[
-                    "Table", "Label", "Port", "Protocol", "Flows", "Packets", "Bytes", "Hosts",
+                    "Table", "Label", "Port", "Protocol", "Payload", "Flows", "Packets", "Bytes",
+                    "Hosts",
                 ],
             );
             let mut rows: Vec<_> = self.labels.iter().collect();
@@ -232,6 +270,7 @@ impl TableReport {
                     Cell::new(labels.join("\n")),
                     Cell::new(port_text(*proto, *port)),
                     Cell::new(protos.join(", ")),
+                    Cell::new(agg.apps_text()),
                     num(agg.flows),
                     num(agg.packets),
                     num(agg.bytes),
@@ -256,6 +295,7 @@ impl TableReport {
                     "Initiator",
                     "Responder",
                     "Port",
+                    "Looks like",
                     "Flows",
                     "Packets",
                     "Bytes",
@@ -269,6 +309,7 @@ impl TableReport {
                     Cell::new(i),
                     Cell::new(r),
                     Cell::new(port_text(*proto, *port)).fg_if(o.color, Color::Yellow),
+                    Cell::new(agg.example()),
                     num(agg.flows),
                     num(agg.packets),
                     num(agg.bytes),
