@@ -12,7 +12,7 @@
 //! assert_eq!(cat.index().by_listener(flowdoc_catalogue::Transport::Udp, 5060).len(), 1);
 //! ```
 
-use flowdoc_catalogue::{App, Catalogue, RowId, SourcePort, Transport};
+use flowdoc_catalogue::{App, Catalogue, Expect, RowId, SourcePort, Transport};
 use flowdoc_dissect::Proto;
 use flowdoc_flow::{Endpoint, Flow, Side};
 
@@ -173,6 +173,30 @@ pub fn classify(cat: &Catalogue, flow: &Flow) -> Classification {
     }
 }
 
+/// Expected payloads that flowdoc always recognises from a flow's first bytes (TLS records,
+/// SIP/HTTP start lines, XMPP streams, SSH banners, BER messages, DNS headers, JRMI): when
+/// they are absent, the payload is something else. NTP, TNS, TDS and IKE are checked by
+/// shape only, so an unrecognised payload proves nothing there.
+fn unmistakable(e: &Expect) -> bool {
+    e.tls
+        || matches!(
+            e.app,
+            Some(
+                App::Sip
+                    | App::Http
+                    | App::Xmpp
+                    | App::Ssh
+                    | App::Ldap
+                    | App::Snmp
+                    | App::Dns
+                    | App::Mdns
+                    | App::Rmi
+                    | App::Pgsql
+                    | App::Redis
+            )
+        )
+}
+
 /// Protocols that carry no encryption of their own.
 fn plaintext(app: App) -> bool {
     !matches!(app, App::Tls | App::Ssh | App::Isakmp | App::Icmp)
@@ -182,9 +206,7 @@ fn plaintext(app: App) -> bool {
 /// protocol (a proprietary or unnamed row could explain any payload) and the payload was
 /// identified (no payload, or an unknown one, proves nothing).
 fn payload_findings(cat: &Catalogue, flow: &Flow, matches: &[RowId], out: &mut Vec<Finding>) {
-    let Some(id) = flow.identified() else { return };
-    let Some(app) = id.app else { return };
-    if matches.is_empty() || app == App::Icmp {
+    if matches.is_empty() {
         return;
     }
     let mut expects = Vec::with_capacity(matches.len());
@@ -193,6 +215,18 @@ fn payload_findings(cat: &Catalogue, flow: &Flow, matches: &[RowId], out: &mut V
             Some(e) => expects.push(e),
             None => return,
         }
+    }
+    let Some((id, app)) = flow.identified().and_then(|id| Some((id, id.app?))) else {
+        // Payload that no recogniser knew, from the flow's first byte on, where every row
+        // documents a protocol whose opening is unmistakable: clearly not what the guide says.
+        let start_seen = flow.key.proto == Proto::Udp || flow.syn_from.is_some();
+        if flow.carried_payload() && start_seen && expects.iter().all(unmistakable) {
+            out.push(Finding::ProtocolMismatch);
+        }
+        return;
+    };
+    if app == App::Icmp {
+        return;
     }
     let taken = id.detail().starttls.as_deref() == Some("taken");
     if expects.iter().any(|e| e.accepts(app, taken)) {

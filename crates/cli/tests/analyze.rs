@@ -88,9 +88,14 @@ fn cluster_labels_initiators_and_counts() {
             s2s.from_initiator.packets,
             s2s.from_responder.packets
         ),
-        (8, 5, 3)
+        (11, 7, 4)
     );
     assert_eq!(s2s.from_initiator.tcp_flags, "SYN,ACK,PSH,FIN");
+    // Its payload: an XMPP server stream that upgrades with STARTTLS.
+    assert_eq!(s2s.app.as_deref(), Some("xmpp"));
+    let d = s2s.app_detail.as_ref().expect("detail");
+    assert_eq!(d.xmpp_ns.as_deref(), Some("jabber:server"));
+    assert_eq!(d.starttls.as_deref(), Some("taken"));
     // 6603 is both IMDB replication (table 25) and IMDB SQL (table 26): both are reported.
     for r in find(&rs, 6603, "tcp") {
         assert_eq!(ids(r), ["T25.1", "T26.1"]);
@@ -474,4 +479,124 @@ fn golden_terminal_report() {
         text, want,
         "terminal report changed; review and run with UPDATE_GOLDEN=1"
     );
+}
+
+#[test]
+fn payloads_are_identified_and_checked_against_the_guide() {
+    let rs = records(&[fixture("payloads.pcap").to_str().unwrap_or_default()]);
+    let by = |port: u16, n: usize| {
+        find(
+            &rs,
+            port,
+            if port == 161 || n == 99 { "udp" } else { "tcp" },
+        )
+    };
+    let tls5061 = by(5061, 0);
+    // Server authentication only, though its ClientHello came split, reordered and repeated.
+    let d = tls5061[0].app_detail.as_ref().expect("tls detail");
+    assert_eq!(tls5061[0].app.as_deref(), Some("tls"));
+    assert_eq!(d.sni.as_deref(), Some("imp.example.com"));
+    assert_eq!(d.tls_version.as_deref(), Some("1.2"));
+    assert_eq!(d.mutual_auth, Some(false));
+    assert!(
+        d.ja4
+            .as_deref()
+            .is_some_and(|j| j.starts_with("t12d060400_")),
+        "{:?}",
+        d.ja4
+    );
+    assert!(tls5061[0].findings.is_empty());
+    // 5062: with a client certificate, mutual; asked and not given, not mutual.
+    let tls5062 = by(5062, 0);
+    let mutual: Vec<Option<bool>> = tls5062
+        .iter()
+        .map(|r| r.app_detail.as_ref().and_then(|d| d.mutual_auth))
+        .collect();
+    assert_eq!(mutual, [Some(true), Some(false)]);
+    // Plaintext on 5061: HTTP is another protocol and not TLS; SIP is right but not TLS.
+    let plain: Vec<(Option<&str>, Vec<&str>)> = tls5061[1..]
+        .iter()
+        .map(|r| {
+            (
+                r.app.as_deref(),
+                r.findings.iter().map(String::as_str).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        plain,
+        [
+            (Some("http"), vec!["protocol-mismatch", "tls-expected"]),
+            (Some("sip"), vec!["tls-expected"]),
+        ]
+    );
+    // Opaque bytes on UDP 5060 are not SIP; a CRLF keepalive on TCP 5060 is.
+    let udp5060 = find(&rs, 5060, "udp");
+    assert_eq!(
+        (udp5060[0].app.as_deref(), udp5060[0].findings.clone()),
+        (None, vec!["protocol-mismatch".to_string()])
+    );
+    let tcp5060 = by(5060, 0);
+    assert_eq!(
+        (tcp5060[0].app.as_deref(), tcp5060[0].findings.len()),
+        (Some("sip"), 0)
+    );
+    // SNMP v1 and v3; Redis where the guide names no protocol; HTTP where it names nothing.
+    let snmp: Vec<Option<&str>> = by(161, 99)
+        .iter()
+        .map(|r| {
+            r.app_detail
+                .as_ref()
+                .and_then(|d| d.snmp_version.as_deref())
+        })
+        .collect();
+    assert_eq!(snmp, [Some("1"), Some("3")]);
+    assert_eq!(by(6379, 0)[0].app.as_deref(), Some("redis"));
+    let web = by(9999, 0)[0];
+    assert_eq!(
+        (web.status.as_str(), web.app.as_deref()),
+        ("undocumented", Some("http"))
+    );
+    let d = web.app_detail.as_ref().expect("http detail");
+    assert_eq!(d.http_host.as_deref(), Some("tools.example.com:9999"));
+    // The terminal report shows what it looks like.
+    let out = flowdoc()
+        .args(["analyze", "--no-color", "--width", "200"])
+        .arg(fixture("payloads.pcap"))
+        .output()
+        .expect("run");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("http GET tools.example.com:9999/status"),
+        "{text}"
+    );
+    assert!(text.contains("http 1, sip 1, tls 1"), "{text}");
+    assert!(
+        text.contains("5061/tcp: http GET imp.example.com:5061/"),
+        "{text}"
+    );
+}
+
+#[test]
+fn every_documented_protocol_of_the_cluster_is_identified_without_findings() {
+    let rs = records(&[fixture("cluster.pcap").to_str().unwrap_or_default()]);
+    let apps: BTreeSet<&str> = rs.iter().filter_map(|r| r.app.as_deref()).collect();
+    let want = [
+        "dns", "http", "icmp", "isakmp", "ldap", "mdns", "ntp", "pgsql", "rmi", "sip", "snmp",
+        "ssh", "tds", "tls", "tns", "xmpp",
+    ];
+    assert_eq!(apps, want.into_iter().collect());
+    assert!(!rs.iter().any(|r| r
+        .findings
+        .iter()
+        .any(|f| f.contains("protocol") || f == "tls-expected")));
+    // With identification off, no payload is read and no app is reported.
+    let out = flowdoc()
+        .args(["analyze", "--format", "json", "--payload-bytes", "0"])
+        .arg(fixture("cluster.pcap"))
+        .output()
+        .expect("run");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.lines().count() > 90, "{text}");
+    assert!(!text.contains("\"app\":\""), "{text}");
 }

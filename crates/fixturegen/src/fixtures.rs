@@ -1,7 +1,8 @@
 //! The scenarios checked in under `fixtures/`. Each function returns a file name and its bytes.
 
-use flowdoc_catalogue::{Catalogue, SourcePort, Transport};
+use flowdoc_catalogue::{App, Catalogue, Expect, Row, SourcePort, Transport};
 
+use crate::messages as m;
 use crate::packet::{self, Ip, ACK, FIN, PSH, SYN};
 use crate::write::{self, BlockKind, Frame, Interface, PcapOptions};
 
@@ -42,6 +43,39 @@ impl<'w> Conv<'w> {
         self.push(packet::tcp(c, s, cp, sp, FIN | ACK, 1101, &[]));
         self.push(packet::tcp(s, c, sp, cp, FIN | ACK, 5061, &[]));
         self.push(packet::tcp(c, s, cp, sp, ACK, 1102, &[]));
+    }
+    /// A TCP connection carrying `msgs` (true: from the client), each message in segments of
+    /// at most 1400 bytes; handshake first, FIN both ways last.
+    fn tcp_dialogue(&mut self, c: Ip, s: Ip, cp: u16, sp: u16, msgs: &[(bool, Vec<u8>)]) {
+        let (mut cs, mut ss) = (1000u32, 5000u32);
+        self.push(packet::tcp(c, s, cp, sp, SYN, cs, &[]));
+        self.push(packet::tcp(s, c, sp, cp, SYN | ACK, ss, &[]));
+        cs += 1;
+        ss += 1;
+        self.push(packet::tcp(c, s, cp, sp, ACK, cs, &[]));
+        for (from_client, m) in msgs {
+            for chunk in m.chunks(1400) {
+                if *from_client {
+                    self.push(packet::tcp(c, s, cp, sp, PSH | ACK, cs, chunk));
+                    cs = cs.wrapping_add(chunk.len() as u32);
+                } else {
+                    self.push(packet::tcp(s, c, sp, cp, PSH | ACK, ss, chunk));
+                    ss = ss.wrapping_add(chunk.len() as u32);
+                }
+            }
+        }
+        self.push(packet::tcp(c, s, cp, sp, FIN | ACK, cs, &[]));
+        self.push(packet::tcp(s, c, sp, cp, FIN | ACK, ss, &[]));
+        self.push(packet::tcp(c, s, cp, sp, ACK, cs + 1, &[]));
+    }
+    fn udp_dialogue(&mut self, c: Ip, s: Ip, cp: u16, sp: u16, msgs: &[(bool, Vec<u8>)]) {
+        for (from_client, m) in msgs {
+            if *from_client {
+                self.push(packet::udp(c, s, cp, sp, m));
+            } else {
+                self.push(packet::udp(s, c, sp, cp, m));
+            }
+        }
     }
     fn udp_exchange(&mut self, c: Ip, s: Ip, cp: u16, sp: u16) {
         self.push(packet::udp(c, s, cp, sp, &[0x51; 60]));
@@ -91,10 +125,13 @@ pub fn cluster(cat: &Catalogue) -> (String, Vec<u8>) {
                 _ => 51_000 + n,
             };
             let sp = row.ports.first().copied().unwrap_or(40_000 + n);
-            match t {
-                Transport::Tcp => c.tcp_session(ci, si, cp, sp),
-                Transport::Udp => c.udp_exchange(ci, si, cp, sp),
-                Transport::Icmp => c.ping(ci, si, n),
+            let talk = row.payload.map(|e| dialogue(e, row, t));
+            match (t, talk) {
+                (Transport::Tcp, Some(m)) => c.tcp_dialogue(ci, si, cp, sp, &m),
+                (Transport::Udp, Some(m)) => c.udp_dialogue(ci, si, cp, sp, &m),
+                (Transport::Tcp, None) => c.tcp_session(ci, si, cp, sp),
+                (Transport::Udp, None) => c.udp_exchange(ci, si, cp, sp),
+                (Transport::Icmp, _) => c.ping(ci, si, n),
             }
         }
     }
@@ -107,6 +144,225 @@ pub fn cluster(cat: &Catalogue) -> (String, Vec<u8>) {
     c.tcp_session(v4(10, 201, 0, 1), v4(10, 201, 0, 2), 52_004, 1500);
     (
         "cluster.pcap".into(),
+        write::pcap(&PcapOptions::ethernet(), &c.frames),
+    )
+}
+
+/// What a row's protocol says on the wire: the messages of one conversation, in order
+/// (true: from the client). TLS rows get a TLS 1.2 handshake, with a client certificate
+/// where the guide documents mutual authentication, or TLS 1.3.
+fn dialogue(e: Expect, row: &Row, t: Transport) -> Vec<(bool, Vec<u8>)> {
+    let udp = t == Transport::Udp;
+    if e.tls {
+        let mutual = row.label.contains("mutual");
+        if e.app == Some(App::Sip) {
+            return tls12(mutual, true, "imp.example.com");
+        }
+        return tls13("imp.example.com");
+    }
+    let Some(app) = e.app else {
+        return Vec::new();
+    };
+    match app {
+        App::Sip => vec![
+            (
+                true,
+                m::sip_request("OPTIONS", if udp { "UDP" } else { "TCP" }),
+            ),
+            (false, m::sip_response()),
+        ],
+        App::Http if row.label.contains("BOSH") => {
+            vec![(true, m::bosh_request()), (false, m::http_response())]
+        }
+        App::Http => vec![
+            (true, m::http_request("GET", "imp.example.com", "/", "")),
+            (false, m::http_response()),
+        ],
+        App::Ldap => {
+            let (q, a) = m::ldap_bind();
+            vec![(true, q), (false, a)]
+        }
+        App::Snmp if row.label.contains("trap") => vec![(true, m::snmp_v1v2(1, 0xa7))],
+        App::Snmp => vec![
+            (true, m::snmp_v1v2(1, 0xa0)),
+            (false, m::snmp_v1v2(1, 0xa2)),
+        ],
+        App::Isakmp => vec![(true, m::ikev2_sa_init())],
+        App::Dns => vec![(true, m::dns_query(0x1234, "imp.example.com"))],
+        App::Mdns => vec![(true, m::dns_query(0, "_presence._tcp.local"))],
+        App::Ntp => vec![(true, m::ntp_client()), (false, m::ntp_server())],
+        App::Ssh => vec![
+            (false, m::ssh_banner("OpenSSH_8.0")),
+            (true, m::ssh_banner("OpenSSH_9.6")),
+        ],
+        App::Rmi => {
+            let (q, a) = m::rmi();
+            vec![(true, q), (false, a)]
+        }
+        App::Xmpp if row.label.contains("S2S") => vec![
+            (true, m::xmpp_stream("jabber:server", "example.org")),
+            (false, m::xmpp_features_starttls("jabber:server")),
+            (true, m::XMPP_STARTTLS.to_vec()),
+            (false, m::XMPP_PROCEED.to_vec()),
+            (true, m::client_hello("example.org", &["xmpp-server"], true)),
+        ],
+        App::Xmpp => vec![
+            (true, m::xmpp_stream("jabber:client", "example.com")),
+            (false, m::xmpp_features_starttls("jabber:client")),
+            (true, m::XMPP_STARTTLS.to_vec()),
+            (false, m::XMPP_PROCEED.to_vec()),
+            (true, m::client_hello("example.com", &["xmpp-client"], true)),
+        ],
+        App::Pgsql => vec![
+            (true, m::pg_ssl_request()),
+            (false, b"S".to_vec()),
+            (
+                true,
+                m::client_hello("db.example.com", &["postgresql"], true),
+            ),
+        ],
+        App::Tns => vec![(true, m::tns_connect())],
+        App::Tds => vec![(true, m::tds_prelogin())],
+        App::Redis => vec![
+            (true, m::redis_command(&["PING"])),
+            (false, b"+PONG\r\n".to_vec()),
+        ],
+        App::Tls | App::Icmp => Vec::new(),
+    }
+}
+
+/// A TLS 1.2 handshake; the server asks for a certificate when `ask`, and the client sends one
+/// when `send`.
+fn tls12(ask: bool, send: bool, sni: &str) -> Vec<(bool, Vec<u8>)> {
+    vec![
+        (true, m::client_hello(sni, &[], false)),
+        (false, m::server_flight_12(ask)),
+        (true, m::client_flight_12(ask, send)),
+        (false, m::server_finish_12()),
+    ]
+}
+
+fn tls13(sni: &str) -> Vec<(bool, Vec<u8>)> {
+    vec![
+        (true, m::client_hello(sni, &["h2", "http/1.1"], true)),
+        (false, m::server_flight_13()),
+        (true, m::tls_record(23, &[0xcc; 300])),
+    ]
+}
+
+/// Payload checks at work: TLS with and without client certificates (one ClientHello split,
+/// reordered and retransmitted), plaintext where TLS is documented, bytes that are not SIP on
+/// 5060, a SIP keepalive, SNMP v1 and v3, Redis, and an undocumented HTTP service on 9999.
+pub fn payloads() -> (String, Vec<u8>) {
+    let wrap = eth;
+    let mut c = Conv::new(EPOCH_NS, &wrap);
+    let cli = |n: u8| v4(10, 50, 0, n);
+    let imp = |n: u8| v4(10, 60, 0, n);
+    // 5061 server authentication; the ClientHello arrives in three segments, the third before
+    // the second, the first twice.
+    {
+        let (cp, sp) = (53_001, 5061);
+        let (ci, si) = (cli(1), imp(1));
+        let hello = m::client_hello("imp.example.com", &[], false);
+        let parts = [&hello[..40], &hello[40..100], &hello[100..]];
+        c.push(packet::tcp(ci, si, cp, sp, SYN, 1000, &[]));
+        c.push(packet::tcp(si, ci, sp, cp, SYN | ACK, 5000, &[]));
+        c.push(packet::tcp(ci, si, cp, sp, ACK, 1001, &[]));
+        c.push(packet::tcp(ci, si, cp, sp, PSH | ACK, 1001, parts[0]));
+        c.push(packet::tcp(ci, si, cp, sp, PSH | ACK, 1101, parts[2]));
+        c.push(packet::tcp(ci, si, cp, sp, PSH | ACK, 1001, parts[0]));
+        c.push(packet::tcp(ci, si, cp, sp, PSH | ACK, 1041, parts[1]));
+        let mut ss = 5001u32;
+        for msg in [m::server_flight_12(false), m::server_finish_12()] {
+            for chunk in msg.chunks(1400) {
+                c.push(packet::tcp(si, ci, sp, cp, PSH | ACK, ss, chunk));
+                ss += chunk.len() as u32;
+            }
+        }
+        let cs = 1001 + hello.len() as u32;
+        c.push(packet::tcp(
+            ci,
+            si,
+            cp,
+            sp,
+            PSH | ACK,
+            cs,
+            &m::client_flight_12(false, false),
+        ));
+    }
+    // 5062 mutual authentication: a client certificate; then one asked but not given.
+    c.tcp_dialogue(
+        cli(2),
+        imp(2),
+        53_002,
+        5062,
+        &tls12(true, true, "imp2.example.com"),
+    );
+    c.tcp_dialogue(
+        cli(3),
+        imp(3),
+        53_003,
+        5062,
+        &tls12(true, false, "imp3.example.com"),
+    );
+    // Plaintext where the guide documents TLS: HTTP and SIP on 5061.
+    let get = m::http_request("GET", "imp.example.com:5061", "/", "");
+    c.tcp_dialogue(
+        cli(4),
+        imp(4),
+        53_004,
+        5061,
+        &[(true, get), (false, m::http_response())],
+    );
+    let invite = m::sip_request("INVITE", "TCP");
+    c.tcp_dialogue(
+        cli(5),
+        imp(5),
+        53_005,
+        5061,
+        &[(true, invite), (false, m::sip_response())],
+    );
+    // Not SIP on 5060 (a WireGuard-sized handshake of opaque bytes), and a SIP keepalive.
+    let mut wg = vec![1, 0, 0, 0];
+    wg.extend((0..144u32).map(|i| (i.wrapping_mul(97) ^ 0x5c) as u8));
+    c.udp_dialogue(cli(6), imp(6), 53_006, 5060, &[(true, wg)]);
+    c.tcp_dialogue(
+        cli(7),
+        imp(7),
+        53_007,
+        5060,
+        &[(true, b"\r\n\r\n".to_vec()), (false, b"\r\n".to_vec())],
+    );
+    // SNMPv1 get and SNMPv3 get to the agent.
+    c.udp_dialogue(
+        cli(8),
+        imp(8),
+        53_008,
+        161,
+        &[(true, m::snmp_v1v2(0, 0xa0))],
+    );
+    c.udp_dialogue(cli(9), imp(9), 53_009, 161, &[(true, m::snmp_v3_get())]);
+    // Redis on 6379 (the guide's MFT row names no protocol), an undocumented HTTP service.
+    c.tcp_dialogue(
+        cli(10),
+        imp(10),
+        53_010,
+        6379,
+        &[
+            (true, m::redis_command(&["SET", "k", "v"])),
+            (false, b"+OK\r\n".to_vec()),
+        ],
+    );
+    let get = m::http_request("GET", "tools.example.com:9999", "/status", "");
+    c.tcp_dialogue(
+        cli(11),
+        imp(11),
+        53_011,
+        9999,
+        &[(true, get), (false, m::http_response())],
+    );
+    (
+        "payloads.pcap".into(),
         write::pcap(&PcapOptions::ethernet(), &c.frames),
     )
 }
@@ -308,6 +564,7 @@ pub fn midstream_gz() -> (String, Vec<u8>) {
 pub fn all(cat: &Catalogue) -> Vec<(String, Vec<u8>)> {
     let mut v = vec![
         cluster(cat),
+        payloads(),
         links(),
         tunnels(),
         fragments(),

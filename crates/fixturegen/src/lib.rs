@@ -8,5 +8,6 @@
 
 pub mod bench;
 pub mod fixtures;
+pub mod messages;
 pub mod packet;
 pub mod write;

@@ -377,6 +377,8 @@ const TCP: &[Recogniser] = &[
 ];
 const UDP: &[Recogniser] = &[
     text::sip,
+    // HTTPU (HTTP over UDP: Exchange notifications, SSDP).
+    text::http,
     wire::dns,
     asn1::snmp,
     asn1::ldap,

@@ -73,9 +73,13 @@ pub(crate) fn sip(input: &Input<'_>) -> Guess {
     let mut d = Detail::default();
     let mut seen = false;
     let mut short = false;
+    let mut keepalive = false;
     for side in order(input) {
-        let data = skip_crlf(input.data[side]);
+        let raw = input.data[side];
+        let data = skip_crlf(raw);
         if data.is_empty() {
+            // RFC 5626 keepalives: CRLF CRLF (ping) and CRLF (pong).
+            keepalive |= raw.len() >= 2;
             continue;
         }
         match first_line(data, MAX_LINE) {
@@ -93,8 +97,8 @@ pub(crate) fn sip(input: &Input<'_>) -> Guess {
             None => short |= data.len() < MAX_LINE && could_be(data, &[b"SIP/2.0"]),
         }
     }
-    if seen {
-        return Guess::yes(App::Sip, d, true);
+    if seen || (keepalive && !short && input.data.iter().all(|x| skip_crlf(x).is_empty())) {
+        return Guess::yes(App::Sip, d, seen || input.last);
     }
     if short {
         Guess::Short

@@ -84,7 +84,7 @@ fn records(mut d: &[u8]) -> Option<Side> {
         }
         let body = &d[5..5 + len];
         match d[0] {
-            HANDSHAKE if !s.ccs => s.handshake.extend_from_slice(body),
+            HANDSHAKE if !s.ccs || plain_hello(body) => s.handshake.extend_from_slice(body),
             CHANGE_CIPHER_SPEC => s.ccs = true,
             HANDSHAKE => {}
             _ => s.data = true,
@@ -93,6 +93,16 @@ fn records(mut d: &[u8]) -> Option<Side> {
         d = &d[5 + len..];
     }
     Some(s)
+}
+
+/// TLS 1.3 middlebox compatibility sends a dummy ChangeCipherSpec before a HelloRetryRequest's
+/// second ClientHello or ServerHello: a record after CCS that holds exactly one hello message
+/// is still plaintext (an encrypted Finished almost never fits that shape).
+fn plain_hello(body: &[u8]) -> bool {
+    body.len() >= 4
+        && matches!(body[0], HS_CLIENT_HELLO | HS_SERVER_HELLO)
+        && (usize::from(body[1]) << 16 | usize::from(body[2]) << 8 | usize::from(body[3])) + 4
+            == body.len()
 }
 
 /// Handshake messages (type, body) that are whole in `hs`.
