@@ -5,10 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 secs="${1:-60}"
-for t in capture dissect catalogue; do
+for t in capture dissect catalogue identify; do
     mkdir -p "corpus/$t"
     case "$t" in
         catalogue) seeds=(../crates/catalogue) max_len=8192 ;;
+        identify) seeds=(../fixtures) max_len=16384 ;;
         *) seeds=(../fixtures ../fixtures/broken) max_len=262144 ;;
     esac
     echo "fuzz: $t for ${secs}s"
