@@ -6,6 +6,7 @@
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use flowdoc_capture::{CaptureReader, ReadMode};
 use flowdoc_catalogue::Catalogue;
+use flowdoc_flow::{FlowConfig, DEFAULT_PAYLOAD_BYTES};
 use flowdoc_pipeline::{analyze_files, Options};
 
 const PACKETS: u64 = 1_000_000;
@@ -31,17 +32,22 @@ fn pipeline(c: &mut Criterion) {
     g.bench_function("read-only/mmap", |b| {
         b.iter(|| walk_records(&path, ReadMode::Mmap))
     });
-    for (name, mode, threads) in [
-        ("analyze/buffered", ReadMode::Buffered, 1),
-        ("analyze/mmap", ReadMode::Mmap, 1),
-        ("analyze/buffered-2-flow-threads", ReadMode::Buffered, 2),
+    // "no-payload" turns identification off: the pair gives its cost in the same run.
+    for (name, mode, threads, payload_bytes) in [
+        ("analyze/buffered", ReadMode::Buffered, 1, DEFAULT_PAYLOAD_BYTES),
+        ("analyze/buffered-no-payload", ReadMode::Buffered, 1, 0),
+        ("analyze/mmap", ReadMode::Mmap, 1, DEFAULT_PAYLOAD_BYTES),
+        ("analyze/buffered-2-flow-threads", ReadMode::Buffered, 2, DEFAULT_PAYLOAD_BYTES),
     ] {
         g.bench_function(name, |b| {
             b.iter(|| {
                 let mut flows = 0u64;
                 let opts = Options {
                     read_mode: mode,
-                    ..Options::default()
+                    flow: FlowConfig {
+                        payload_bytes,
+                        ..FlowConfig::default()
+                    },
                 };
                 let s = analyze_files(
                     &cat,

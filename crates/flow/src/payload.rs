@@ -17,6 +17,11 @@ pub const DEFAULT_PAYLOAD_BYTES: u32 = 4096;
 /// Out-of-order segments held per direction while a gap is open.
 const MAX_HELD: usize = 8;
 
+/// Payload packets after which identification decides with what it has: retransmissions,
+/// gaps that never fill, or a protocol that keeps asking for more cannot keep a flow on the
+/// slow path.
+const MAX_SEGMENTS: u32 = 12;
+
 /// A flow's payload identification: capturing, or decided.
 #[derive(Debug, Clone)]
 pub(crate) enum PayloadState {
@@ -149,7 +154,10 @@ pub(crate) fn on_packet(flow: &mut Flow, side: Side, p: &Packet<'_>, limit: u32)
         Proto::Udp => s.udp(p.payload, limit),
         Proto::Icmp | Proto::Icmpv6 => false,
     };
-    if changed {
+    if cap.segments >= MAX_SEGMENTS {
+        decide(flow, limit, true);
+        flow.payload_done = true;
+    } else if changed {
         decide(flow, limit, false);
     }
 }

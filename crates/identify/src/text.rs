@@ -60,6 +60,19 @@ fn start_line<'a>(line: &'a [u8], proto: &[u8]) -> Option<StartLine<'a>> {
     Some(StartLine::Request { method, target })
 }
 
+/// A cheap look at the first bytes before any line is searched for: a method token and a
+/// space within the first 24 bytes, or the protocol's own name (responses).
+fn plausible(d: &[u8], proto: &[u8]) -> bool {
+    if d.starts_with(proto) {
+        return true;
+    }
+    let head = &d[..d.len().min(24)];
+    match head.iter().position(|&c| c == b' ') {
+        Some(sp) => sp > 0 && token(&head[..sp]),
+        None => false,
+    }
+}
+
 /// Bytes that could still become the start of a line beginning with one of `openings`.
 fn could_be(d: &[u8], openings: &[&[u8]]) -> bool {
     let d = &d[..d.len().min(16)];
@@ -80,6 +93,10 @@ pub(crate) fn sip(input: &Input<'_>) -> Guess {
         if data.is_empty() {
             // RFC 5626 keepalives: CRLF CRLF (ping) and CRLF (pong).
             keepalive |= raw.len() >= 2;
+            continue;
+        }
+        if !plausible(data, b"SIP/2.0") {
+            short |= data.len() < 24 && could_be(data, &[b"SIP/2.0"]);
             continue;
         }
         match first_line(data, MAX_LINE) {
@@ -120,6 +137,10 @@ pub(crate) fn http(input: &Input<'_>) -> Guess {
     for side in order(input) {
         let data = input.data[side];
         if data.is_empty() {
+            continue;
+        }
+        if !plausible(data, b"HTTP/") {
+            short |= data.len() < 24 && could_be(data, &[b"HTTP/"]);
             continue;
         }
         let Some(line) = first_line(data, MAX_LINE) else {
@@ -321,8 +342,13 @@ pub(crate) fn ssh(input: &Input<'_>) -> Guess {
         let mut rest = data;
         let mut found = None;
         for _ in 0..8 {
-            match first_line(rest, 255)
-                .or_else(|| rest.iter().position(|&c| c == b'\n').map(|p| &rest[..p]))
+            // Lines of text only: binary data ends the search at once.
+            if !rest.first().is_some_and(|c| c.is_ascii_graphic()) {
+                break;
+            }
+            let window = &rest[..rest.len().min(255)];
+            match first_line(window, 255)
+                .or_else(|| window.iter().position(|&c| c == b'\n').map(|p| &window[..p]))
             {
                 Some(line) if line.starts_with(b"SSH-") => {
                     found = Some(line);
