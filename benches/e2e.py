@@ -60,7 +60,7 @@ def main():
     rel = os.path.join(ROOT, "target", "release")
     data = os.path.join(ROOT, "benches", "data")
     os.makedirs(data, exist_ok=True)
-    cap = os.path.join(data, f"e2e-{a.packets}p-{a.flows}f.pcap")
+    cap = os.path.join(data, f"e2e2-{a.packets}p-{a.flows}f.pcap")
     if not os.path.exists(cap):
         tmp = cap + ".tmp"
         subprocess.run([os.path.join(rel, "flowdoc-fixturegen"), "--bench", tmp, str(a.packets), str(a.flows)], check=True)

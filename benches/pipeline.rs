@@ -34,10 +34,20 @@ fn pipeline(c: &mut Criterion) {
     });
     // "no-payload" turns identification off: the pair gives its cost in the same run.
     for (name, mode, threads, payload_bytes) in [
-        ("analyze/buffered", ReadMode::Buffered, 1, DEFAULT_PAYLOAD_BYTES),
+        (
+            "analyze/buffered",
+            ReadMode::Buffered,
+            1,
+            DEFAULT_PAYLOAD_BYTES,
+        ),
         ("analyze/buffered-no-payload", ReadMode::Buffered, 1, 0),
         ("analyze/mmap", ReadMode::Mmap, 1, DEFAULT_PAYLOAD_BYTES),
-        ("analyze/buffered-2-flow-threads", ReadMode::Buffered, 2, DEFAULT_PAYLOAD_BYTES),
+        (
+            "analyze/buffered-2-flow-threads",
+            ReadMode::Buffered,
+            2,
+            DEFAULT_PAYLOAD_BYTES,
+        ),
     ] {
         g.bench_function(name, |b| {
             b.iter(|| {

@@ -31,6 +31,8 @@ pub fn write_capture(
     let mut rng = Rng::new(0x5eed);
     let flows = flows.max(1);
     let mut started = vec![false; flows as usize];
+    // Each side's next sequence number: segments follow one another as in a real capture.
+    let mut seq = vec![[2u32, 2u32]; flows as usize];
     let payload = [0x5au8; 1400];
     let mut buf = Vec::with_capacity(1600);
     let mut bytes = 0u64;
@@ -52,6 +54,11 @@ pub fn write_capture(
         let to_server = rng.below(2) == 0;
         let first = !started[f as usize];
         started[f as usize] = true;
+        let side = usize::from(!to_server);
+        let s = seq[f as usize][side];
+        if t == Transport::Tcp && !first {
+            seq[f as usize][side] = s.wrapping_add(size as u32);
+        }
         let ip = match t {
             Transport::Udp if to_server || first => {
                 packet::udp(client, server, cport, sport_srv, &payload[..size])
@@ -64,7 +71,7 @@ pub fn write_capture(
                 cport,
                 sport_srv,
                 PSH | ACK,
-                2,
+                s,
                 &payload[..size],
             ),
             _ => packet::tcp(
@@ -73,7 +80,7 @@ pub fn write_capture(
                 sport_srv,
                 cport,
                 PSH | ACK,
-                2,
+                s,
                 &payload[..size],
             ),
         };

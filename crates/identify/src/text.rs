@@ -347,9 +347,12 @@ pub(crate) fn ssh(input: &Input<'_>) -> Guess {
                 break;
             }
             let window = &rest[..rest.len().min(255)];
-            match first_line(window, 255)
-                .or_else(|| window.iter().position(|&c| c == b'\n').map(|p| &window[..p]))
-            {
+            match first_line(window, 255).or_else(|| {
+                window
+                    .iter()
+                    .position(|&c| c == b'\n')
+                    .map(|p| &window[..p])
+            }) {
                 Some(line) if line.starts_with(b"SSH-") => {
                     found = Some(line);
                     break;
