@@ -13,7 +13,7 @@ fn sequence(d: &[u8]) -> bool {
 }
 
 pub(crate) fn ldap(input: &Input<'_>) -> Guess {
-    for side in [input.client, 1 - input.client] {
+    for side in input.sides() {
         let d = input.data[side];
         if !sequence(d) {
             continue;
@@ -72,7 +72,7 @@ fn pdu_name(t: PduType) -> &'static str {
 }
 
 pub(crate) fn snmp(input: &Input<'_>) -> Guess {
-    for side in [input.client, 1 - input.client] {
+    for side in input.sides() {
         let d = input.data[side];
         if !sequence(d) {
             continue;

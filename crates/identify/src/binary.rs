@@ -4,6 +4,14 @@
 
 use crate::{find, App, Detail, Guess, Input};
 
+/// The detail of these protocols: the kind of their first message.
+fn opening(kind: &str) -> Detail {
+    Detail {
+        db_message: Some(kind.into()),
+        ..Detail::default()
+    }
+}
+
 fn be32(d: &[u8]) -> u32 {
     u32::from_be_bytes([d[0], d[1], d[2], d[3]])
 }
@@ -35,10 +43,7 @@ pub(crate) fn pgsql(input: &Input<'_>) -> Guess {
         if !ok {
             continue;
         }
-        let mut detail = Detail {
-            db_message: Some(kind.into()),
-            ..Detail::default()
-        };
+        let mut detail = opening(kind);
         let mut complete = true;
         if code == PG_SSL_REQUEST {
             // The server answers one byte: S (TLS follows) or N.
@@ -76,7 +81,7 @@ fn tns_type(t: u8) -> Option<&'static str> {
 }
 
 pub(crate) fn tns(input: &Input<'_>) -> Guess {
-    for side in [input.client, 1 - input.client] {
+    for side in input.sides() {
         let d = input.data[side];
         if d.len() < 8 {
             continue;
@@ -101,11 +106,7 @@ pub(crate) fn tns(input: &Input<'_>) -> Guess {
             _ => false,
         };
         if strong && len >= 8 {
-            let detail = Detail {
-                db_message: Some(kind.into()),
-                ..Detail::default()
-            };
-            return Guess::yes(App::Tns, detail, true);
+            return Guess::yes(App::Tns, opening(kind), true);
         }
     }
     Guess::No
@@ -126,7 +127,7 @@ fn tds_type(t: u8) -> Option<&'static str> {
 }
 
 pub(crate) fn tds(input: &Input<'_>) -> Guess {
-    for side in [input.client, 1 - input.client] {
+    for side in input.sides() {
         let d = input.data[side];
         if d.len() < 8 {
             continue;
@@ -157,11 +158,7 @@ pub(crate) fn tds(input: &Input<'_>) -> Guess {
         // A server response seen without its request: a known first token.
         let response = d[0] == 0x04 && body.first().is_some_and(|t| TDS_TOKENS.contains(t));
         if strong || response {
-            let detail = Detail {
-                db_message: Some(kind.into()),
-                ..Detail::default()
-            };
-            return Guess::yes(App::Tds, detail, true);
+            return Guess::yes(App::Tds, opening(kind), true);
         }
     }
     Guess::No
@@ -225,25 +222,19 @@ fn prelogin_ok(body: &[u8], body_len: usize) -> bool {
 }
 
 pub(crate) fn rmi(input: &Input<'_>) -> Guess {
-    for side in [input.client, 1 - input.client] {
+    for side in input.sides() {
         let d = input.data[side];
         if d.len() >= 7
             && d.starts_with(b"JRMI")
             && matches!(u16::from_be_bytes([d[4], d[5]]), 1 | 2)
             && matches!(d[6], 0x4b..=0x4d)
         {
-            let detail = Detail {
-                db_message: Some(
-                    match d[6] {
-                        0x4b => "stream",
-                        0x4c => "single-op",
-                        _ => "multiplex",
-                    }
-                    .into(),
-                ),
-                ..Detail::default()
+            let kind = match d[6] {
+                0x4b => "stream",
+                0x4c => "single-op",
+                _ => "multiplex",
             };
-            return Guess::yes(App::Rmi, detail, true);
+            return Guess::yes(App::Rmi, opening(kind), true);
         }
         if !d.is_empty() && d.len() < 7 && b"JRMI".starts_with(&d[..d.len().min(4)]) {
             return Guess::Short;

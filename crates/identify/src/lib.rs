@@ -246,46 +246,8 @@ pub struct Identified {
     pub detail: Option<Box<Detail>>,
 }
 
-static NO_DETAIL: Detail = Detail {
-    tls_version: None,
-    sni: None,
-    alpn: None,
-    alpn_chosen: None,
-    cipher: None,
-    cert_request: None,
-    client_cert: None,
-    mutual_auth: None,
-    tls13: None,
-    hello_retry: None,
-    resumed: None,
-    ja3: None,
-    ja4: None,
-    xmpp_ns: None,
-    starttls: None,
-    http_method: None,
-    http_host: None,
-    http_path: None,
-    http_status: None,
-    bosh: None,
-    sip_method: None,
-    sip_status: None,
-    ldap_op: None,
-    snmp_version: None,
-    snmp_pdu: None,
-    dns_qname: None,
-    dns_qtype: None,
-    ntp_version: None,
-    ntp_mode: None,
-    ike_version: None,
-    ike_exchange: None,
-    esp_in_udp: None,
-    ssh_client: None,
-    ssh_server: None,
-    db_message: None,
-    redis_command: None,
-    icmp_type: None,
-    icmp_code: None,
-};
+/// What `detail()` lends when nothing was seen.
+static NO_DETAIL: std::sync::LazyLock<Detail> = std::sync::LazyLock::new(Detail::default);
 
 impl Identified {
     fn new(app: App, detail: Box<Detail>) -> Identified {
@@ -322,6 +284,13 @@ pub struct Input<'a> {
     pub segments: u32,
     /// No more bytes will come: the flow ended or the capture budget is spent.
     pub last: bool,
+}
+
+impl Input<'_> {
+    /// Side indexes, the client's first: requests are looked for before answers.
+    pub(crate) fn sides(&self) -> [usize; 2] {
+        [self.client, 1 - self.client]
+    }
 }
 
 /// The answer for the bytes seen so far.

@@ -87,7 +87,7 @@ pub(crate) fn sip(input: &Input<'_>) -> Guess {
     let mut seen = false;
     let mut short = false;
     let mut keepalive = false;
-    for side in order(input) {
+    for side in input.sides() {
         let raw = input.data[side];
         let data = skip_crlf(raw);
         if data.is_empty() {
@@ -124,17 +124,12 @@ pub(crate) fn sip(input: &Input<'_>) -> Guess {
     }
 }
 
-/// The client's side first.
-fn order(input: &Input<'_>) -> [usize; 2] {
-    [input.client, 1 - input.client]
-}
-
 pub(crate) fn http(input: &Input<'_>) -> Guess {
     let mut d = Detail::default();
     let mut seen = false;
     let mut short = false;
     let mut complete = true;
-    for side in order(input) {
+    for side in input.sides() {
         let data = input.data[side];
         if data.is_empty() {
             continue;

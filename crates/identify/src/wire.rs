@@ -109,7 +109,7 @@ pub(crate) fn dns(input: &Input<'_>) -> Guess {
     } else {
         App::Dns
     };
-    for side in [input.client, 1 - input.client] {
+    for side in input.sides() {
         let d = input.data[side];
         let msg = match input.transport {
             Transport::Udp => d,
@@ -137,7 +137,7 @@ pub(crate) fn ntp(input: &Input<'_>) -> Guess {
     if !input.ports.contains(&NTP_PORT) {
         return Guess::No;
     }
-    for side in [input.client, 1 - input.client] {
+    for side in input.sides() {
         let d = input.data[side];
         if d.len() < 12 {
             continue;
@@ -195,7 +195,7 @@ fn ike_exchange(version: u8, t: u8) -> String {
 
 pub(crate) fn isakmp(input: &Input<'_>) -> Guess {
     let nat_t = input.ports.contains(&NAT_T_PORT);
-    for side in [input.client, 1 - input.client] {
+    for side in input.sides() {
         let mut d = input.data[side];
         if nat_t && d.len() >= 4 {
             if d[..4] == [0, 0, 0, 0] {
