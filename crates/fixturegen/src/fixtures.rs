@@ -33,16 +33,15 @@ impl<'w> Conv<'w> {
         f.interface = self.interface;
         self.frames.push(f);
     }
-    /// A whole TCP connection: handshake, a request and an answer, FIN both ways.
+    /// A whole TCP connection: handshake, a request and an answer of filler, FIN both ways.
     fn tcp_session(&mut self, c: Ip, s: Ip, cp: u16, sp: u16) {
-        self.push(packet::tcp(c, s, cp, sp, SYN, 1000, &[]));
-        self.push(packet::tcp(s, c, sp, cp, SYN | ACK, 5000, &[]));
-        self.push(packet::tcp(c, s, cp, sp, ACK, 1001, &[]));
-        self.push(packet::tcp(c, s, cp, sp, PSH | ACK, 1001, &[0x42; 100]));
-        self.push(packet::tcp(s, c, sp, cp, PSH | ACK, 5001, &[0x43; 60]));
-        self.push(packet::tcp(c, s, cp, sp, FIN | ACK, 1101, &[]));
-        self.push(packet::tcp(s, c, sp, cp, FIN | ACK, 5061, &[]));
-        self.push(packet::tcp(c, s, cp, sp, ACK, 1102, &[]));
+        self.tcp_dialogue(
+            c,
+            s,
+            cp,
+            sp,
+            &[(true, vec![0x42; 100]), (false, vec![0x43; 60])],
+        );
     }
     /// A TCP connection carrying `msgs` (true: from the client), each message in segments of
     /// at most 1400 bytes; handshake first, FIN both ways last.
@@ -78,8 +77,13 @@ impl<'w> Conv<'w> {
         }
     }
     fn udp_exchange(&mut self, c: Ip, s: Ip, cp: u16, sp: u16) {
-        self.push(packet::udp(c, s, cp, sp, &[0x51; 60]));
-        self.push(packet::udp(s, c, sp, cp, &[0x52; 80]));
+        self.udp_dialogue(
+            c,
+            s,
+            cp,
+            sp,
+            &[(true, vec![0x51; 60]), (false, vec![0x52; 80])],
+        );
     }
     fn ping(&mut self, c: Ip, s: Ip, id: u16) {
         self.push(packet::echo(c, s, id, 1, false));
