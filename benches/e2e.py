@@ -5,8 +5,9 @@ Usage: python3 benches/e2e.py [--packets N] [--flows N] [--rounds N] [--check RA
 
 Generates (once, cached in benches/data/) an IM and Presence capture, then times in the same
 run, ROUNDS times each, medians reported: the baseline (benches/baseline.rs: walk the records,
-parse Ethernet/IPv4/TCP/UDP, count 5-tuples), flowdoc analyze on one thread and with flow
-threads, and tshark, tcpdump and ndpiReader where installed. Prints packets/s, bytes/s, peak
+parse Ethernet/IPv4/TCP/UDP, count 5-tuples), flowdoc analyze on one thread (with and without
+payload identification) and with flow threads, and tshark, tcpdump and ndpiReader where
+installed. Rounds interleave the tools so that load drifting on a shared machine touches all. Prints packets/s, bytes/s, peak
 memory and each ratio to the baseline. --check RATIO exits 1 when flowdoc (one thread) is
 slower than RATIO times the baseline.
 """
@@ -60,7 +61,7 @@ def main():
     rel = os.path.join(ROOT, "target", "release")
     data = os.path.join(ROOT, "benches", "data")
     os.makedirs(data, exist_ok=True)
-    cap = os.path.join(data, f"e2e2-{a.packets}p-{a.flows}f.pcap")
+    cap = os.path.join(data, f"e2e3-{a.packets}p-{a.flows}f.pcap")
     if not os.path.exists(cap):
         tmp = cap + ".tmp"
         subprocess.run([os.path.join(rel, "flowdoc-fixturegen"), "--bench", tmp, str(a.packets), str(a.flows)], check=True)
@@ -71,6 +72,7 @@ def main():
     tools = [
         ("baseline", [os.path.join(rel, "baseline"), cap]),
         ("flowdoc 1 thread", [flowdoc, "analyze", "--format", "json", "--threads", "1", cap]),
+        ("flowdoc 1 thread, no payload", [flowdoc, "analyze", "--format", "json", "--threads", "1", "--payload-bytes", "0", cap]),
         (f"flowdoc {cores} flow threads", [flowdoc, "analyze", "--format", "json", "--threads", str(cores), cap]),
     ]
     if shutil.which("tshark"):
@@ -81,14 +83,19 @@ def main():
         tools.append(("ndpiReader", ["ndpiReader", "-i", cap, "-q"]))
 
     print(f"capture: {cap} ({a.packets} packets, {a.flows} flows, {size / 1e6:.0f} MB); {a.rounds} rounds; {cores} cores")
-    results = {}
-    for name, cmd in tools:
-        times = [timed(cmd)[0] for _ in range(a.rounds)]
-        results[name] = (statistics.median(times), peak_rss(cmd))
+    # Rounds interleave the tools, so that a drift in the machine's load touches all alike.
+    times = {name: [] for name, _ in tools}
+    for _ in range(a.rounds):
+        for name, cmd in tools:
+            times[name].append(timed(cmd)[0])
+    results = {name: (statistics.median(times[name]), peak_rss(cmd)) for name, cmd in tools}
     base = results["baseline"][0]
     print(f"{'tool':<26}{'median s':>10}{'Mpkt/s':>10}{'MB/s':>10}{'peak MB':>10}{'rate vs baseline':>18}")
     for name, (med, rss) in results.items():
         print(f"{name:<26}{med:>10.3f}{a.packets / med / 1e6:>10.2f}{size / med / 1e6:>10.0f}{rss / 1024:>10.1f}{base / med:>18.2f}")
+    # Payload identification's cost: the median of each round's paired ratio.
+    paired = [w / wo for w, wo in zip(times["flowdoc 1 thread"], times["flowdoc 1 thread, no payload"])]
+    print(f"payload identification costs {100 * (statistics.median(paired) - 1):+.1f}% of one thread's time (median of {a.rounds} paired rounds)")
     if a.check is not None:
         ratio = base / results["flowdoc 1 thread"][0]
         if ratio < a.check:

@@ -8,7 +8,7 @@ use flowdoc_catalogue::Catalogue;
 /// Path of a generated capture with `packets` packets in `flows` flows, made once and kept.
 pub fn capture(packets: u64, flows: u32) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data");
-    let path = dir.join(format!("imp2-{packets}p-{flows}f.pcap"));
+    let path = dir.join(format!("imp3-{packets}p-{flows}f.pcap"));
     if !path.exists() {
         let tmp = path.with_extension("tmp");
         let made = std::fs::create_dir_all(&dir)

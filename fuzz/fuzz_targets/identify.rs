@@ -27,6 +27,7 @@ fuzz_target!(|data: &[u8]| {
             client: usize::from(data[3] & 1),
             segments: u32::from(data[3] >> 1),
             last,
+            from_start: data[1] & 2 != 0,
         });
     }
 });

@@ -209,18 +209,16 @@ fn payload_findings(cat: &Catalogue, flow: &Flow, matches: &[RowId], out: &mut V
     if matches.is_empty() {
         return;
     }
-    let mut expects = Vec::with_capacity(matches.len());
-    for &r in matches {
-        match cat.row(r).payload {
-            Some(e) => expects.push(e),
-            None => return,
-        }
+    // Only when every matched row says what its payload is.
+    if matches.iter().any(|&r| cat.row(r).payload.is_none()) {
+        return;
     }
+    let expects = || matches.iter().filter_map(|&r| cat.row(r).payload);
     let Some((id, app)) = flow.identified().and_then(|id| Some((id, id.app?))) else {
         // Payload that no recogniser knew, from the flow's first byte on, where every row
         // documents a protocol whose opening is unmistakable: clearly not what the guide says.
         let start_seen = flow.key.proto == Proto::Udp || flow.syn_from.is_some();
-        if flow.carried_payload() && start_seen && expects.iter().all(unmistakable) {
+        if flow.carried_payload() && start_seen && expects().all(|e| unmistakable(&e)) {
             out.push(Finding::ProtocolMismatch);
         }
         return;
@@ -229,13 +227,13 @@ fn payload_findings(cat: &Catalogue, flow: &Flow, matches: &[RowId], out: &mut V
         return;
     }
     let taken = id.detail().starttls.as_deref() == Some("taken");
-    if expects.iter().any(|e| e.accepts(app, taken)) {
+    if expects().any(|e| e.accepts(app, taken)) {
         return;
     }
-    if !expects.iter().any(|e| e.app == Some(app)) {
+    if !expects().any(|e| e.app == Some(app)) {
         out.push(Finding::ProtocolMismatch);
     }
-    if plaintext(app) && expects.iter().all(|e| e.tls) {
+    if plaintext(app) && expects().all(|e| e.tls) {
         out.push(Finding::TlsExpected);
     }
 }

@@ -155,7 +155,7 @@ pub fn cluster(cat: &Catalogue) -> (String, Vec<u8>) {
 /// What a row's protocol says on the wire: the messages of one conversation, in order
 /// (true: from the client). TLS rows get a TLS 1.2 handshake, with a client certificate
 /// where the guide documents mutual authentication, or TLS 1.3.
-fn dialogue(e: Expect, row: &Row, t: Transport) -> Vec<(bool, Vec<u8>)> {
+pub(crate) fn dialogue(e: Expect, row: &Row, t: Transport) -> Vec<(bool, Vec<u8>)> {
     let udp = t == Transport::Udp;
     if e.tls {
         let mutual = row.label.contains("mutual");

@@ -168,6 +168,8 @@ impl EndReason {
 #[repr(C, align(64))]
 pub struct Flow {
     pub key: FlowKey,
+    pub end: EndReason,
+    pub tunnel: Option<Tunnel>,
     pub last_ns: i64,
     pub first_ns: i64,
     /// Side that sent the first packet seen.
@@ -176,21 +178,24 @@ pub struct Flow {
     pub syn_from: Option<Side>,
     /// Side that sent a SYN-ACK, if seen.
     pub syn_ack_from: Option<Side>,
-    pub end: EndReason,
     /// Set once a FIN was seen from both sides, or a RST.
     closed: bool,
     fin: [bool; 2],
+    /// Identification is decided: later packets skip it.
+    payload_done: bool,
+    /// Some packet carried payload (an unidentified flow is then opaque, not empty).
+    payload_seen: bool,
     /// Per side, indexed by [`Side::index`].
     pub dir: [DirStats; 2],
     /// Payload identification: first bytes while undecided, then the verdict (none when the
     /// flow carried no payload or nothing was recognised).
     payload: Option<Box<PayloadState>>,
-    pub tunnel: Option<Tunnel>,
     pub vlan: Option<u16>,
-    /// Identification is decided: later packets skip it.
-    payload_done: bool,
-    /// Some packet carried payload (an unidentified flow is then opaque, not empty).
-    payload_seen: bool,
+    /// Low 16 bits of each side's initial sequence number, valid for the side that sent the
+    /// SYN (`syn_from`) or the SYN-ACK (`syn_ack_from`): whether a side's first data segment
+    /// starts its stream. 16 bits keep the flow in two cache lines; a false "start" needs the
+    /// first 64 KiB of a stream to be missing from the capture after its SYN was seen.
+    syn_seq: [u16; 2],
 }
 
 impl Flow {

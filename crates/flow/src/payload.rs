@@ -36,6 +36,34 @@ pub(crate) struct Capture {
     segments: u32,
 }
 
+/// Capture buffers of decided flows, cleared and kept for the next flows: in a steady state a
+/// flow's first bytes cost no allocation (the buffers keep their capacity, at most
+/// `payload_bytes` per direction).
+#[derive(Debug, Default)]
+pub(crate) struct Spare(Vec<Box<Capture>>);
+
+/// Most buffers kept spare.
+const SPARE: usize = 64;
+
+impl Spare {
+    fn take(&mut self) -> Box<Capture> {
+        self.0.pop().unwrap_or_default()
+    }
+
+    fn give(&mut self, mut cap: Box<Capture>) {
+        if self.0.len() < SPARE {
+            cap.segments = 0;
+            for d in &mut cap.dir {
+                d.started = false;
+                d.base = 0;
+                d.data.clear();
+                d.held.clear();
+            }
+            self.0.push(cap);
+        }
+    }
+}
+
 /// One direction's first bytes.
 #[derive(Debug, Clone, Default)]
 struct Stream {
@@ -132,7 +160,13 @@ impl Stream {
 
 /// Folds one packet's payload into its flow. Called only while the flow is undecided.
 #[inline(never)]
-pub(crate) fn on_packet(flow: &mut Flow, side: Side, p: &Packet<'_>, limit: u32) {
+pub(crate) fn on_packet(
+    flow: &mut Flow,
+    side: Side,
+    p: &Packet<'_>,
+    limit: u32,
+    spare: &mut Spare,
+) {
     if let Some((t, c)) = p.icmp {
         flow.payload = Some(Box::new(PayloadState::Done(identify_icmp(t, c))));
         flow.payload_done = true;
@@ -140,9 +174,21 @@ pub(crate) fn on_packet(flow: &mut Flow, side: Side, p: &Packet<'_>, limit: u32)
     }
     flow.payload_seen = true;
     let limit = limit as usize;
+    // The flow's first payload: judged where it lies in the packet, and copied only when the
+    // recognisers want more. Most flows that one packet decides never allocate.
+    let first = flow.payload.is_none();
+    if first && (p.proto == Proto::Tcp || p.payload.len() > 1) {
+        let mut data: [&[u8]; 2] = [&[], &[]];
+        data[side.index()] = &p.payload[..p.payload.len().min(limit)];
+        let base = [p.tcp_seq; 2];
+        if let Verdict::Done(id) = judge(flow, data, base, 1, false) {
+            settle_with(flow, id, spare);
+            return;
+        }
+    }
     let state = flow
         .payload
-        .get_or_insert_with(|| Box::new(PayloadState::Capturing(Box::default())));
+        .get_or_insert_with(|| Box::new(PayloadState::Capturing(spare.take())));
     let PayloadState::Capturing(cap) = &mut **state else {
         flow.payload_done = true;
         return;
@@ -155,25 +201,44 @@ pub(crate) fn on_packet(flow: &mut Flow, side: Side, p: &Packet<'_>, limit: u32)
         Proto::Icmp | Proto::Icmpv6 => false,
     };
     if cap.segments >= MAX_SEGMENTS {
-        decide(flow, limit, true);
+        decide(flow, limit, true, spare);
         flow.payload_done = true;
-    } else if changed {
-        decide(flow, limit, false);
+    } else if changed && !first {
+        // (The first packet's bytes were judged above.)
+        decide(flow, limit, false, spare);
     }
 }
 
 /// Decides what is still undecided: the flow is ending.
-pub(crate) fn settle(flow: &mut Flow, limit: u32) {
+pub(crate) fn settle(flow: &mut Flow, limit: u32, spare: &mut Spare) {
     if !flow.payload_done {
-        decide(flow, limit as usize, true);
+        decide(flow, limit as usize, true, spare);
         flow.payload_done = true;
     }
 }
 
-fn decide(flow: &mut Flow, limit: usize, last: bool) {
+/// Low 16 bits of the sequence number of a side's first data byte, when its SYN was seen.
+fn stream_start(flow: &Flow, side: Side) -> Option<u16> {
+    (flow.syn_from == Some(side) || flow.syn_ack_from == Some(side))
+        .then(|| flow.syn_seq[side.index()].wrapping_add(1))
+}
+
+/// Runs the recognisers on what was captured; `last`: nothing more will come, so they decide.
+fn decide(flow: &mut Flow, limit: usize, last: bool, spare: &mut Spare) {
     let Some(PayloadState::Capturing(cap)) = flow.payload.as_deref() else {
         return;
     };
+    let data = [&cap.dir[0].data[..], &cap.dir[1].data[..]];
+    let base = [cap.dir[0].base, cap.dir[1].base];
+    let last = last || cap.dir.iter().all(|d| d.full(limit));
+    if let Verdict::Done(id) = judge(flow, data, base, cap.segments, last) {
+        settle_with(flow, id, spare);
+    }
+}
+
+/// Runs the recognisers on each side's first bytes; `base`: the TCP sequence number of each
+/// side's first byte.
+fn judge(flow: &Flow, data: [&[u8]; 2], base: [u32; 2], segments: u32, last: bool) -> Verdict {
     let transport = match flow.key.proto {
         Proto::Tcp => Transport::Tcp,
         _ => Transport::Udp,
@@ -181,19 +246,35 @@ fn decide(flow: &mut Flow, limit: usize, last: bool) {
     let input = Input {
         transport,
         ports: [flow.key.a.port, flow.key.b.port],
-        data: [&cap.dir[0].data, &cap.dir[1].data],
+        data,
         client: flow.syn_from.unwrap_or(flow.first_sender).index(),
-        segments: cap.segments,
-        last: last || cap.dir.iter().all(|d| d.full(limit)),
+        segments,
+        last,
+        from_start: transport == Transport::Tcp
+            && data.iter().any(|d| !d.is_empty())
+            && [Side::A, Side::B].into_iter().all(|side| {
+                let i = side.index();
+                data[i].is_empty() || stream_start(flow, side) == Some(base[i] as u16)
+            }),
     };
-    if let Verdict::Done(id) = identify(&input) {
-        flow.payload = if id.app.is_none() && id.detail.is_none() {
-            None
-        } else {
-            Some(Box::new(PayloadState::Done(id)))
-        };
-        flow.payload_done = true;
-    }
+    identify(&input)
+}
+
+/// The verdict is in: the captured bytes go back to the spares, the answer stays in the same
+/// box (nothing when nothing was recognised).
+fn settle_with(flow: &mut Flow, id: Identified, spare: &mut Spare) {
+    let keep = id.app.is_some() || id.detail.is_some();
+    let done = PayloadState::Done(id);
+    flow.payload = match flow.payload.take() {
+        Some(mut state) => {
+            if let PayloadState::Capturing(cap) = std::mem::replace(&mut *state, done) {
+                spare.give(cap);
+            }
+            keep.then_some(state)
+        }
+        None => keep.then(|| Box::new(done)),
+    };
+    flow.payload_done = true;
 }
 
 #[cfg(test)]

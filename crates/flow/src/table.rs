@@ -82,6 +82,8 @@ pub struct FlowTable {
     /// Later fragments that came before their first: counted when it arrives.
     pending: HashMap<FragmentId, u32, FixedState>,
     stats: TableStats,
+    /// Payload capture buffers ready for reuse.
+    spare: payload::Spare,
 }
 
 impl FlowTable {
@@ -99,6 +101,7 @@ impl FlowTable {
             datagrams: HashMap::with_hasher(FixedState::default()),
             pending: HashMap::with_hasher(FixedState::default()),
             stats: TableStats::default(),
+            spare: payload::Spare::default(),
         }
     }
 
@@ -142,9 +145,9 @@ impl FlowTable {
                 .is_some_and(|t| ts_ns - flow.last_ns > t);
             let reused = self.cfg.split_on_reuse && syn && flow.closed;
             if !(idle || reused) {
-                update(flow, side, ts_ns, wire_len, p.tcp_flags, p.proto);
+                update(flow, side, ts_ns, wire_len, p);
                 if wants_payload(&self.cfg, flow, p) {
-                    payload::on_packet(flow, side, p, self.cfg.payload_bytes);
+                    payload::on_packet(flow, side, p, self.cfg.payload_bytes, &mut self.spare);
                 }
                 self.note_first_fragment(p, key, side);
                 return;
@@ -163,9 +166,9 @@ impl FlowTable {
             self.make_room(ts_ns, done);
         }
         let mut flow = new_flow(key, side, ts_ns, p);
-        update(&mut flow, side, ts_ns, wire_len, p.tcp_flags, p.proto);
+        update(&mut flow, side, ts_ns, wire_len, p);
         if wants_payload(&self.cfg, &flow, p) {
-            payload::on_packet(&mut flow, side, p, self.cfg.payload_bytes);
+            payload::on_packet(&mut flow, side, p, self.cfg.payload_bytes, &mut self.spare);
         }
         self.stats.flows_started += 1;
         let hasher = self.hasher.clone();
@@ -175,8 +178,8 @@ impl FlowTable {
     }
 
     /// A flow leaves the table: its identification is settled, then it goes to the sink.
-    fn end(&self, mut f: Flow, done: &mut impl FnMut(Flow)) {
-        payload::settle(&mut f, self.cfg.payload_bytes);
+    fn end(&mut self, mut f: Flow, done: &mut impl FnMut(Flow)) {
+        payload::settle(&mut f, self.cfg.payload_bytes, &mut self.spare);
         done(f);
     }
 
@@ -311,11 +314,12 @@ fn new_flow(key: FlowKey, side: Side, ts_ns: i64, p: &Packet<'_>) -> Flow {
         payload: None,
         payload_done: false,
         payload_seen: false,
+        syn_seq: [0; 2],
     }
 }
 
 #[inline]
-fn update(flow: &mut Flow, side: Side, ts_ns: i64, wire_len: u32, flags: u8, proto: Proto) {
+fn update(flow: &mut Flow, side: Side, ts_ns: i64, wire_len: u32, p: &Packet<'_>) {
     let d = &mut flow.dir[side.index()];
     d.packets += 1;
     d.bytes += u64::from(wire_len);
@@ -325,14 +329,17 @@ fn update(flow: &mut Flow, side: Side, ts_ns: i64, wire_len: u32, flags: u8, pro
     if ts_ns < flow.first_ns {
         flow.first_ns = ts_ns;
     }
-    if proto != Proto::Tcp {
+    if p.proto != Proto::Tcp {
         return;
     }
+    let flags = p.tcp_flags;
     d.tcp_flags |= flags;
     if flags & (SYN | ACK) == SYN && flow.syn_from.is_none() {
         flow.syn_from = Some(side);
+        flow.syn_seq[side.index()] = p.tcp_seq as u16;
     } else if flags & (SYN | ACK) == SYN | ACK && flow.syn_ack_from.is_none() {
         flow.syn_ack_from = Some(side);
+        flow.syn_seq[side.index()] = p.tcp_seq as u16;
     }
     if flags & FIN != 0 {
         flow.fin[side.index()] = true;
@@ -489,5 +496,51 @@ mod tests {
         assert_eq!(out[0].packets(), 1);
         assert_eq!(out[0].dir.iter().map(|d| d.fragments).sum::<u32>(), 2);
         assert_eq!(t.stats().orphan_fragments, 0);
+    }
+
+    /// A data segment of `data` from 10.0.0.1:40000 to 10.0.0.2:8443 at `seq`.
+    fn seg(seq: u32, data: &'static [u8]) -> Packet<'static> {
+        let mut p = tcp(1, 40000, 2, 8443, 0x08 | ACK);
+        p.tcp_seq = seq;
+        p.payload = data;
+        p
+    }
+
+    /// The flow after these packets, while still in the table.
+    fn open_flow(pkts: &[Packet<'static>]) -> Flow {
+        let mut t = FlowTable::new(FlowConfig::default());
+        for (i, p) in pkts.iter().enumerate() {
+            t.observe(i as i64, 60, p, &mut |_| panic!("no flow ends"));
+        }
+        t.flows.iter().next().expect("one flow").clone()
+    }
+
+    const NOISE: &[u8] = &[0x5a; 300];
+
+    #[test]
+    fn bytes_that_start_the_stream_are_judged_at_once() {
+        let mut syn = tcp(1, 40000, 2, 8443, SYN);
+        syn.tcp_seq = 1000;
+        let mut syn_ack = tcp(2, 8443, 1, 40000, SYN | ACK);
+        syn_ack.tcp_seq = 7000;
+        // The first data byte follows the SYN: nothing can come before it.
+        let f = open_flow(&[syn, syn_ack, seg(1001, NOISE)]);
+        assert!(f.payload_done, "decided on the first segment");
+        assert!(f.carried_payload() && f.app().is_none());
+        // Without the handshake the same segment may be a late one: wait for more.
+        let f = open_flow(&[seg(1001, NOISE)]);
+        assert!(!f.payload_done);
+        // After the handshake, a segment that does not start the stream waits too, and the
+        // earlier segment, when it comes, is what identifies the flow.
+        let f = open_flow(&[syn, syn_ack, seg(1101, NOISE)]);
+        assert!(!f.payload_done);
+        let pkts = [
+            syn,
+            syn_ack,
+            seg(1017, NOISE),
+            seg(1001, b"GET / HTTP/1.1\r\nHo"),
+        ];
+        let (flows, _) = run(FlowConfig::default(), &pkts.map(|p| (0, p)));
+        assert_eq!(flows[0].app(), Some(crate::App::Http));
     }
 }

@@ -17,7 +17,7 @@
 //! use flowdoc_identify::{identify, App, Input, Transport, Verdict};
 //! let req = b"OPTIONS sip:imp.example.com SIP/2.0\r\nVia: SIP/2.0/TCP 10.0.0.1\r\n\r\n";
 //! let input = Input { transport: Transport::Tcp, ports: [40000, 5060], data: [req, b""],
-//!     client: 0, segments: 1, last: false };
+//!     client: 0, segments: 1, last: false, from_start: true };
 //! let Verdict::Done(id) = identify(&input) else { panic!() };
 //! assert_eq!(id.app, Some(App::Sip));
 //! assert_eq!(id.detail().sip_method.as_deref(), Some("OPTIONS"));
@@ -284,6 +284,9 @@ pub struct Input<'a> {
     pub segments: u32,
     /// No more bytes will come: the flow ended or the capture budget is spent.
     pub last: bool,
+    /// TCP: every side with bytes holds them from its stream's first byte (its SYN was seen),
+    /// so nothing reordered can come before them and "not recognised" is final at once.
+    pub from_start: bool,
 }
 
 impl Input<'_> {
@@ -356,7 +359,7 @@ const UDP: &[Recogniser] = &[
 ];
 
 /// TCP: segments folded in before an unknown flow is given up on (one reordered first segment
-/// must not decide it).
+/// must not decide it), unless the bytes are known to start their streams.
 const TCP_SEGMENTS_BEFORE_UNKNOWN: u32 = 3;
 
 /// Identifies the protocol from the bytes seen so far.
@@ -382,7 +385,9 @@ pub fn identify(input: &Input<'_>) -> Verdict {
             Guess::No => {}
         }
     }
-    let patient = input.transport == Transport::Tcp && input.segments < TCP_SEGMENTS_BEFORE_UNKNOWN;
+    let patient = input.transport == Transport::Tcp
+        && !input.from_start
+        && input.segments < TCP_SEGMENTS_BEFORE_UNKNOWN;
     if !input.last && (short || patient) {
         return Verdict::More;
     }
@@ -403,17 +408,16 @@ pub fn identify_icmp(icmp_type: u8, icmp_code: u8) -> Identified {
 
 /// The first line of `d` (without CR LF), if it ends within `max` bytes.
 pub(crate) fn first_line(d: &[u8], max: usize) -> Option<&[u8]> {
-    let end = d.len().min(max);
-    let pos = d[..end].windows(2).position(|w| w == b"\r\n")?;
+    let pos = memchr::memmem::find(&d[..d.len().min(max)], b"\r\n")?;
     Some(&d[..pos])
 }
 
 /// `needle` in `hay`, exact.
 pub(crate) fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    if needle.is_empty() || hay.len() < needle.len() {
+    if needle.is_empty() {
         return None;
     }
-    hay.windows(needle.len()).position(|w| w == needle)
+    memchr::memmem::find(hay, needle)
 }
 
 #[cfg(test)]

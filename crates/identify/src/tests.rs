@@ -8,6 +8,7 @@ fn tcp<'a>(c: &'a [u8], s: &'a [u8]) -> Input<'a> {
         client: 0,
         segments: 2,
         last: false,
+        from_start: false,
     }
 }
 
@@ -51,6 +52,53 @@ fn a_few_bytes_ask_for_more_and_garbage_is_unknown() {
     i.last = true;
     i.data[0] = b"INV";
     assert_eq!(identify(&i), Verdict::Done(Identified::default()));
+}
+
+/// Bytes known to start the stream: "not recognised" is final at once, so every recogniser
+/// must ask for more when its opening is merely cut short.
+#[test]
+fn openings_cut_short_at_the_start_of_a_stream_ask_for_more() {
+    let start = |c: &'static [u8]| Input {
+        from_start: true,
+        segments: 1,
+        ..tcp(c, b"")
+    };
+    assert_eq!(
+        identify(&start(&[0x99, 0x12, 0x00, 0x42, 0x17])),
+        Verdict::Done(Identified::default())
+    );
+    // An XML declaration in a segment of its own (jabber.pcap).
+    assert_eq!(identify(&start(b"<?xml version='1.0' ?>")), Verdict::More);
+    // A request line cut by the snap length or the segment (communityid-tcp-snaplen96.pcap).
+    assert_eq!(
+        identify(&start(b"GET /images/sf.net_box.gif HTT")),
+        Verdict::More
+    );
+    assert_eq!(
+        identify(&start(b"REGISTER sip:imp.example.com")),
+        Verdict::More
+    );
+}
+
+/// An SSL 2.0-compatible ClientHello offering TLS 1.0 (google_ssl.pcap's client): TLS, and
+/// the server's records will say which version was chosen.
+#[test]
+fn sslv2_compatible_client_hello_is_tls() {
+    let mut hello = vec![
+        0x80, 0x00, 0x01, 0x03, 0x01, 0x00, 0x06, 0x00, 0x00, 0x00, 0x10,
+    ];
+    hello.extend_from_slice(&[0x00, 0x00, 0x39, 0x00, 0x00, 0x2f]);
+    hello.extend_from_slice(&[0xab; 16]);
+    hello[1] = (hello.len() - 2) as u8;
+    let mut i = tcp(&hello, b"");
+    assert_eq!(identify(&i), Verdict::More);
+    i.last = true;
+    assert_eq!(done(&i).app, Some(App::Tls));
+    // The same bytes with lengths that do not add up are not.
+    let mut bad = hello.clone();
+    bad[1] += 1;
+    i.data[0] = &bad;
+    assert_eq!(done(&i).app, None);
 }
 
 #[test]

@@ -111,7 +111,8 @@ pub(crate) fn sip(input: &Input<'_>) -> Guess {
                 }
                 None => {}
             },
-            None => short |= data.len() < MAX_LINE && could_be(data, &[b"SIP/2.0"]),
+            // A method and a space, or the protocol's name: the line's end is still to come.
+            None => short |= data.len() < MAX_LINE,
         }
     }
     if seen || (keepalive && !short && input.data.iter().all(|x| skip_crlf(x).is_empty())) {
@@ -139,7 +140,8 @@ pub(crate) fn http(input: &Input<'_>) -> Guess {
             continue;
         }
         let Some(line) = first_line(data, MAX_LINE) else {
-            short |= data.len() < MAX_LINE && could_be(data, &[b"HTTP/"]);
+            // A method and a space, or the protocol's name: the line's end is still to come.
+            short |= data.len() < MAX_LINE;
             continue;
         };
         match start_line(line, b"HTTP/") {
@@ -260,6 +262,8 @@ pub(crate) fn xmpp(input: &Input<'_>) -> Guess {
     for (side, seen) in stream.iter_mut().enumerate() {
         let data = skip_prolog(input.data[side]);
         if data.is_empty() {
+            // The XML declaration alone, in a segment of its own: the stream header follows.
+            short |= input.data[side].starts_with(b"<?");
             continue;
         }
         if data.starts_with(b"<stream:stream") || data.starts_with(b"<stream ") {
@@ -333,29 +337,21 @@ pub(crate) fn ssh(input: &Input<'_>) -> Guess {
         if data.is_empty() {
             continue;
         }
-        // RFC 4253 4.2: other lines may come before the version line (server side).
+        // RFC 4253 4.2: the server may send other lines before its version line; the client
+        // starts with it.
+        let lines = if side == input.client { 1 } else { 8 };
         let mut rest = data;
         let mut found = None;
-        for _ in 0..8 {
-            // Lines of text only: binary data ends the search at once.
-            if !rest.first().is_some_and(|c| c.is_ascii_graphic()) {
+        for _ in 0..lines {
+            let window = &rest[..rest.len().min(255)];
+            let end = memchr::memchr(b'\n', window);
+            if window.starts_with(b"SSH-") {
+                found = end.map(|p| &window[..p]);
                 break;
             }
-            let window = &rest[..rest.len().min(255)];
-            match first_line(window, 255).or_else(|| {
-                window
-                    .iter()
-                    .position(|&c| c == b'\n')
-                    .map(|p| &window[..p])
-            }) {
-                Some(line) if line.starts_with(b"SSH-") => {
-                    found = Some(line);
-                    break;
-                }
-                Some(line) if side != input.client => {
-                    rest = &rest[(line.len() + 1).min(rest.len())..];
-                    rest = rest.strip_prefix(b"\n").unwrap_or(rest);
-                }
+            // Lines of text only: binary data ends the search at once.
+            match end {
+                Some(p) if window[0].is_ascii_graphic() => rest = &rest[p + 1..],
                 _ => break,
             }
         }

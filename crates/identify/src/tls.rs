@@ -119,9 +119,34 @@ fn messages(mut hs: &[u8]) -> Vec<(u8, &[u8])> {
     out
 }
 
+/// An SSL 2.0-compatible ClientHello (RFC 5246 appendix E.2), which old clients still send
+/// to offer TLS: a two-byte length with the high bit set, type 1, version 3.x (or 2.0), then
+/// lengths that add up to the record.
+fn sslv2_client_hello(d: &[u8]) -> bool {
+    let [l0, l1, 1, major, minor, cs0, cs1, sid0, sid1, ch0, ch1, ..] = *d else {
+        return false;
+    };
+    let len = usize::from(u16::from_be_bytes([l0 & 0x7f, l1]));
+    let cipher_specs = usize::from(u16::from_be_bytes([cs0, cs1]));
+    let fields = 9
+        + cipher_specs
+        + usize::from(u16::from_be_bytes([sid0, sid1]))
+        + usize::from(u16::from_be_bytes([ch0, ch1]));
+    l0 & 0x80 != 0
+        && (major == 3 && minor <= 4 || (major, minor) == (0, 2))
+        && cipher_specs > 0
+        && cipher_specs % 3 == 0
+        && fields == len
+}
+
 pub(crate) fn recognise(input: &Input<'_>) -> Guess {
     let sides = [records(input.data[0]), records(input.data[1])];
+    let v2_client = (0..2).find(|&i| sslv2_client_hello(input.data[i]));
     if sides.iter().all(Option::is_none) {
+        if v2_client.is_some() {
+            // The server's answer, in TLS records, says the rest.
+            return Guess::yes(App::Tls, Detail::default(), false);
+        }
         let short = input
             .data
             .iter()
@@ -141,6 +166,7 @@ pub(crate) fn recognise(input: &Input<'_>) -> Guess {
     // The client is the side whose first handshake message is a ClientHello.
     let client = (0..2)
         .find(|&i| msgs[i].first().is_some_and(|m| m.0 == HS_CLIENT_HELLO))
+        .or(v2_client)
         .or_else(|| (0..2).find(|&i| msgs[1 - i].first().is_some_and(|m| m.0 == HS_SERVER_HELLO)));
     let Some(c) = client else {
         // No hello on either side: a session seen after its handshake. Records that are whole
@@ -165,9 +191,6 @@ pub(crate) fn recognise(input: &Input<'_>) -> Guess {
     let mut d = Detail::default();
     let mut complete = false;
 
-    if let Some(&(_, body)) = msgs[c].iter().find(|m| m.0 == HS_CLIENT_HELLO) {
-        client_hello(body, &mut d);
-    }
     let mut tls13 = false;
     let mut server_done = false;
     let mut server_hello = false;
@@ -238,6 +261,13 @@ pub(crate) fn recognise(input: &Input<'_>) -> Guess {
     // Both sides now encrypted, or application data flowing: nothing more will be readable.
     if sides.iter().flatten().any(|x| x.data) {
         complete = true;
+    }
+    // The ClientHello's detail (SNI, ALPN, JA3, JA4: the costly part) only for the answer that
+    // stands: an undecided verdict is thrown away.
+    if complete || input.last {
+        if let Some(&(_, body)) = msgs[c].iter().find(|m| m.0 == HS_CLIENT_HELLO) {
+            client_hello(body, &mut d);
+        }
     }
     Guess::yes(App::Tls, d, complete)
 }
