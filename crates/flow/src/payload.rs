@@ -40,6 +40,7 @@ pub(crate) struct Capture {
 /// flow's first bytes cost no allocation (the buffers keep their capacity, at most
 /// `payload_bytes` per direction).
 #[derive(Debug, Default)]
+#[allow(clippy::vec_box)] // the boxes themselves are what is reused: a flow holds one
 pub(crate) struct Spare(Vec<Box<Capture>>);
 
 /// Most buffers kept spare.
