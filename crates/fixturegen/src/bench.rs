@@ -5,7 +5,7 @@ use std::io::{self, Write};
 
 use flowdoc_catalogue::{Catalogue, Transport};
 
-use crate::fixtures::dialogue;
+use crate::fixtures::{dialogue, Talk};
 use crate::packet::{self, Ip, Rng, ACK, PSH, SYN};
 use crate::write::{pcap_header, pcap_record, Frame, PcapOptions};
 
@@ -27,7 +27,7 @@ pub fn write_capture(
     let o = PcapOptions::ethernet();
     out.write_all(&pcap_header(&o))?;
     // (transport, port, the conversation's packets: true when from the client)
-    let mut ports: Vec<(Transport, u16, Vec<(bool, Vec<u8>)>)> = Vec::new();
+    let mut ports: Vec<(Transport, u16, Talk)> = Vec::new();
     for r in cat.rows() {
         for &t in &r.transports {
             if let Some(&p) = r.ports.first() {

@@ -152,10 +152,13 @@ pub fn cluster(cat: &Catalogue) -> (String, Vec<u8>) {
     )
 }
 
+/// A conversation: each message, true when the client sent it.
+pub type Talk = Vec<(bool, Vec<u8>)>;
+
 /// What a row's protocol says on the wire: the messages of one conversation, in order
 /// (true: from the client). TLS rows get a TLS 1.2 handshake, with a client certificate
 /// where the guide documents mutual authentication, or TLS 1.3.
-pub(crate) fn dialogue(e: Expect, row: &Row, t: Transport) -> Vec<(bool, Vec<u8>)> {
+pub(crate) fn dialogue(e: Expect, row: &Row, t: Transport) -> Talk {
     let udp = t == Transport::Udp;
     if e.tls {
         let mutual = row.label.contains("mutual");
@@ -237,7 +240,7 @@ pub(crate) fn dialogue(e: Expect, row: &Row, t: Transport) -> Vec<(bool, Vec<u8>
 
 /// A TLS 1.2 handshake; the server asks for a certificate when `ask`, and the client sends one
 /// when `send`.
-fn tls12(ask: bool, send: bool, sni: &str) -> Vec<(bool, Vec<u8>)> {
+fn tls12(ask: bool, send: bool, sni: &str) -> Talk {
     vec![
         (true, m::client_hello(sni, &[], false)),
         (false, m::server_flight_12(ask)),
@@ -246,7 +249,7 @@ fn tls12(ask: bool, send: bool, sni: &str) -> Vec<(bool, Vec<u8>)> {
     ]
 }
 
-fn tls13(sni: &str) -> Vec<(bool, Vec<u8>)> {
+fn tls13(sni: &str) -> Talk {
     vec![
         (true, m::client_hello(sni, &["h2", "http/1.1"], true)),
         (false, m::server_flight_13()),
