@@ -303,10 +303,8 @@ pub(crate) fn xmpp(input: &Input<'_>) -> Guess {
         offered |= find(data, b"<starttls").is_some() && find(data, b"features").is_some();
         features_done |= find(data, b"</stream:features>").is_some();
         proceed |= find(data, b"<proceed").is_some();
-        asked |= data
-            .windows(9)
-            .enumerate()
-            .any(|(i, w)| w == b"<starttls" && !in_features(data, i));
+        asked |= memchr::memchr_iter(b'<', data)
+            .any(|i| data[i..].starts_with(b"<starttls") && !in_features(data, i));
     }
     let complete = if proceed {
         d.starttls = Some("taken".into());

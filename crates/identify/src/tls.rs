@@ -2,6 +2,8 @@
 //! are joined); the handshake messages are read with tls-parser. Gives version, SNI, ALPN,
 //! cipher, client-certificate evidence, and JA3/JA4 fingerprints of the ClientHello.
 
+use std::borrow::Cow;
+
 use md5::{Digest as _, Md5};
 use sha2::Sha256;
 use tls_parser::{
@@ -34,9 +36,9 @@ const HRR_RANDOM: [u8; 32] = [
 
 /// One side's records, as far as they are plaintext.
 #[derive(Debug, Default)]
-struct Side {
-    /// Handshake bytes of the plaintext records, joined.
-    handshake: Vec<u8>,
+struct Side<'a> {
+    /// Handshake bytes of the plaintext records, joined (borrowed while they are one record's).
+    handshake: Cow<'a, [u8]>,
     /// Whole valid records seen.
     records: usize,
     /// A ChangeCipherSpec was seen (what follows is encrypted).
@@ -45,6 +47,17 @@ struct Side {
     data: bool,
     /// The bytes end inside a record.
     partial: bool,
+}
+
+impl<'a> Side<'a> {
+    /// Adds a record's handshake bytes; copies only when a second record continues the first.
+    fn join(&mut self, body: &'a [u8]) {
+        if self.handshake.is_empty() {
+            self.handshake = Cow::Borrowed(body);
+        } else {
+            self.handshake.to_mut().extend_from_slice(body);
+        }
+    }
 }
 
 fn header_ok(d: &[u8]) -> bool {
@@ -58,7 +71,7 @@ fn header_ok(d: &[u8]) -> bool {
 }
 
 /// Walks the records of one side; `None` if the bytes are not TLS records.
-fn records(mut d: &[u8]) -> Option<Side> {
+fn records(mut d: &[u8]) -> Option<Side<'_>> {
     let mut s = Side::default();
     if !header_ok(d) {
         return None;
@@ -77,14 +90,14 @@ fn records(mut d: &[u8]) -> Option<Side> {
         }
         if d.len() < 5 + len {
             if d[0] == HANDSHAKE && !s.ccs {
-                s.handshake.extend_from_slice(&d[5..]);
+                s.join(&d[5..]);
             }
             s.partial = true;
             break;
         }
         let body = &d[5..5 + len];
         match d[0] {
-            HANDSHAKE if !s.ccs || plain_hello(body) => s.handshake.extend_from_slice(body),
+            HANDSHAKE if !s.ccs || plain_hello(body) => s.join(body),
             CHANGE_CIPHER_SPEC => s.ccs = true,
             HANDSHAKE => {}
             _ => s.data = true,
@@ -353,24 +366,31 @@ fn client_hello(body: &[u8], d: &mut Detail) {
     }
 
     // JA3: version,ciphers,extensions,groups,point formats (decimal, GREASE left out), MD5.
-    let join = |v: &[u16]| {
-        v.iter()
-            .filter(|&&x| !grease(x))
-            .map(|x| x.to_string())
-            .collect::<Vec<_>>()
-            .join("-")
-    };
-    let ja3 = format!(
-        "{},{},{},{},{}",
-        ch.version.0,
-        join(&ciphers),
-        join(&types),
-        join(&groups),
-        point_formats
-            .iter()
-            .map(|x| x.to_string())
-            .collect::<Vec<_>>()
-            .join("-")
+    // Written into one buffer: this runs once per ClientHello of every TLS flow.
+    let mut ja3 = String::with_capacity(256);
+    push_dec(&mut ja3, ch.version.0);
+    ja3.push(',');
+    push_list(&mut ja3, ciphers.iter().copied(), '-', push_dec);
+    ja3.push(',');
+    push_list(
+        &mut ja3,
+        types.iter().copied().filter(|&t| !grease(t)),
+        '-',
+        push_dec,
+    );
+    ja3.push(',');
+    push_list(
+        &mut ja3,
+        groups.iter().copied().filter(|&g| !grease(g)),
+        '-',
+        push_dec,
+    );
+    ja3.push(',');
+    push_list(
+        &mut ja3,
+        point_formats.iter().map(|&p| u16::from(p)),
+        '-',
+        push_dec,
     );
     d.ja3 = Some(hex(&Md5::digest(ja3.as_bytes())));
 
@@ -398,66 +418,111 @@ fn client_hello(body: &[u8], d: &mut Detail) {
         Some(p) if !p.is_empty() => {
             let (f, l) = (p[0], p[p.len() - 1]);
             if f.is_ascii_alphanumeric() && l.is_ascii_alphanumeric() {
-                format!("{}{}", f as char, l as char)
+                [f as char, l as char]
             } else {
                 let h = hex(p);
                 let h = h.as_bytes();
-                format!("{}{}", h[0] as char, h[h.len() - 1] as char)
+                [h[0] as char, h[h.len() - 1] as char]
             }
         }
-        _ => "00".to_string(),
+        _ => ['0', '0'],
     };
-    let mut sorted_ciphers: Vec<String> = ciphers.iter().map(|c| format!("{c:04x}")).collect();
-    sorted_ciphers.sort();
-    let mut sorted_exts: Vec<String> = exts
+    // Sorted as four-digit hex strings, which is numeric order.
+    let mut sorted_ciphers = ciphers.clone();
+    sorted_ciphers.sort_unstable();
+    let mut sorted_exts: Vec<u16> = exts
         .iter()
-        .filter(|&&t| t != 0x0000 && t != 0x0010)
-        .map(|t| format!("{t:04x}"))
+        .copied()
+        .filter(|&t| t != 0x0000 && t != 0x0010)
         .collect();
-    sorted_exts.sort();
-    let mut c_input = sorted_exts.join(",");
-    let sigs: Vec<String> = sigalgs
-        .iter()
-        .filter(|&&s| !grease(s))
-        .map(|s| format!("{s:04x}"))
-        .collect();
-    if !sigs.is_empty() {
-        c_input.push('_');
-        c_input.push_str(&sigs.join(","));
-    }
+    sorted_exts.sort_unstable();
+    let mut input = String::with_capacity(512);
     let b_part = if sorted_ciphers.is_empty() {
         "000000000000".to_string()
     } else {
-        hash12(&sorted_ciphers.join(","))
+        push_list(&mut input, sorted_ciphers.iter().copied(), ',', push_hex4);
+        hash12(&input)
     };
     let c_part = if sorted_exts.is_empty() {
         "000000000000".to_string()
     } else {
-        hash12(&c_input)
+        input.clear();
+        push_list(&mut input, sorted_exts.iter().copied(), ',', push_hex4);
+        let mut sigs = sigalgs.iter().copied().filter(|&s| !grease(s)).peekable();
+        if sigs.peek().is_some() {
+            input.push('_');
+            push_list(&mut input, sigs, ',', push_hex4);
+        }
+        hash12(&input)
     };
-    d.ja4 = Some(format!(
-        "t{}{}{:02}{:02}{}_{}_{}",
-        ja4_version,
-        if sni.is_some() { 'd' } else { 'i' },
-        ciphers.len().min(99),
-        exts.len().min(99),
-        alpn_mark,
-        b_part,
-        c_part
-    ));
+    let mut ja4 = String::with_capacity(36);
+    ja4.push('t');
+    ja4.push_str(ja4_version);
+    ja4.push(if sni.is_some() { 'd' } else { 'i' });
+    push_two_digits(&mut ja4, ciphers.len().min(99));
+    push_two_digits(&mut ja4, exts.len().min(99));
+    ja4.extend(alpn_mark);
+    ja4.push('_');
+    ja4.push_str(&b_part);
+    ja4.push('_');
+    ja4.push_str(&c_part);
+    d.ja4 = Some(ja4);
+}
+
+/// `items` written by `push`, separated by `sep`.
+fn push_list(
+    out: &mut String,
+    items: impl Iterator<Item = u16>,
+    sep: char,
+    push: fn(&mut String, u16),
+) {
+    for (i, v) in items.enumerate() {
+        if i > 0 {
+            out.push(sep);
+        }
+        push(out, v);
+    }
+}
+
+fn push_dec(out: &mut String, v: u16) {
+    let mut digits = [0u8; 5];
+    let mut n = v;
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend(digits[i..].iter().map(|&c| c as char));
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+fn push_hex4(out: &mut String, v: u16) {
+    for shift in [12, 8, 4, 0] {
+        out.push(HEX[usize::from((v >> shift) & 0xf)] as char);
+    }
+}
+
+fn push_two_digits(out: &mut String, n: usize) {
+    out.push((b'0' + (n / 10) as u8) as char);
+    out.push((b'0' + (n % 10) as u8) as char);
 }
 
 fn hash12(s: &str) -> String {
-    let mut h = hex(&Sha256::digest(s.as_bytes()));
+    let mut h = hex(&Sha256::digest(s.as_bytes())[..6]);
     h.truncate(12);
     h
 }
 
 fn hex(b: &[u8]) -> String {
-    use std::fmt::Write;
     let mut s = String::with_capacity(b.len() * 2);
-    for x in b {
-        let _ = write!(s, "{x:02x}");
+    for &x in b {
+        s.push(HEX[usize::from(x >> 4)] as char);
+        s.push(HEX[usize::from(x & 0xf)] as char);
     }
     s
 }
