@@ -384,7 +384,7 @@ impl Inventory {
         }
         // Most specific first: the longest prefix answers.
         inv.networks
-            .sort_by(|a, b| b.cidr.prefix_len().cmp(&a.cidr.prefix_len()));
+            .sort_by_key(|n| std::cmp::Reverse(n.cidr.prefix_len()));
         Ok(inv)
     }
 
