@@ -19,8 +19,8 @@
 //! name = "clients"
 //! cidr = "10.20.0.0/16"
 //! roles = ["xmpp-client", "browser"]
-//! "#, "site.toml").unwrap();
-//! let who = inv.lookup("10.20.3.4".parse().unwrap()).unwrap();
+//! "#, "site.toml").expect("valid");
+//! let who = inv.lookup("10.20.3.4".parse().expect("ip")).expect("known");
 //! assert_eq!(who.name, "clients");
 //! assert!(who.roles.contains(&Role::XmppClient));
 //! ```
@@ -503,8 +503,8 @@ mod tests {
              [[host]]\nname = \"cucm1\"\naddresses = [\"10.1.0.5\", \"fd00::5\"]\nroles = [\"cucm\"]\n",
             "t",
         )
-        .unwrap();
-        let name = |ip: &str| inv.lookup(ip.parse().unwrap()).map(|w| w.name);
+        .expect("valid");
+        let name = |ip: &str| inv.lookup(ip.parse().expect("address")).map(|w| w.name);
         assert_eq!(name("10.1.0.5"), Some("cucm1"));
         assert_eq!(name("fd00::5"), Some("cucm1"));
         assert_eq!(name("10.1.9.9"), Some("voice"));
@@ -515,7 +515,7 @@ mod tests {
     #[test]
     fn role_checks_follow_the_rows() {
         let cat = Catalogue::embedded();
-        let row = |id: &str| cat.rows().iter().find(|r| r.id == id).unwrap();
+        let row = |id: &str| cat.rows().iter().find(|r| r.id == id).expect("row");
         let inv = Inventory::from_toml_str(
             "[[host]]\nname = \"imp1\"\naddress = \"10.0.0.1\"\nroles = [\"imp-publisher\"]\n\
              [[host]]\nname = \"imp2\"\naddress = \"10.0.0.2\"\nroles = [\"imp-subscriber\"]\n\
@@ -524,8 +524,8 @@ mod tests {
              [[network]]\nname = \"clients\"\ncidr = \"10.20.0.0/16\"\nroles = [\"xmpp-client\"]\n",
             "t",
         )
-        .unwrap();
-        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        .expect("valid");
+        let ip = |s: &str| s.parse::<IpAddr>().expect("address");
         // XCP S2S (T22.2): node to node, node to federated peer; not from a client network.
         assert!(inv.roles_agree(row("T22.2"), ip("10.0.0.1"), ip("10.0.0.2")));
         assert!(inv.roles_agree(row("T22.2"), ip("10.0.0.1"), ip("192.0.2.1")));
