@@ -15,6 +15,24 @@
 use flowdoc_catalogue::{App, Catalogue, Expect, RowId, SourcePort, Transport};
 use flowdoc_dissect::Proto;
 use flowdoc_flow::{Endpoint, Flow, Side};
+pub use flowdoc_inventory::Inventory;
+
+/// What flows are judged against: the guide's catalogue and, when the site gave one, its
+/// inventory of hosts and roles.
+#[derive(Debug, Clone, Copy)]
+pub struct Reference<'a> {
+    pub catalogue: &'a Catalogue,
+    pub inventory: Option<&'a Inventory>,
+}
+
+impl<'a> From<&'a Catalogue> for Reference<'a> {
+    fn from(catalogue: &'a Catalogue) -> Reference<'a> {
+        Reference {
+            catalogue,
+            inventory: None,
+        }
+    }
+}
 
 /// Which evidence named the initiator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +72,8 @@ pub enum Finding {
     ProtocolMismatch,
     /// The matched rows document TLS and the flow stayed plaintext.
     TlsExpected,
+    /// With an inventory: no matched row gives the initiator and responder the roles they hold.
+    RoleMismatch,
 }
 
 impl Finding {
@@ -63,6 +83,7 @@ impl Finding {
             Finding::TransportMismatch => "transport-mismatch",
             Finding::ProtocolMismatch => "protocol-mismatch",
             Finding::TlsExpected => "tls-expected",
+            Finding::RoleMismatch => "role-mismatch",
         }
     }
     pub fn explain(self) -> &'static str {
@@ -78,6 +99,9 @@ impl Finding {
             }
             Finding::TlsExpected => {
                 "the guide documents TLS for this port, yet the flow spoke in plaintext"
+            }
+            Finding::RoleMismatch => {
+                "the inventory's roles for these hosts are not the sender and listener the guide names for this port"
             }
         }
     }
@@ -129,6 +153,12 @@ const EPHEMERAL_FROM: u16 = 32_768;
 
 /// Names the initiator and matches the flow against the catalogue.
 pub fn classify(cat: &Catalogue, flow: &Flow) -> Classification {
+    classify_in(Reference::from(cat), flow)
+}
+
+/// [`classify`], and with an inventory the role check of every documented flow.
+pub fn classify_in(rf: Reference<'_>, flow: &Flow) -> Classification {
+    let cat = rf.catalogue;
     let transport = transport_of(flow.key.proto);
     let (initiator, rule) = initiator(cat, flow, transport);
     let mut matches = Vec::new();
@@ -164,6 +194,12 @@ pub fn classify(cat: &Catalogue, flow: &Flow) -> Classification {
         findings.push(Finding::LocalhostOnlyOnWire);
     }
     payload_findings(cat, flow, &matches, &mut findings);
+    if let Some(inv) = rf.inventory {
+        let (i, r) = (init.ip(flow.key.v6), resp.ip(flow.key.v6));
+        if !matches.is_empty() && !matches.iter().any(|&m| inv.roles_agree(cat.row(m), i, r)) {
+            findings.push(Finding::RoleMismatch);
+        }
+    }
     findings.sort_unstable();
     Classification {
         initiator,

@@ -11,7 +11,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use flowdoc_capture::{expand_inputs, ReadMode};
 use flowdoc_catalogue::{Catalogue, CatalogueError, SourcePort};
-use flowdoc_pipeline::{analyze_files, LabelledFlow, Options};
+use flowdoc_inventory::Inventory;
+use flowdoc_pipeline::{analyze_files, LabelledFlow, Options, Reference};
 use flowdoc_report::{CsvWriter, FlowRecord, RenderOptions, TableReport};
 
 #[derive(Parser, Debug)]
@@ -56,6 +57,10 @@ struct AnalyzeArgs {
     output: Option<PathBuf>,
     #[command(flatten)]
     catalogue: CatalogueArgs,
+    /// The site's hosts and networks with their roles (TOML): names in every output, and the
+    /// role-mismatch finding.
+    #[arg(long, value_name = "FILE")]
+    inventory: Option<PathBuf>,
     /// Exit 1 when any flow of this kind is found.
     #[arg(long, value_enum, value_name = "WHAT")]
     fail_on: Vec<FailOn>,
@@ -170,6 +175,16 @@ fn load_catalogue(args: &CatalogueArgs) -> Result<Catalogue, Failure> {
     Ok(cat)
 }
 
+fn load_inventory(path: &Option<PathBuf>) -> Result<Option<Inventory>, Failure> {
+    path.as_deref()
+        .map(Inventory::load)
+        .transpose()
+        .map_err(|e| Failure {
+            code: 2,
+            message: e.to_string(),
+        })
+}
+
 fn color_wanted(no_color: bool, to_terminal: bool) -> bool {
     !no_color && to_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
@@ -268,6 +283,7 @@ fn analyze(args: AnalyzeArgs) -> Result<u8, Failure> {
         format,
         output,
         catalogue,
+        inventory,
         fail_on,
         idle_timeout,
         no_split_on_reuse,
@@ -280,6 +296,11 @@ fn analyze(args: AnalyzeArgs) -> Result<u8, Failure> {
         max_undocumented,
     } = args;
     let cat = load_catalogue(&catalogue)?;
+    let inv = load_inventory(&inventory)?;
+    let rf = Reference {
+        catalogue: &cat,
+        inventory: inv.as_ref(),
+    };
     let files = expand_inputs(&inputs).map_err(|e| Failure {
         code: 2,
         message: e.to_string(),
@@ -329,11 +350,11 @@ fn analyze(args: AnalyzeArgs) -> Result<u8, Failure> {
         }
         let r = match &mut out {
             Out::Table(report, _) => {
-                report.add(&lf);
+                report.add_in(rf.inventory, &lf);
                 Ok(())
             }
-            Out::Json(sink) => FlowRecord::new(&cat, &lf).write_json(sink),
-            Out::Csv(w) => w.write(&FlowRecord::new(&cat, &lf)),
+            Out::Json(sink) => FlowRecord::new(rf, &lf).write_json(sink),
+            Out::Csv(w) => w.write(&FlowRecord::new(rf, &lf)),
         };
         if let Err(e) = r {
             write_err = Some(e);
@@ -355,7 +376,7 @@ fn analyze(args: AnalyzeArgs) -> Result<u8, Failure> {
             }
         }
     };
-    let summary = analyze_files(&cat, &files, opts, threads, &mut on_flow, &mut progress);
+    let summary = analyze_files(rf, &files, opts, threads, &mut on_flow, &mut progress);
     if let Some(e) = write_err {
         return Err(write_failure(e, &output));
     }

@@ -70,10 +70,84 @@ fn every_table_of_the_guide_is_labelled_in_the_cluster_fixture() {
     }
 }
 
+/// With the cluster's inventory every host has its name, and exactly the two flows that break
+/// the guide's roles are role mismatches: a client network opening XCP S2S, and a desk that is
+/// not IM and Presence binding to the directory.
+#[test]
+fn the_inventory_names_hosts_and_finds_role_mismatches() {
+    let out = Command::cargo_bin("flowdoc")
+        .expect("binary")
+        .args(["analyze", "--format", "json", "--inventory"])
+        .arg(fixture("cluster-inventory.toml"))
+        .arg(fixture("cluster.pcap"))
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0));
+    let rs: Vec<FlowRecord> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("record"))
+        .collect();
+    let mismatches: Vec<(String, String, Option<u16>)> = rs
+        .iter()
+        .filter(|r| r.findings.iter().any(|f| f == "role-mismatch"))
+        .map(|r| {
+            (
+                r.initiator.name.clone().unwrap_or_default(),
+                r.responder.name.clone().unwrap_or_default(),
+                r.responder.port,
+            )
+        })
+        .collect();
+    assert_eq!(
+        mismatches,
+        [
+            ("xmpp-clients".to_string(), "imp-50".to_string(), Some(5269)),
+            (
+                "browser-desk".to_string(),
+                "directory-18".to_string(),
+                Some(389)
+            ),
+        ]
+    );
+    // Every address on the wire but the undocumented test hosts and loopback has a name.
+    for r in rs.iter().filter(|r| r.status == "documented") {
+        for e in [&r.initiator, &r.responder] {
+            assert!(
+                e.name.is_some() || e.ip.starts_with("127.") || e.ip.starts_with("10.201."),
+                "{} has no name",
+                e.ip
+            );
+        }
+    }
+    // A broken inventory is a usage error that says where.
+    let dir = std::env::temp_dir().join(format!("flowdoc-inv-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let bad = dir.join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[[host]]\nname = \"x\"\naddress = \"10.0.0.1\"\nroles = [\"imp\"]\n",
+    )
+    .expect("write");
+    let out = Command::cargo_bin("flowdoc")
+        .expect("binary")
+        .args(["analyze", "--inventory"])
+        .arg(&bad)
+        .arg(fixture("cluster.pcap"))
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.toml:4:10: unknown role \"imp\""), "{err}");
+}
+
 #[test]
 fn cluster_labels_initiators_and_counts() {
     let rs = records(&[fixture("cluster.pcap").to_str().unwrap_or_default()]);
-    let s2s = find(&rs, 5269, "tcp");
+    // (The S2S flow from the client network 10.250/16 is the inventory test's.)
+    let s2s: Vec<_> = find(&rs, 5269, "tcp")
+        .into_iter()
+        .filter(|r| !r.initiator.ip.starts_with("10.250."))
+        .collect();
     assert_eq!(s2s.len(), 1);
     let s2s = s2s[0];
     assert_eq!(ids(s2s), ["T22.2"]);

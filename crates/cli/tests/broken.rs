@@ -127,7 +127,7 @@ fn a_syn_flood_is_bounded_by_the_flow_cap_and_loses_no_flow() {
     assert_eq!(out.status.code(), Some(0));
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(text.lines().count(), 100_001, "every flow is in the output");
-    assert!(text.lines().filter(|l| l.ends_with(",evicted")).count() >= 90_000);
+    assert!(text.lines().filter(|l| l.contains(",evicted,")).count() >= 90_000);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("the flow table was full"), "{err}");
 }

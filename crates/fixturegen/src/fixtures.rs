@@ -109,9 +109,20 @@ fn eth(ip: Vec<u8>) -> Vec<u8> {
 /// Every row of the guide, once per transport it lists, plus undocumented traffic and a
 /// localhost-only port crossing the network. Rows the guide marks localhost-only are sent
 /// between loopback addresses, as the guide intends.
-pub fn cluster(cat: &Catalogue) -> (String, Vec<u8>) {
-    let wrap = eth;
-    let mut c = Conv::new(EPOCH_NS, &wrap);
+/// The cluster's conversations: each catalogue row and transport with its client and server
+/// addresses, ports, and a running number.
+struct Seat<'a> {
+    row: &'a Row,
+    t: Transport,
+    ci: Ip,
+    si: Ip,
+    cp: u16,
+    sp: u16,
+    n: u16,
+}
+
+fn seats(cat: &Catalogue) -> Vec<Seat<'_>> {
+    let mut out = Vec::new();
     let mut n: u16 = 0;
     for row in cat.rows() {
         for &t in &row.transports {
@@ -129,15 +140,64 @@ pub fn cluster(cat: &Catalogue) -> (String, Vec<u8>) {
                 _ => 51_000 + n,
             };
             let sp = row.ports.first().copied().unwrap_or(40_000 + n);
-            let talk = row.payload.map(|e| dialogue(e, row, t));
-            match (t, talk) {
-                (Transport::Tcp, Some(m)) => c.tcp_dialogue(ci, si, cp, sp, &m),
-                (Transport::Udp, Some(m)) => c.udp_dialogue(ci, si, cp, sp, &m),
-                (Transport::Tcp, None) => c.tcp_session(ci, si, cp, sp),
-                (Transport::Udp, None) => c.udp_exchange(ci, si, cp, sp),
-                (Transport::Icmp, _) => c.ping(ci, si, n),
-            }
+            out.push(Seat {
+                row,
+                t,
+                ci,
+                si,
+                cp,
+                sp,
+                n,
+            });
         }
+    }
+    out
+}
+
+/// A network of XMPP clients and a desk with only a browser: the two hosts that break the
+/// guide's roles in the cluster (one opens XCP S2S, the other LDAP).
+const CLIENT_NET: [u8; 4] = [10, 250, 0, 7];
+const BROWSER_DESK: [u8; 4] = [10, 251, 0, 9];
+
+pub fn cluster(cat: &Catalogue) -> (String, Vec<u8>) {
+    let wrap = eth;
+    let mut c = Conv::new(EPOCH_NS, &wrap);
+    for s in seats(cat) {
+        let (row, t, ci, si, cp, sp, n) = (s.row, s.t, s.ci, s.si, s.cp, s.sp, s.n);
+        let talk = row.payload.map(|e| dialogue(e, row, t));
+        match (t, talk) {
+            (Transport::Tcp, Some(m)) => c.tcp_dialogue(ci, si, cp, sp, &m),
+            (Transport::Udp, Some(m)) => c.udp_dialogue(ci, si, cp, sp, &m),
+            (Transport::Tcp, None) => c.tcp_session(ci, si, cp, sp),
+            (Transport::Udp, None) => c.udp_exchange(ci, si, cp, sp),
+            (Transport::Icmp, _) => c.ping(ci, si, n),
+        }
+    }
+    // Against the inventory's roles: a client network opening XCP S2S to an IM and Presence
+    // node, and a desk that is not IM and Presence binding to the directory.
+    let server_of = |id: &str| {
+        seats(cat)
+            .into_iter()
+            .find(|s| s.row.id == id)
+            .map(|s| s.si)
+    };
+    if let (Some(imp), Some(ldap)) = (server_of("T22.2"), server_of("T5.1")) {
+        let [a, b, cc, d] = CLIENT_NET;
+        let s2s = dialogue(
+            Expect::parse("xmpp").expect("xmpp"),
+            cat_row(cat, "T22.2"),
+            Transport::Tcp,
+        );
+        c.tcp_dialogue(v4(a, b, cc, d), imp, 52_010, 5269, &s2s);
+        let [a, b, cc, d] = BROWSER_DESK;
+        let (q, r) = m::ldap_bind();
+        c.tcp_dialogue(
+            v4(a, b, cc, d),
+            ldap,
+            52_011,
+            389,
+            &vec![(true, q), (false, r)],
+        );
     }
     // Undocumented: a TCP service on 9999, UDP on 40000, DNS over TCP (the guide lists UDP),
     // ICMPv6 echo; and the IDS port 1500 (localhost only) between two hosts.
@@ -154,6 +214,67 @@ pub fn cluster(cat: &Catalogue) -> (String, Vec<u8>) {
 
 /// A conversation: each message, true when the client sent it.
 pub type Talk = Vec<(bool, Vec<u8>)>;
+
+fn cat_row<'a>(cat: &'a Catalogue, id: &str) -> &'a Row {
+    cat.rows()
+        .iter()
+        .find(|r| r.id == id)
+        .expect("the embedded catalogue has the row")
+}
+
+/// The cluster's inventory: every address of `cluster.pcap` named after the role its row gives
+/// it (IM and Presence nodes, CUCM, the directory, clients, ...), plus the client network and
+/// the browser desk that break those roles.
+pub fn cluster_inventory(cat: &Catalogue) -> (String, Vec<u8>) {
+    let mut hosts: Vec<(String, String, Vec<&'static str>)> = Vec::new();
+    let add =
+        |ip: Ip, cell: &str, n: &str, hosts: &mut Vec<(String, String, Vec<&'static str>)>| {
+            let Ip::V4(a) = ip else { return };
+            if a[0] == 127 {
+                return;
+            }
+            let addr = format!("{}.{}.{}.{}", a[0], a[1], a[2], a[3]);
+            if hosts.iter().any(|h| h.1 == addr) {
+                return;
+            }
+            let roles: Vec<&'static str> = flowdoc_inventory::cell_roles(cell)
+                .unwrap_or_default()
+                .iter()
+                .map(|r| r.as_str())
+                .collect();
+            let kind = match roles.first().copied() {
+                Some("imp-publisher" | "imp-subscriber") => "imp",
+                Some(r) => r,
+                None => "host",
+            };
+            hosts.push((format!("{kind}-{n}"), addr, roles));
+        };
+    for s in seats(cat) {
+        add(s.ci, &s.row.from, &format!("{}-src", s.n), &mut hosts);
+        add(s.si, &s.row.to, &s.n.to_string(), &mut hosts);
+    }
+    let mut t = String::from(
+        "# The cluster fixture's inventory (written by flowdoc-fixturegen): each address of\n\
+         # cluster.pcap with the role its catalogue row gives it.\n\
+         name = \"cluster fixture\"\n",
+    );
+    for (name, addr, roles) in &hosts {
+        let roles: Vec<String> = roles.iter().map(|r| format!("{r:?}")).collect();
+        t.push_str(&format!(
+            "\n[[host]]\nname = {name:?}\naddress = {addr:?}\nroles = [{}]\n",
+            roles.join(", ")
+        ));
+    }
+    let [a, b, _, _] = CLIENT_NET;
+    t.push_str(&format!(
+        "\n[[network]]\nname = \"xmpp-clients\"\ncidr = \"{a}.{b}.0.0/16\"\nroles = [\"xmpp-client\", \"browser\"]\n"
+    ));
+    let [a, b, cc, d] = BROWSER_DESK;
+    t.push_str(&format!(
+        "\n[[host]]\nname = \"browser-desk\"\naddress = \"{a}.{b}.{cc}.{d}\"\nroles = [\"browser\"]\n"
+    ));
+    ("cluster-inventory.toml".into(), t.into_bytes())
+}
 
 /// What a row's protocol says on the wire: the messages of one conversation, in order
 /// (true: from the client). TLS rows get a TLS 1.2 handshake, with a client certificate
@@ -571,6 +692,7 @@ pub fn midstream_gz() -> (String, Vec<u8>) {
 pub fn all(cat: &Catalogue) -> Vec<(String, Vec<u8>)> {
     let mut v = vec![
         cluster(cat),
+        cluster_inventory(cat),
         payloads(),
         links(),
         tunnels(),

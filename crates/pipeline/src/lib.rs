@@ -19,8 +19,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use flowdoc_capture::{CaptureError, CaptureReader, ReadMode};
-use flowdoc_catalogue::Catalogue;
-use flowdoc_classify::{classify, Classification};
+pub use flowdoc_classify::Reference;
+use flowdoc_classify::{classify_in, Classification};
 pub use flowdoc_dissect::SkipReason;
 use flowdoc_dissect::{dissect, Dissected, FragmentId, Packet};
 use flowdoc_flow::{Flow, FlowConfig, FlowTable, TableStats};
@@ -116,16 +116,16 @@ const SWEEP_EVERY_NS: i64 = 10_000_000_000;
 /// The flow half: a flow table and the classifier. One per thread when sharded.
 #[derive(Debug)]
 pub struct Worker<'c> {
-    cat: &'c Catalogue,
+    rf: Reference<'c>,
     table: FlowTable,
     idle_timeout: bool,
     next_sweep_ns: i64,
 }
 
 impl<'c> Worker<'c> {
-    pub fn new(cat: &'c Catalogue, cfg: FlowConfig) -> Worker<'c> {
+    pub fn new(rf: impl Into<Reference<'c>>, cfg: FlowConfig) -> Worker<'c> {
         Worker {
-            cat,
+            rf: rf.into(),
             table: FlowTable::new(cfg),
             idle_timeout: cfg.idle_timeout_ns.is_some(),
             next_sweep_ns: i64::MIN,
@@ -140,8 +140,8 @@ impl<'c> Worker<'c> {
         p: &Packet<'_>,
         sink: &mut dyn FnMut(LabelledFlow),
     ) {
-        let cat = self.cat;
-        let mut done = |flow: Flow| sink(label(cat, flow));
+        let rf = self.rf;
+        let mut done = |flow: Flow| sink(label(rf, flow));
         self.table.observe(ts_ns, wire_len, p, &mut done);
         if self.idle_timeout && ts_ns >= self.next_sweep_ns {
             if self.next_sweep_ns != i64::MIN {
@@ -158,22 +158,23 @@ impl<'c> Worker<'c> {
 
     /// Ends every open flow; returns what the table did.
     pub fn finish(&mut self, sink: &mut dyn FnMut(LabelledFlow)) -> TableStats {
-        let cat = self.cat;
-        self.table.finish(&mut |flow| sink(label(cat, flow)));
+        let rf = self.rf;
+        self.table.finish(&mut |flow| sink(label(rf, flow)));
         self.table.stats()
     }
 }
 
 impl<'c> Engine<'c> {
-    pub fn new(cat: &'c Catalogue, opts: Options) -> Engine<'c> {
-        Engine::with_flows(cat, Flows::Local(Worker::new(cat, opts.flow)))
+    pub fn new(rf: impl Into<Reference<'c>>, opts: Options) -> Engine<'c> {
+        let rf = rf.into();
+        Engine::with_flows(rf, Flows::Local(Worker::new(rf, opts.flow)))
     }
 
-    fn with_flows(cat: &'c Catalogue, flows: Flows<'c>) -> Engine<'c> {
+    fn with_flows(rf: Reference<'c>, flows: Flows<'c>) -> Engine<'c> {
         Engine {
             flows,
             summary: Summary {
-                catalogue: cat.source().to_string(),
+                catalogue: rf.catalogue.source().to_string(),
                 ..Summary::default()
             },
         }
@@ -274,16 +275,16 @@ impl<'c> Engine<'c> {
     }
 }
 
-fn label(cat: &Catalogue, flow: Flow) -> LabelledFlow {
-    let class = classify(cat, &flow);
+fn label(rf: Reference<'_>, flow: Flow) -> LabelledFlow {
+    let class = classify_in(rf, &flow);
     LabelledFlow { flow, class }
 }
 
 /// Analyses several files as one capture: flows that span rotated files stay one flow.
 /// With `threads` above 1, flows are sharded by a symmetric hash of their key over that many
 /// flow threads behind this reading thread: the flows are the same, their order is not.
-pub fn analyze_files(
-    cat: &Catalogue,
+pub fn analyze_files<'c>(
+    rf: impl Into<Reference<'c>>,
     paths: &[PathBuf],
     opts: Options,
     threads: usize,
@@ -308,12 +309,13 @@ pub fn analyze_files(
         }
         engine.finish(&mut counting)
     };
+    let rf = rf.into();
     let mut summary = if threads <= 1 {
-        run(&mut Engine::new(cat, opts))
+        run(&mut Engine::new(rf, opts))
     } else {
         std::thread::scope(|scope| {
-            let shards = shard::Shards::spawn(scope, cat, opts.flow, threads);
-            run(&mut Engine::with_flows(cat, Flows::Sharded(shards)))
+            let shards = shard::Shards::spawn(scope, rf, opts.flow, threads);
+            run(&mut Engine::with_flows(rf, Flows::Sharded(shards)))
         })
     };
     summary.documented = documented;

@@ -8,7 +8,7 @@ use std::hash::BuildHasher;
 use std::sync::mpsc::{channel, sync_channel, Receiver, SyncSender};
 use std::thread::{Scope, ScopedJoinHandle};
 
-use flowdoc_catalogue::Catalogue;
+use crate::Reference;
 use flowdoc_dissect::{FragmentId, Packet};
 use flowdoc_flow::{Endpoint, FlowConfig, FlowKey, TableStats};
 use foldhash::fast::FixedState;
@@ -94,7 +94,7 @@ fn detach(p: &Packet<'_>) -> Packet<'static> {
 impl<'s> Shards<'s> {
     pub(crate) fn spawn<'e: 's>(
         scope: &'s Scope<'s, 'e>,
-        cat: &'e Catalogue,
+        rf: Reference<'e>,
         cfg: FlowConfig,
         n: usize,
     ) -> Shards<'s> {
@@ -110,7 +110,7 @@ impl<'s> Shards<'s> {
             let (tx, rx) = sync_channel::<Batch>(QUEUE);
             let otx = otx.clone();
             handles.push(scope.spawn(move || {
-                let mut w = Worker::new(cat, per_worker);
+                let mut w = Worker::new(rf, per_worker);
                 let mut out = Vec::new();
                 for batch in rx {
                     for m in batch.msgs {

@@ -13,3 +13,13 @@ mod terminal;
 pub use app::{escape, summary as app_summary};
 pub use record::{rfc3339, CsvWriter, EndpointRecord, FlowRecord, MatchRecord, SideRecord};
 pub use terminal::{RenderOptions, TableReport};
+
+use flowdoc_inventory::Inventory;
+
+/// A host as reports show it: "name (address)" when the inventory knows it.
+pub fn host_label(inv: Option<&Inventory>, ip: std::net::IpAddr) -> String {
+    match inv.and_then(|i| i.lookup(ip)) {
+        Some(w) => format!("{} ({ip})", w.name),
+        None => ip.to_string(),
+    }
+}

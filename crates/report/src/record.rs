@@ -1,9 +1,10 @@
 use std::io::{self, Write};
 
-use flowdoc_catalogue::{Catalogue, Transport};
+use flowdoc_catalogue::Transport;
 use flowdoc_dissect::Proto;
 use flowdoc_flow::{Detail, Side};
 use flowdoc_pipeline::LabelledFlow;
+use flowdoc_pipeline::Reference;
 use serde::{Deserialize, Serialize};
 
 /// One endpoint of a flow record. `port` is null for ICMP.
@@ -12,6 +13,9 @@ use serde::{Deserialize, Serialize};
 pub struct EndpointRecord {
     pub ip: String,
     pub port: Option<u16>,
+    /// The inventory's name for the host or network, when an inventory was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 /// One catalogue row that documents the flow.
@@ -101,15 +105,23 @@ fn flags(f: u8) -> String {
 }
 
 impl FlowRecord {
-    pub fn new(cat: &Catalogue, lf: &LabelledFlow) -> FlowRecord {
+    /// The record of a flow; with an inventory in `rf`, its endpoints carry their names.
+    pub fn new<'a>(rf: impl Into<Reference<'a>>, lf: &LabelledFlow) -> FlowRecord {
+        let rf = rf.into();
+        let cat = rf.catalogue;
         let f = &lf.flow;
         let c = &lf.class;
         let ports = matches!(f.key.proto, Proto::Tcp | Proto::Udp);
         let ep = |side: Side| {
             let e = f.key.endpoint(side);
+            let ip = e.ip(f.key.v6);
             EndpointRecord {
-                ip: e.ip(f.key.v6).to_string(),
+                ip: ip.to_string(),
                 port: ports.then_some(e.port),
+                name: rf
+                    .inventory
+                    .and_then(|inv| inv.lookup(ip))
+                    .map(|w| w.name.to_string()),
             }
         };
         let init = f.key.endpoint(c.initiator);
@@ -191,7 +203,7 @@ impl<W: Write> std::fmt::Debug for CsvWriter<W> {
 }
 
 /// Column names of the CSV output.
-pub const CSV_HEADER: [&str; 24] = [
+pub const CSV_HEADER: [&str; 26] = [
     "transport",
     "initiator_ip",
     "initiator_port",
@@ -216,6 +228,8 @@ pub const CSV_HEADER: [&str; 24] = [
     "tunnel",
     "vlan",
     "end_reason",
+    "initiator_name",
+    "responder_name",
 ];
 
 impl<W: Write> CsvWriter<W> {
@@ -258,6 +272,8 @@ impl<W: Write> CsvWriter<W> {
             r.tunnel.clone().unwrap_or_default(),
             opt(r.vlan),
             r.end_reason.clone(),
+            r.initiator.name.clone().unwrap_or_default(),
+            r.responder.name.clone().unwrap_or_default(),
         ];
         self.inner.write_record(&row).map_err(io::Error::other)
     }

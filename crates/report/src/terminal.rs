@@ -7,6 +7,7 @@ use comfy_table::{
 use flowdoc_catalogue::{Catalogue, RowId};
 use flowdoc_classify::Finding;
 use flowdoc_dissect::{link, Addr, Proto};
+use flowdoc_inventory::Inventory;
 use flowdoc_pipeline::{LabelledFlow, Summary};
 
 use crate::app::{app_name, summary};
@@ -118,6 +119,11 @@ impl TableReport {
     }
 
     pub fn add(&mut self, lf: &LabelledFlow) {
+        self.add_in(None, lf);
+    }
+
+    /// Adds a flow; with an inventory, hosts are shown by name.
+    pub fn add_in(&mut self, inv: Option<&Inventory>, lf: &LabelledFlow) {
         let f = &lf.flow;
         let init = f.key.endpoint(lf.class.initiator);
         let resp = f.key.endpoint(lf.class.initiator.other());
@@ -137,8 +143,8 @@ impl TableReport {
             let key = (
                 f.key.proto,
                 port,
-                init.ip(f.key.v6).to_string(),
-                resp.ip(f.key.v6).to_string(),
+                crate::host_label(inv, init.ip(f.key.v6)),
+                crate::host_label(inv, resp.ip(f.key.v6)),
                 lf.class.findings.contains(&Finding::TransportMismatch),
             );
             if let Some(a) = self.undocumented.get_mut(&key) {
@@ -156,8 +162,8 @@ impl TableReport {
                 .or_insert_with(|| {
                     let mut ex = format!(
                         "{} -> {} {}",
-                        init.ip(f.key.v6),
-                        resp.ip(f.key.v6),
+                        crate::host_label(inv, init.ip(f.key.v6)),
+                        crate::host_label(inv, resp.ip(f.key.v6)),
                         port_text(f.key.proto, port)
                     );
                     if let Some(id) = f.identified() {
