@@ -191,13 +191,7 @@ pub fn cluster(cat: &Catalogue) -> (String, Vec<u8>) {
         c.tcp_dialogue(v4(a, b, cc, d), imp, 52_010, 5269, &s2s);
         let [a, b, cc, d] = BROWSER_DESK;
         let (q, r) = m::ldap_bind();
-        c.tcp_dialogue(
-            v4(a, b, cc, d),
-            ldap,
-            52_011,
-            389,
-            &vec![(true, q), (false, r)],
-        );
+        c.tcp_dialogue(v4(a, b, cc, d), ldap, 52_011, 389, &[(true, q), (false, r)]);
     }
     // Undocumented: a TCP service on 9999, UDP on 40000, DNS over TCP (the guide lists UDP),
     // ICMPv6 echo; and the IDS port 1500 (localhost only) between two hosts.
