@@ -12,8 +12,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 use flowdoc_capture::{expand_inputs, ReadMode};
 use flowdoc_catalogue::{Catalogue, CatalogueError, SourcePort};
 use flowdoc_inventory::Inventory;
-use flowdoc_pipeline::{analyze_files, LabelledFlow, Options, Reference};
-use flowdoc_report::{CsvWriter, FlowRecord, RenderOptions, TableReport};
+use flowdoc_pipeline::{analyze_files, LabelledFlow, Options, Reference, Summary};
+use flowdoc_report::rules::RuleFormat;
+use flowdoc_report::{
+    Compliance, ComplianceReport, CsvWriter, FlowRecord, RenderOptions, TableReport,
+};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -44,26 +47,23 @@ enum Command {
     Analyze(AnalyzeArgs),
     /// Show the port catalogue, optionally filtered.
     Catalogue(CatalogueCmd),
+    /// Write the compliance report of captures: HTML (self-contained), Markdown and JSON.
+    Report(ReportArgs),
+    /// Write firewall allow rules for the documented flows of captures, citing the guide.
+    Rules(RulesArgs),
 }
 
+/// What every command that reads captures shares: the inputs, the reference, the flow table.
 #[derive(clap::Args, Debug)]
-struct AnalyzeArgs {
+struct RunArgs {
     #[arg(required = true, value_name = "CAPTURE")]
     inputs: Vec<PathBuf>,
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    format: Format,
-    /// Write the results here instead of stdout.
-    #[arg(long, short, value_name = "FILE")]
-    output: Option<PathBuf>,
     #[command(flatten)]
     catalogue: CatalogueArgs,
     /// The site's hosts and networks with their roles (TOML): names in every output, and the
     /// role-mismatch finding.
     #[arg(long, value_name = "FILE")]
     inventory: Option<PathBuf>,
-    /// Exit 1 when any flow of this kind is found.
-    #[arg(long, value_enum, value_name = "WHAT")]
-    fail_on: Vec<FailOn>,
     /// Seconds without a packet after which a flow ends (0: never).
     #[arg(long, default_value_t = 300, value_name = "SECS")]
     idle_timeout: u64,
@@ -83,6 +83,20 @@ struct AnalyzeArgs {
     /// Read files through a memory map instead of the default buffered reads.
     #[arg(long)]
     mmap: bool,
+}
+
+#[derive(clap::Args, Debug)]
+struct AnalyzeArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// Write the results here instead of stdout.
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Exit 1 when any flow of this kind is found.
+    #[arg(long, value_enum, value_name = "WHAT")]
+    fail_on: Vec<FailOn>,
     /// No colour, even on a terminal (NO_COLOR is honoured too).
     #[arg(long)]
     no_color: bool,
@@ -92,6 +106,36 @@ struct AnalyzeArgs {
     /// Most undocumented rows in the table report.
     #[arg(long, default_value_t = 50, value_name = "N")]
     max_undocumented: usize,
+}
+
+#[derive(clap::Args, Debug)]
+struct ReportArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    /// Folder for report.html, report.md and report.json (created if missing).
+    #[arg(long, short, value_name = "DIR", default_value = "flowdoc-report")]
+    output: PathBuf,
+}
+
+#[derive(clap::Args, Debug)]
+struct RulesArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    /// The firewall's language.
+    #[arg(long, value_enum)]
+    format: RulesFormat,
+    /// Write the rules here instead of stdout.
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum RulesFormat {
+    Asa,
+    Ios,
+    Nftables,
+    Iptables,
+    Csv,
 }
 
 #[derive(clap::Args, Debug)]
@@ -152,6 +196,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Analyze(args) => analyze(args),
         Command::Catalogue(args) => catalogue(args),
+        Command::Report(args) => report(args),
+        Command::Rules(args) => rules(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -277,55 +323,148 @@ fn write_failure(e: io::Error, output: &Option<PathBuf>) -> Failure {
     }
 }
 
+/// Captures, reference and options, ready to run.
+struct Run {
+    cat: Catalogue,
+    inv: Option<Inventory>,
+    files: Vec<PathBuf>,
+    opts: Options,
+    threads: usize,
+}
+
+impl Run {
+    fn prepare(args: &RunArgs) -> Result<Run, Failure> {
+        let cat = load_catalogue(&args.catalogue)?;
+        let inv = load_inventory(&args.inventory)?;
+        let files = expand_inputs(&args.inputs).map_err(|e| Failure {
+            code: 2,
+            message: e.to_string(),
+        })?;
+        if files.is_empty() {
+            return Err(Failure {
+                code: 2,
+                message: "no capture files found in the given folders".into(),
+            });
+        }
+        let opts = Options {
+            read_mode: if args.mmap {
+                ReadMode::Mmap
+            } else {
+                ReadMode::Buffered
+            },
+            flow: flowdoc_flow::FlowConfig {
+                idle_timeout_ns: (args.idle_timeout > 0).then(|| {
+                    i64::try_from(args.idle_timeout).unwrap_or(i64::MAX / 1_000_000_000)
+                        * 1_000_000_000
+                }),
+                split_on_reuse: !args.no_split_on_reuse,
+                max_flows: args.max_flows,
+                payload_bytes: args.payload_bytes,
+            },
+        };
+        Ok(Run {
+            cat,
+            inv,
+            files,
+            opts,
+            threads: args.threads,
+        })
+    }
+
+    fn reference(&self) -> Reference<'_> {
+        Reference {
+            catalogue: &self.cat,
+            inventory: self.inv.as_ref(),
+        }
+    }
+
+    /// The one analysis every command runs: each labelled flow goes to `on_flow`.
+    fn execute(&self, on_flow: &mut dyn FnMut(LabelledFlow)) -> Summary {
+        let progress_on = io::stderr().is_terminal();
+        let nfiles = self.files.len();
+        let mut progress = |i: usize, pos: u64, len: u64| {
+            if progress_on && len > (64 << 20) {
+                let pct = pos.saturating_mul(100).checked_div(len).unwrap_or(100);
+                eprint!(
+                    "\rflowdoc: reading file {}/{}: {:3}%",
+                    i + 1,
+                    nfiles,
+                    pct.min(100)
+                );
+                if pos >= len {
+                    eprint!("\r\x1b[K");
+                }
+            }
+        };
+        analyze_files(
+            self.reference(),
+            &self.files,
+            self.opts,
+            self.threads,
+            on_flow,
+            &mut progress,
+        )
+    }
+}
+
+/// Errors and warnings about the inputs, after the results: unreadable files are a usage
+/// error (2), inputs that ended early give 3.
+fn input_outcome(summary: &Summary, format_is_table: bool) -> Result<u8, Failure> {
+    for f in &summary.files {
+        if let Some(e) = &f.error {
+            eprintln!("flowdoc: {e}");
+        }
+        for &lt in f
+            .link_types
+            .iter()
+            .filter(|&&lt| !flowdoc_dissect::link::is_supported(lt))
+        {
+            eprintln!(
+                "flowdoc: {}: link type {lt} is not one flowdoc reads; its packets are counted as skipped (unknown-link-type-{lt})",
+                f.path.display()
+            );
+        }
+    }
+    if !format_is_table && summary.skipped_total() > 0 {
+        eprintln!(
+            "flowdoc: {} packets skipped: {}",
+            summary.skipped_total(),
+            summary.skipped_text()
+        );
+    }
+    if summary.table.evicted > 0 {
+        eprintln!(
+            "flowdoc: the flow table was full: {} flows were evicted early (end_reason \"evicted\"; raise --max-flows to keep more)",
+            summary.table.evicted
+        );
+    }
+    let unreadable = summary.files.iter().filter(|f| f.unreadable).count();
+    if unreadable > 0 {
+        return Err(Failure {
+            code: 2,
+            message: format!("{unreadable} input(s) could not be read"),
+        });
+    }
+    if !summary.complete() {
+        eprintln!("flowdoc: the input was not whole: the report covers what could be read");
+        return Ok(3);
+    }
+    Ok(0)
+}
+
 fn analyze(args: AnalyzeArgs) -> Result<u8, Failure> {
     let AnalyzeArgs {
-        inputs,
+        run,
         format,
         output,
-        catalogue,
-        inventory,
         fail_on,
-        idle_timeout,
-        no_split_on_reuse,
-        max_flows,
-        payload_bytes,
-        threads,
-        mmap,
         no_color,
         width,
         max_undocumented,
     } = args;
-    let cat = load_catalogue(&catalogue)?;
-    let inv = load_inventory(&inventory)?;
-    let rf = Reference {
-        catalogue: &cat,
-        inventory: inv.as_ref(),
-    };
-    let files = expand_inputs(&inputs).map_err(|e| Failure {
-        code: 2,
-        message: e.to_string(),
-    })?;
-    if files.is_empty() {
-        return Err(Failure {
-            code: 2,
-            message: "no capture files found in the given folders".into(),
-        });
-    }
-    let opts = Options {
-        read_mode: if mmap {
-            ReadMode::Mmap
-        } else {
-            ReadMode::Buffered
-        },
-        flow: flowdoc_flow::FlowConfig {
-            idle_timeout_ns: (idle_timeout > 0).then(|| {
-                i64::try_from(idle_timeout).unwrap_or(i64::MAX / 1_000_000_000) * 1_000_000_000
-            }),
-            split_on_reuse: !no_split_on_reuse,
-            max_flows,
-            payload_bytes,
-        },
-    };
+    let run = Run::prepare(&run)?;
+    let rf = run.reference();
+    let cat = &run.cat;
     let sink = Sink::open(&output)?;
     enum Out {
         Table(Box<TableReport>, Sink),
@@ -360,23 +499,7 @@ fn analyze(args: AnalyzeArgs) -> Result<u8, Failure> {
             write_err = Some(e);
         }
     };
-    let progress_on = io::stderr().is_terminal();
-    let nfiles = files.len();
-    let mut progress = |i: usize, pos: u64, len: u64| {
-        if progress_on && len > (64 << 20) {
-            let pct = pos.saturating_mul(100).checked_div(len).unwrap_or(100);
-            eprint!(
-                "\rflowdoc: reading file {}/{}: {:3}%",
-                i + 1,
-                nfiles,
-                pct.min(100)
-            );
-            if pos >= len {
-                eprint!("\r\x1b[K");
-            }
-        }
-    };
-    let summary = analyze_files(rf, &files, opts, threads, &mut on_flow, &mut progress);
+    let summary = run.execute(&mut on_flow);
     if let Some(e) = write_err {
         return Err(write_failure(e, &output));
     }
@@ -388,7 +511,7 @@ fn analyze(args: AnalyzeArgs) -> Result<u8, Failure> {
                 width: width.or(if term { None } else { Some(120) }),
                 max_undocumented,
             };
-            sink.write_all(report.render(&cat, &summary, &ro).as_bytes())
+            sink.write_all(report.render(cat, &summary, &ro).as_bytes())
                 .map_err(|e| write_failure(e, &output))?;
             sink
         }
@@ -409,48 +532,82 @@ fn analyze(args: AnalyzeArgs) -> Result<u8, Failure> {
         });
     }
     sink.finish().map_err(|e| write_failure(e, &output))?;
-
-    for f in &summary.files {
-        if let Some(e) = &f.error {
-            eprintln!("flowdoc: {e}");
-        }
-        for &lt in f
-            .link_types
-            .iter()
-            .filter(|&&lt| !flowdoc_dissect::link::is_supported(lt))
-        {
-            eprintln!(
-                "flowdoc: {}: link type {lt} is not one flowdoc reads; its packets are counted as skipped (unknown-link-type-{lt})",
-                f.path.display()
-            );
-        }
-    }
-    if format != Format::Table && summary.skipped_total() > 0 {
-        eprintln!(
-            "flowdoc: {} packets skipped: {}",
-            summary.skipped_total(),
-            summary.skipped_text()
-        );
-    }
-    if summary.table.evicted > 0 {
-        eprintln!(
-            "flowdoc: the flow table was full: {} flows were evicted early (end_reason \"evicted\"; raise --max-flows to keep more)",
-            summary.table.evicted
-        );
-    }
-    if unreadable > 0 {
-        return Err(Failure {
-            code: 2,
-            message: format!("{unreadable} input(s) could not be read"),
-        });
-    }
-    if !summary.complete() {
-        eprintln!("flowdoc: the input was not whole: the report covers what could be read");
-        return Ok(3);
+    let code = input_outcome(&summary, format == Format::Table)?;
+    if code != 0 {
+        return Ok(code);
     }
     let fail = (fail_on.contains(&FailOn::Undocumented) && undocumented)
         || (fail_on.contains(&FailOn::Finding) && finding);
     Ok(u8::from(fail))
+}
+
+/// Runs the analysis into the compliance aggregate.
+fn compliance(run: &Run, inventory: Option<&std::path::Path>) -> (ComplianceReport, Summary) {
+    let mut c = Compliance::new(run.reference());
+    let summary = run.execute(&mut |lf| c.add(&lf));
+    (c.finish(&summary, inventory), summary)
+}
+
+/// Writes `text` to `dest` whole (through a temporary name), or not at all.
+fn write_whole(dest: &std::path::Path, text: &str) -> Result<(), Failure> {
+    let mut sink = Sink::open(&Some(dest.to_path_buf()))?;
+    let out = Some(dest.to_path_buf());
+    sink.write_all(text.as_bytes())
+        .map_err(|e| write_failure(e, &out))?;
+    sink.finish().map_err(|e| write_failure(e, &out))
+}
+
+fn report(args: ReportArgs) -> Result<u8, Failure> {
+    let run = Run::prepare(&args.run)?;
+    let (report, summary) = compliance(&run, args.run.inventory.as_deref());
+    if summary.files.iter().any(|f| f.unreadable) {
+        return input_outcome(&summary, false);
+    }
+    std::fs::create_dir_all(&args.output).map_err(|e| Failure {
+        code: 2,
+        message: format!("{}: cannot create: {e}", args.output.display()),
+    })?;
+    for (name, text) in [
+        ("report.html", report.to_html()),
+        ("report.md", report.to_markdown()),
+        ("report.json", report.to_json()),
+    ] {
+        write_whole(&args.output.join(name), &text)?;
+    }
+    eprintln!(
+        "flowdoc: wrote {}/report.html, report.md and report.json: {} flows, {} undocumented, {} with findings",
+        args.output.display(),
+        report.verdict.flows,
+        report.verdict.undocumented,
+        report.verdict.findings.values().sum::<u64>()
+    );
+    input_outcome(&summary, false)
+}
+
+fn rules(args: RulesArgs) -> Result<u8, Failure> {
+    let run = Run::prepare(&args.run)?;
+    let (report, summary) = compliance(&run, args.run.inventory.as_deref());
+    if summary.files.iter().any(|f| f.unreadable) {
+        return input_outcome(&summary, false);
+    }
+    let format = match args.format {
+        RulesFormat::Asa => RuleFormat::Asa,
+        RulesFormat::Ios => RuleFormat::Ios,
+        RulesFormat::Nftables => RuleFormat::Nftables,
+        RulesFormat::Iptables => RuleFormat::Iptables,
+        RulesFormat::Csv => RuleFormat::Csv,
+    };
+    let text = flowdoc_report::rules::render(&report, format);
+    match &args.output {
+        Some(p) => write_whole(p, &text)?,
+        None => {
+            let mut out = io::stdout().lock();
+            out.write_all(text.as_bytes())
+                .and_then(|_| out.flush())
+                .map_err(|e| write_failure(e, &None))?;
+        }
+    }
+    input_outcome(&summary, false)
 }
 
 fn catalogue(args: CatalogueCmd) -> Result<u8, Failure> {

@@ -7,10 +7,14 @@
 //! decisions from the caller.
 
 mod app;
+pub mod compliance;
+mod html;
 mod record;
+pub mod rules;
 mod terminal;
 
 pub use app::{escape, summary as app_summary};
+pub use compliance::{Compliance, ComplianceReport};
 pub use record::{rfc3339, CsvWriter, EndpointRecord, FlowRecord, MatchRecord, SideRecord};
 pub use terminal::{RenderOptions, TableReport};
 
