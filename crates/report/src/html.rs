@@ -78,18 +78,25 @@ fn bars(title: &str, tables: &[TableUse], value: fn(&TableUse) -> u64, unit: &st
     );
     for (i, t) in tables.iter().enumerate() {
         let y = 26 + i * row_h;
+        // Long titles are cut to the label column; the bar's tooltip has the whole title.
+        let short: String = if t.title.chars().count() > 44 {
+            t.title.chars().take(43).chain(['…']).collect()
+        } else {
+            t.title.clone()
+        };
         let v = value(t);
         let w = (v as f64 / max as f64 * bar_w as f64).max(1.0);
         let _ = write!(
             s,
-            "<text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\">{} {}</text><rect x=\"{}\" y=\"{}\" width=\"{w:.1}\" height=\"{}\" fill=\"#3f6fd1\"><title>{} {}</title></rect><text x=\"{}\" y=\"{}\" font-size=\"11\">{v}</text>",
+            "<text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\">{} {}</text><rect x=\"{}\" y=\"{}\" width=\"{w:.1}\" height=\"{}\" fill=\"#3f6fd1\"><title>{} {}: {}</title></rect><text x=\"{}\" y=\"{}\" font-size=\"11\">{v}</text>",
             label_w - 6,
             y + 12,
             t.table,
-            h(&t.title),
+            h(&short),
             label_w,
             y + 2,
             row_h - 4,
+            h(&t.title),
             v,
             unit,
             label_w as f64 + w + 4.0,
@@ -286,7 +293,7 @@ impl ComplianceReport {
             None => o.push_str("<li>inventory: none (no role checks; hosts shown by address)</li>"),
         }
         let _ = write!(o, "<li>flowdoc {}</li></ul></section>", h(&p.flowdoc));
-        let _ = write!(o, "</main><script>{SCRIPT}</script></body></html>\n");
+        let _ = writeln!(o, "</main><script>{SCRIPT}</script></body></html>");
         o
     }
 }

@@ -1,0 +1,287 @@
+//! `flowdoc report` and `flowdoc rules` on the cluster fixture with its inventory: golden files
+//! for Markdown, JSON and every rules format; the nftables and iptables output loaded by the
+//! real tools; the HTML page opened in headless Chromium.
+//!
+//! Regenerate the golden files after reviewing a change:
+//! `UPDATE_GOLDEN=1 cargo test -p flowdoc --test compliance`.
+//!
+//! The tool tests need `nft`, `iptables-restore` and `chromium` (`.ci/run` installs them); where
+//! one is missing the test says so and passes.
+
+use std::path::{Path, PathBuf};
+use std::process::Command as Std;
+
+use assert_cmd::Command;
+use flowdoc_report::ComplianceReport;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn flowdoc() -> Command {
+    let mut c = Command::cargo_bin("flowdoc").expect("binary");
+    c.current_dir(root());
+    c
+}
+
+fn out_dir(name: &str) -> PathBuf {
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("temp dir");
+    d
+}
+
+const INPUTS: [&str; 3] = [
+    "--inventory",
+    "fixtures/cluster-inventory.toml",
+    "fixtures/cluster.pcap",
+];
+
+fn golden(name: &str, text: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, text).expect("write golden");
+    }
+    let want = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        text == want,
+        "{name} changed; review the difference and run with UPDATE_GOLDEN=1\n--- got ---\n{}",
+        text.lines().take(40).collect::<Vec<_>>().join("\n")
+    );
+}
+
+/// Runs `flowdoc report` once per test binary run into its own folder.
+fn report(dir: &str) -> PathBuf {
+    let d = out_dir(dir);
+    let out = flowdoc()
+        .arg("report")
+        .args(INPUTS)
+        .arg("-o")
+        .arg(&d)
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    d
+}
+
+#[test]
+fn the_report_says_what_a_reviewer_signs() {
+    let d = report("report-json");
+    let json = std::fs::read_to_string(d.join("report.json")).expect("json");
+    let r: ComplianceReport = serde_json::from_str(&json).expect("the JSON reads back");
+    assert_eq!(
+        (
+            r.verdict.flows,
+            r.verdict.documented,
+            r.verdict.undocumented
+        ),
+        (104, 100, 4)
+    );
+    let count = |code: &str| r.verdict.findings.get(code).copied().unwrap_or(0);
+    assert_eq!(count("role-mismatch"), 2);
+    assert_eq!(count("localhost-only-on-wire"), 1);
+    assert_eq!(count("transport-mismatch"), 1);
+    // Every table of the guide is in the charts' data, every opening cites its rows.
+    assert_eq!(
+        r.tables.iter().map(|t| t.table).collect::<Vec<_>>(),
+        (2..=30).collect::<Vec<u8>>()
+    );
+    assert!(r.openings.iter().all(|o| !o.rows.is_empty()));
+    let s2s = r
+        .openings
+        .iter()
+        .find(|o| o.source.label == "xmpp-clients")
+        .expect("the client network's S2S opening");
+    assert_eq!(
+        (
+            s2s.destination.label.as_str(),
+            s2s.port,
+            s2s.findings.clone()
+        ),
+        ("imp-50", Some(5269), vec!["role-mismatch".to_string()])
+    );
+    assert_eq!(s2s.source.addresses, ["10.250.0.0/16"]);
+    // Provenance: the capture's hash, the time span, the catalogue and the inventory.
+    let p = &r.provenance;
+    assert_eq!(p.files.len(), 1);
+    assert_eq!(p.files[0].sha256.as_deref().map(str::len), Some(64));
+    assert!(p.first_seen.is_some() && p.last_seen.is_some());
+    let inv = p.inventory.as_ref().expect("inventory");
+    assert_eq!(inv.name.as_deref(), Some("cluster fixture"));
+    assert_eq!(inv.networks, 1);
+    golden("cluster-report.json", &json);
+    let md = std::fs::read_to_string(d.join("report.md")).expect("md");
+    golden("cluster-report.md", &md);
+}
+
+#[test]
+fn rules_in_every_format_match_their_golden_files() {
+    for (format, file) in [
+        ("nftables", "cluster-rules.nft"),
+        ("iptables", "cluster-rules.iptables"),
+        ("asa", "cluster-rules.asa"),
+        ("ios", "cluster-rules.ios"),
+        ("csv", "cluster-rules.csv"),
+    ] {
+        let out = flowdoc()
+            .args(["rules", "--format", format])
+            .args(INPUTS)
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(0), "{format}");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        // Held back and never allowed: the role mismatches, the localhost-only port on the
+        // wire, and every undocumented flow.
+        for held in ["xmpp-clients", "browser-desk", "10.201.0.1", "10.200.0.1"] {
+            let allowed = text
+                .lines()
+                .filter(|l| !l.starts_with('#') && !l.starts_with('!') && !l.starts_with("review"))
+                .any(|l| l.contains(held) || (held == "xmpp-clients" && l.contains("10.250.")));
+            assert!(!allowed, "{format}: {held} must not be allowed");
+        }
+        golden(file, &text);
+    }
+}
+
+fn tool(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+fn rules_file(format: &str, ext: &str) -> PathBuf {
+    let d = out_dir(&format!("rules-{format}"));
+    let path = d.join(format!("rules.{ext}"));
+    let out = flowdoc()
+        .args(["rules", "--format", format])
+        .args(INPUTS)
+        .arg("-o")
+        .arg(&path)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0));
+    path
+}
+
+#[test]
+fn nftables_rules_load_in_nft() {
+    let Some(nft) = tool("nft") else {
+        eprintln!("skipped: nft is not installed (.ci/run installs nftables)");
+        return;
+    };
+    let path = rules_file("nftables", "nft");
+    let out = Std::new(nft)
+        .arg("-c")
+        .arg("-f")
+        .arg(&path)
+        .output()
+        .expect("nft");
+    if !out.status.success()
+        && String::from_utf8_lossy(&out.stderr).contains("Operation not permitted")
+    {
+        eprintln!("skipped: nft -c needs CAP_NET_ADMIN here");
+        return;
+    }
+    assert!(
+        out.status.success(),
+        "nft -c rejected the rules: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn iptables_rules_load_in_iptables_restore() {
+    let Some(ipt) = tool("iptables-restore") else {
+        eprintln!("skipped: iptables-restore is not installed (.ci/run installs iptables)");
+        return;
+    };
+    let path = rules_file("iptables", "rules");
+    let out = Std::new(ipt)
+        .arg("--test")
+        .stdin(std::fs::File::open(&path).expect("rules"))
+        .output()
+        .expect("iptables-restore");
+    let err = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success()
+        && (err.contains("Permission denied") || err.contains("Operation not permitted"))
+    {
+        eprintln!("skipped: iptables-restore --test needs root here");
+        return;
+    }
+    assert!(
+        out.status.success(),
+        "iptables-restore --test rejected the rules: {err}"
+    );
+}
+
+/// The page renders in a real browser with no console errors, and its charts and tables are
+/// there; a screenshot is kept in target/ as the test's artefact.
+#[test]
+fn the_html_report_renders_in_headless_chromium() {
+    let Some(chromium) = tool("chromium").or_else(|| tool("chromium-browser")) else {
+        eprintln!("skipped: chromium is not installed (.ci/run installs Debian's chromium)");
+        return;
+    };
+    let d = report("report-html");
+    let page = d.join("report.html");
+    let html = std::fs::read_to_string(&page).expect("html");
+    // Self-contained: nothing is fetched.
+    for fetch in ["src=\"http", "href=\"http", "@import", "url(http"] {
+        assert!(!html.contains(fetch), "the page fetches {fetch}");
+    }
+    let url = format!("file://{}", page.canonicalize().expect("path").display());
+    let browser = |extra: &[&str]| {
+        Std::new(&chromium)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--disable-background-networking",
+                "--no-first-run",
+                "--enable-logging=stderr",
+                "--v=0",
+            ])
+            .arg(format!(
+                "--user-data-dir={}",
+                d.join("chromium-profile").display()
+            ))
+            .args(extra)
+            .arg(&url)
+            .output()
+            .expect("chromium")
+    };
+    let out = browser(&["--dump-dom"]);
+    let dom = String::from_utf8_lossy(&out.stdout);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(dom.contains("<svg"), "no chart in the rendered page");
+    assert!(dom.contains("id=\"verdict\"") && dom.contains("id=\"openings\""));
+    assert!(dom.contains("role-mismatch") && dom.contains("localhost-only-on-wire"));
+    let console: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("CONSOLE") || l.contains("Uncaught"))
+        .collect();
+    assert!(console.is_empty(), "console messages: {console:?}");
+    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cluster-report.png");
+    let _ = std::fs::remove_file(&shot);
+    let out = browser(&[
+        &format!("--screenshot={}", shot.display()),
+        "--window-size=1280,1600",
+        "--hide-scrollbars",
+    ]);
+    assert!(
+        shot.is_file(),
+        "no screenshot: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("screenshot: {}", shot.display());
+}
