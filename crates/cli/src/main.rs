@@ -13,6 +13,7 @@ use flowdoc_capture::{expand_inputs, ReadMode};
 use flowdoc_catalogue::{Catalogue, CatalogueError, SourcePort};
 use flowdoc_inventory::Inventory;
 use flowdoc_pipeline::{analyze_files, LabelledFlow, Options, Reference, Summary};
+use flowdoc_report::policy::{Check, PolicyFormat};
 use flowdoc_report::rules::RuleFormat;
 use flowdoc_report::{
     Compliance, ComplianceReport, CsvWriter, FlowRecord, RenderOptions, TableReport,
@@ -23,8 +24,8 @@ use flowdoc_report::{
     name = "flowdoc",
     version,
     about = "Label the flows of packet captures with the Cisco IM and Presence port guide",
-    after_help = "Exit codes: 0 done; 1 --fail-on matched; 2 usage error or unreadable input; \
-                  3 done, but an input ended early or was corrupt (what was read is reported)."
+    after_help = "Exit codes: 0 done; 1 --fail-on matched (analyze) or documented flows the policy \
+                  would block (check); 2 usage error or unreadable input; 3 done, but an input ended early or was corrupt (what was read is reported)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -51,6 +52,9 @@ enum Command {
     Report(ReportArgs),
     /// Write firewall allow rules for the documented flows of captures, citing the guide.
     Rules(RulesArgs),
+    /// Check a firewall policy against captures: documented flows it would block (exit 1),
+    /// rules no flow used, undocumented flows it lets through.
+    Check(CheckArgs),
 }
 
 /// What every command that reads captures shares: the inputs, the reference, the flow table.
@@ -129,6 +133,27 @@ struct RulesArgs {
     output: Option<PathBuf>,
 }
 
+#[derive(clap::Args, Debug)]
+struct CheckArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    /// The firewall's rules now: the CSV of `flowdoc rules`, or the nftables or ASA
+    /// access-list subset it writes.
+    #[arg(long, value_name = "FILE")]
+    policy: PathBuf,
+    /// The policy's format (default: .csv by name, ASA when it has access-list lines, else
+    /// nftables).
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    policy_format: Option<PolicyFmt>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum PolicyFmt {
+    Csv,
+    Nftables,
+    Asa,
+}
+
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 enum RulesFormat {
     Asa,
@@ -198,6 +223,7 @@ fn main() -> ExitCode {
         Command::Catalogue(args) => catalogue(args),
         Command::Report(args) => report(args),
         Command::Rules(args) => rules(args),
+        Command::Check(args) => check(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -582,6 +608,36 @@ fn report(args: ReportArgs) -> Result<u8, Failure> {
         report.verdict.findings.values().sum::<u64>()
     );
     input_outcome(&summary, false)
+}
+
+fn check(args: CheckArgs) -> Result<u8, Failure> {
+    let name = args.policy.display().to_string();
+    let text = std::fs::read_to_string(&args.policy).map_err(|e| Failure {
+        code: 2,
+        message: format!("{name}: cannot read: {e}"),
+    })?;
+    let format = match args.policy_format {
+        Some(PolicyFmt::Csv) => PolicyFormat::Csv,
+        Some(PolicyFmt::Nftables) => PolicyFormat::Nftables,
+        Some(PolicyFmt::Asa) => PolicyFormat::Asa,
+        None => PolicyFormat::guess(&name, &text),
+    };
+    let policy = flowdoc_report::policy::parse(&text, &name, format).map_err(|e| Failure {
+        code: 2,
+        message: e.to_string(),
+    })?;
+    let run = Run::prepare(&args.run)?;
+    let mut check = Check::new(run.reference(), policy);
+    let summary = run.execute(&mut |lf| check.add(&lf));
+    let mut out = io::stdout().lock();
+    out.write_all(check.render(&name, format).as_bytes())
+        .and_then(|_| out.flush())
+        .map_err(|e| write_failure(e, &None))?;
+    let code = input_outcome(&summary, false)?;
+    if code != 0 {
+        return Ok(code);
+    }
+    Ok(u8::from(!check.blocked().is_empty()))
 }
 
 fn rules(args: RulesArgs) -> Result<u8, Failure> {

@@ -285,3 +285,84 @@ fn the_html_report_renders_in_headless_chromium() {
     );
     eprintln!("screenshot: {}", shot.display());
 }
+
+fn check(policy: &Path) -> (Option<i32>, String) {
+    let out = flowdoc()
+        .arg("check")
+        .args(INPUTS)
+        .arg("--policy")
+        .arg(policy)
+        .output()
+        .expect("run");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+/// The rules flowdoc writes, read back as the firewall's policy: only the held-back flows are
+/// blocked and every rule is used. A policy with one rule missing and one stray rule says so.
+#[test]
+fn a_policy_is_checked_against_the_capture() {
+    for (format, ext) in [("nftables", "nft"), ("asa", "asa"), ("csv", "csv")] {
+        let path = rules_file(format, ext);
+        let (code, text) = check(&path);
+        assert_eq!(code, Some(1), "{format}: {text}");
+        assert!(
+            text.contains("Documented flows the policy would block: 3 flows in 3 groups"),
+            "{format}: {text}"
+        );
+        assert!(
+            text.contains("Rules no observed flow used: 0"),
+            "{format}: {text}"
+        );
+        assert!(text.contains("[role-mismatch]") && text.contains("[localhost-only-on-wire]"));
+    }
+    // The nftables policy without its XCP client rule, and with a rule for the undocumented
+    // service on 9999 and one for a host that never talked.
+    let path = rules_file("nftables", "nft");
+    let text = std::fs::read_to_string(&path).expect("rules");
+    let edited: String = text
+        .lines()
+        .filter(|l| !l.contains("dport 5222 "))
+        .map(|l| {
+            if l.trim() == "chain flowdoc_allow {" {
+                format!("{l}\n\t\tip saddr 10.200.0.1 ip daddr 10.200.0.2 tcp dport 9999 accept\n\t\tip saddr 192.0.2.1 ip daddr 10.0.0.1 tcp dport 22 accept")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let edited_path = path.with_file_name("edited.nft");
+    std::fs::write(&edited_path, edited).expect("write");
+    let (code, text) = check(&edited_path);
+    assert_eq!(code, Some(1));
+    assert!(
+        text.contains("Documented flows the policy would block: 4 flows in 4 groups"),
+        "{text}"
+    );
+    assert!(
+        text.contains("tcp/5222: 1 flows (T22.1 XCP client access (XMPP))"),
+        "{text}"
+    );
+    assert!(text.contains("Rules no observed flow used: 1"), "{text}");
+    assert!(text.contains("edited.nft:8: ip saddr 192.0.2.1"), "{text}");
+    assert!(
+        text.contains("Undocumented flows the policy allows: 1 flows in 1 groups"),
+        "{text}"
+    );
+    assert!(text.contains("10.200.0.1 -> 10.200.0.2 tcp/9999"), "{text}");
+    // An allow line flowdoc cannot read is an error that names the line.
+    std::fs::write(
+        &edited_path,
+        "table inet t {\n chain c {\n  tcp dport ssh accept\n }\n}\n",
+    )
+    .expect("write");
+    let (code, text) = check(&edited_path);
+    assert_eq!(code, Some(2));
+    assert!(
+        text.contains("edited.nft:3: \"ssh\" is not a port"),
+        "{text}"
+    );
+}

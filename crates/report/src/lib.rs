@@ -9,6 +9,7 @@
 mod app;
 pub mod compliance;
 mod html;
+pub mod policy;
 mod record;
 pub mod rules;
 mod terminal;
