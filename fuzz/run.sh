@@ -5,11 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 secs="${1:-60}"
-for t in capture dissect catalogue identify; do
+for t in capture dissect catalogue identify site; do
     mkdir -p "corpus/$t"
     case "$t" in
         catalogue) seeds=(../crates/catalogue) max_len=8192 ;;
         identify) seeds=(../fixtures) max_len=16384 ;;
+        site) seeds=(../fixtures ../crates/cli/tests/golden) max_len=16384 ;;
         *) seeds=(../fixtures ../fixtures/broken) max_len=262144 ;;
     esac
     echo "fuzz: $t for ${secs}s"
