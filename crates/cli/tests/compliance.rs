@@ -117,6 +117,18 @@ fn the_report_says_what_a_reviewer_signs() {
     assert_eq!(inv.name.as_deref(), Some("cluster fixture"));
     assert_eq!(inv.networks, 1);
     golden("cluster-report.json", &json);
+    // The page's first screen: the verdict cards, before any table or chart.
+    let html = std::fs::read_to_string(d.join("report.html")).expect("html");
+    let verdict = html.find("id=\"verdict\"").expect("verdict");
+    for (check, n) in [
+        ("undocumented", 4),
+        ("role-mismatch", 2),
+        ("localhost-only-on-wire", 1),
+    ] {
+        let card = format!("data-check=\"{check}\"><b>{n}</b>");
+        let at = html.find(&card).unwrap_or_else(|| panic!("no card {card}"));
+        assert!(at > verdict && at < html.find("id=\"findings\"").expect("findings"));
+    }
     let md = std::fs::read_to_string(d.join("report.md")).expect("md");
     golden("cluster-report.md", &md);
 }
