@@ -9,6 +9,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+
+mod live;
 use flowdoc_capture::{expand_inputs, ReadMode};
 use flowdoc_catalogue::{Catalogue, CatalogueError, SourcePort};
 use flowdoc_inventory::Inventory;
@@ -55,13 +57,14 @@ enum Command {
     /// Check a firewall policy against captures: documented flows it would block (exit 1),
     /// rules no flow used, undocumented flows it lets through.
     Check(CheckArgs),
+    /// Label traffic as it happens: an interface (libpcap; `live` feature) or a capture file
+    /// at its recorded pace; flows to --jsonl as they end; Ctrl-C prints the final report.
+    Live(live::LiveArgs),
 }
 
-/// What every command that reads captures shares: the inputs, the reference, the flow table.
+/// The reference and the flow table's settings: what every command that labels flows shares.
 #[derive(clap::Args, Debug)]
-struct RunArgs {
-    #[arg(required = true, value_name = "CAPTURE")]
-    inputs: Vec<PathBuf>,
+struct CommonArgs {
     #[command(flatten)]
     catalogue: CatalogueArgs,
     /// The site's hosts and networks with their roles (TOML): names in every output, and the
@@ -80,6 +83,29 @@ struct RunArgs {
     /// Bytes of each direction of a flow kept to identify its protocol (0: no payload checks).
     #[arg(long, default_value_t = flowdoc_flow::DEFAULT_PAYLOAD_BYTES, value_name = "BYTES")]
     payload_bytes: u32,
+}
+
+impl CommonArgs {
+    fn flow_config(&self) -> flowdoc_flow::FlowConfig {
+        flowdoc_flow::FlowConfig {
+            idle_timeout_ns: (self.idle_timeout > 0).then(|| {
+                i64::try_from(self.idle_timeout).unwrap_or(i64::MAX / 1_000_000_000) * 1_000_000_000
+            }),
+            split_on_reuse: !self.no_split_on_reuse,
+            max_flows: self.max_flows,
+            payload_bytes: self.payload_bytes,
+            closed_linger_ns: None,
+        }
+    }
+}
+
+/// What every command that reads capture files shares.
+#[derive(clap::Args, Debug)]
+struct RunArgs {
+    #[arg(required = true, value_name = "CAPTURE")]
+    inputs: Vec<PathBuf>,
+    #[command(flatten)]
+    common: CommonArgs,
     /// Flow threads behind the reading thread (1: everything on one thread). Flows are
     /// sharded by a symmetric hash: the same flows, in another order.
     #[arg(long, default_value_t = 1, value_name = "N")]
@@ -224,6 +250,7 @@ fn main() -> ExitCode {
         Command::Report(args) => report(args),
         Command::Rules(args) => rules(args),
         Command::Check(args) => check(args),
+        Command::Live(args) => live::live(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -360,8 +387,8 @@ struct Run {
 
 impl Run {
     fn prepare(args: &RunArgs) -> Result<Run, Failure> {
-        let cat = load_catalogue(&args.catalogue)?;
-        let inv = load_inventory(&args.inventory)?;
+        let cat = load_catalogue(&args.common.catalogue)?;
+        let inv = load_inventory(&args.common.inventory)?;
         let files = expand_inputs(&args.inputs).map_err(|e| Failure {
             code: 2,
             message: e.to_string(),
@@ -378,15 +405,7 @@ impl Run {
             } else {
                 ReadMode::Buffered
             },
-            flow: flowdoc_flow::FlowConfig {
-                idle_timeout_ns: (args.idle_timeout > 0).then(|| {
-                    i64::try_from(args.idle_timeout).unwrap_or(i64::MAX / 1_000_000_000)
-                        * 1_000_000_000
-                }),
-                split_on_reuse: !args.no_split_on_reuse,
-                max_flows: args.max_flows,
-                payload_bytes: args.payload_bytes,
-            },
+            flow: args.common.flow_config(),
         };
         Ok(Run {
             cat,
@@ -585,7 +604,7 @@ fn write_whole(dest: &std::path::Path, text: &str) -> Result<(), Failure> {
 
 fn report(args: ReportArgs) -> Result<u8, Failure> {
     let run = Run::prepare(&args.run)?;
-    let (report, summary) = compliance(&run, args.run.inventory.as_deref());
+    let (report, summary) = compliance(&run, args.run.common.inventory.as_deref());
     if summary.files.iter().any(|f| f.unreadable) {
         return input_outcome(&summary, false);
     }
@@ -642,7 +661,7 @@ fn check(args: CheckArgs) -> Result<u8, Failure> {
 
 fn rules(args: RulesArgs) -> Result<u8, Failure> {
     let run = Run::prepare(&args.run)?;
-    let (report, summary) = compliance(&run, args.run.inventory.as_deref());
+    let (report, summary) = compliance(&run, args.run.common.inventory.as_deref());
     if summary.files.iter().any(|f| f.unreadable) {
         return input_outcome(&summary, false);
     }

@@ -170,8 +170,9 @@ fn tool(name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-fn rules_file(format: &str, ext: &str) -> PathBuf {
-    let d = out_dir(&format!("rules-{format}"));
+/// The rules in `format`, written into a folder of the calling test's own (`tag`).
+fn rules_file(format: &str, ext: &str, tag: &str) -> PathBuf {
+    let d = out_dir(&format!("rules-{format}-{tag}"));
     let path = d.join(format!("rules.{ext}"));
     let out = flowdoc()
         .args(["rules", "--format", format])
@@ -190,7 +191,7 @@ fn nftables_rules_load_in_nft() {
         eprintln!("skipped: nft is not installed (.ci/run installs nftables)");
         return;
     };
-    let path = rules_file("nftables", "nft");
+    let path = rules_file("nftables", "nft", "load");
     let out = Std::new(nft)
         .arg("-c")
         .arg("-f")
@@ -216,7 +217,7 @@ fn iptables_rules_load_in_iptables_restore() {
         eprintln!("skipped: iptables-restore is not installed (.ci/run installs iptables)");
         return;
     };
-    let path = rules_file("iptables", "rules");
+    let path = rules_file("iptables", "rules", "load");
     let out = Std::new(ipt)
         .arg("--test")
         .stdin(std::fs::File::open(&path).expect("rules"))
@@ -317,7 +318,7 @@ fn check(policy: &Path) -> (Option<i32>, String) {
 #[test]
 fn a_policy_is_checked_against_the_capture() {
     for (format, ext) in [("nftables", "nft"), ("asa", "asa"), ("csv", "csv")] {
-        let path = rules_file(format, ext);
+        let path = rules_file(format, ext, "check");
         let (code, text) = check(&path);
         assert_eq!(code, Some(1), "{format}: {text}");
         assert!(
@@ -332,7 +333,7 @@ fn a_policy_is_checked_against_the_capture() {
     }
     // The nftables policy without its XCP client rule, and with a rule for the undocumented
     // service on 9999 and one for a host that never talked.
-    let path = rules_file("nftables", "nft");
+    let path = rules_file("nftables", "nft", "edit");
     let text = std::fs::read_to_string(&path).expect("rules");
     let edited: String = text
         .lines()

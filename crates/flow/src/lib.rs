@@ -147,6 +147,8 @@ pub enum EndReason {
     Reused,
     /// Pushed out because the table was full.
     Evicted,
+    /// Closed (FIN from both sides, or RST) and quiet for the linger time (live capture).
+    Closed,
 }
 
 impl EndReason {
@@ -156,6 +158,7 @@ impl EndReason {
             EndReason::Idle => "idle",
             EndReason::Reused => "port-reused",
             EndReason::Evicted => "evicted",
+            EndReason::Closed => "closed",
         }
     }
 }

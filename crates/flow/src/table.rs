@@ -25,6 +25,10 @@ pub struct FlowConfig {
     pub max_flows: usize,
     /// First bytes of each direction kept to identify the payload; 0 turns identification off.
     pub payload_bytes: u32,
+    /// A flow closed by FIN from both sides or RST ends after this long without a packet,
+    /// before the idle timeout (live capture writes it out promptly). `None`: only the idle
+    /// timeout ends it.
+    pub closed_linger_ns: Option<i64>,
 }
 
 /// The default cap: just under 7/8 of 2^20, the most flows a table of 2^20 buckets holds
@@ -38,6 +42,7 @@ impl Default for FlowConfig {
             split_on_reuse: true,
             max_flows: DEFAULT_MAX_FLOWS,
             payload_bytes: DEFAULT_PAYLOAD_BYTES,
+            closed_linger_ns: None,
         }
     }
 }
@@ -48,6 +53,8 @@ pub struct TableStats {
     pub flows_started: u64,
     pub ended_idle: u64,
     pub ended_reused: u64,
+    /// Closed flows ended after their linger (live capture).
+    pub ended_closed: u64,
     pub evicted: u64,
     /// Non-first fragments whose first fragment was never seen.
     pub orphan_fragments: u64,
@@ -61,6 +68,7 @@ impl TableStats {
         self.flows_started += o.flows_started;
         self.ended_idle += o.ended_idle;
         self.ended_reused += o.ended_reused;
+        self.ended_closed += o.ended_closed;
         self.evicted += o.evicted;
         self.orphan_fragments += o.orphan_fragments;
         self.fragment_overflow += o.fragment_overflow;
@@ -228,21 +236,35 @@ impl FlowTable {
         *n = n.saturating_add(1);
     }
 
-    /// Ends every flow idle at `now_ns`. Call it now and then (live capture, long files).
+    /// Ends every flow idle at `now_ns`, and closed flows past their linger. Call it now and
+    /// then (live capture, long files).
     pub fn expire(&mut self, now_ns: i64, done: &mut impl FnMut(Flow)) {
-        let Some(t) = self.cfg.idle_timeout_ns else {
+        let (idle, linger) = (self.cfg.idle_timeout_ns, self.cfg.closed_linger_ns);
+        if idle.is_none() && linger.is_none() {
             return;
-        };
-        let stale: Vec<FlowKey> = self
+        }
+        let stale: Vec<(FlowKey, EndReason)> = self
             .flows
             .iter()
-            .filter(|f| now_ns - f.last_ns > t)
-            .map(|f| f.key)
+            .filter_map(|f| {
+                let quiet = now_ns - f.last_ns;
+                if idle.is_some_and(|t| quiet > t) {
+                    Some((f.key, EndReason::Idle))
+                } else if f.closed && linger.is_some_and(|l| quiet > l) {
+                    Some((f.key, EndReason::Closed))
+                } else {
+                    None
+                }
+            })
             .collect();
-        for k in stale {
+        for (k, why) in stale {
             if let Some(mut f) = self.remove(&k) {
-                f.end = EndReason::Idle;
-                self.stats.ended_idle += 1;
+                f.end = why;
+                if why == EndReason::Idle {
+                    self.stats.ended_idle += 1;
+                } else {
+                    self.stats.ended_closed += 1;
+                }
                 self.end(f, done);
             }
         }

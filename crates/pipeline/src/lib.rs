@@ -127,7 +127,7 @@ impl<'c> Worker<'c> {
         Worker {
             rf: rf.into(),
             table: FlowTable::new(cfg),
-            idle_timeout: cfg.idle_timeout_ns.is_some(),
+            idle_timeout: cfg.idle_timeout_ns.is_some() || cfg.closed_linger_ns.is_some(),
             next_sweep_ns: i64::MIN,
         }
     }
@@ -148,6 +148,14 @@ impl<'c> Worker<'c> {
                 self.table.expire(ts_ns, &mut done);
             }
             self.next_sweep_ns = ts_ns.saturating_add(SWEEP_EVERY_NS);
+        }
+    }
+
+    /// Ends the flows idle at `now_ns` (for a live source, whose packets may pause).
+    pub fn expire(&mut self, now_ns: i64, sink: &mut dyn FnMut(LabelledFlow)) {
+        if self.idle_timeout {
+            let rf = self.rf;
+            self.table.expire(now_ns, &mut |flow| sink(label(rf, flow)));
         }
     }
 
@@ -263,6 +271,27 @@ impl<'c> Engine<'c> {
             }
         }
         self.summary.files.push(fs);
+    }
+
+    /// Ends the flows idle at `now_ns` without waiting for a packet to sweep them (a live
+    /// source's packets may pause). With flow threads, idle flows are swept as packets come.
+    pub fn expire(&mut self, now_ns: i64, sink: &mut dyn FnMut(LabelledFlow)) {
+        if let Flows::Local(w) = &mut self.flows {
+            w.expire(now_ns, sink);
+        }
+    }
+
+    /// Flows open now (known on one thread; the flow threads keep their own).
+    pub fn open_flows(&self) -> Option<usize> {
+        match &self.flows {
+            Flows::Local(w) => Some(w.table.len()),
+            Flows::Sharded(_) => None,
+        }
+    }
+
+    /// The counts so far (files, packets, skips); flows are counted by the caller's sink.
+    pub fn summary(&self) -> &Summary {
+        &self.summary
     }
 
     /// Ends every open flow and returns the counts.

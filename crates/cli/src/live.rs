@@ -1,0 +1,559 @@
+//! `flowdoc live`: packets from an interface (libpcap, with the `live` feature) or a capture
+//! file at its recorded pace, through the same pipeline as `analyze`. Flows that end are
+//! written to `--jsonl` as they finish (rotated by size or time); a summary is shown every
+//! interval (a refreshing block on a terminal, JSON lines otherwise); SIGINT or SIGTERM ends
+//! every open flow, closes the files whole and prints the report `analyze` prints.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use flowdoc_live::{Counters, Event, Replay};
+use flowdoc_pipeline::{Engine, LabelledFlow, Options, Reference};
+use flowdoc_report::{FlowRecord, RenderOptions, TableReport};
+
+use super::{color_wanted, load_catalogue, load_inventory, CommonArgs, Failure};
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct LiveArgs {
+    /// Interface to capture on (built with the `live` feature: libpcap).
+    #[arg(short = 'i', long, value_name = "IFACE")]
+    interface: Option<String>,
+    /// List the interfaces libpcap can open, and exit.
+    #[arg(long)]
+    list_interfaces: bool,
+    /// Play this capture file at its recorded pace instead of capturing (demos and tests).
+    #[arg(long, value_name = "FILE", conflicts_with = "interface")]
+    replay: Option<PathBuf>,
+    /// Replay this many times faster than recorded.
+    #[arg(long, default_value_t = 1.0, value_name = "FACTOR")]
+    speed: f64,
+    /// BPF filter, as tcpdump takes it (interfaces only).
+    #[arg(long, value_name = "BPF")]
+    filter: Option<String>,
+    /// Bytes kept of each packet (interfaces only).
+    #[arg(long, default_value_t = 65_535, value_name = "BYTES")]
+    snaplen: i32,
+    /// Do not put the interface in promiscuous mode.
+    #[arg(long)]
+    no_promisc: bool,
+    /// Stop after this many seconds.
+    #[arg(long, value_name = "SECS")]
+    duration: Option<f64>,
+    /// Stop after this many packets.
+    #[arg(long, value_name = "N")]
+    count: Option<u64>,
+    /// Write each flow as it ends to this JSON Lines file.
+    #[arg(long, value_name = "FILE")]
+    jsonl: Option<PathBuf>,
+    /// Start a new JSONL file when the current one reaches this many kilobytes (0: never);
+    /// closed files are FILE.1, FILE.2, ...
+    #[arg(long, default_value_t = 0, value_name = "KB")]
+    rotate_kb: u64,
+    /// Start a new JSONL file after this many seconds (0: never).
+    #[arg(long, default_value_t = 0, value_name = "SECS")]
+    rotate_secs: u64,
+    /// Seconds between summaries.
+    #[arg(long, default_value_t = 1.0, value_name = "SECS")]
+    interval: f64,
+    #[command(flatten)]
+    common: CommonArgs,
+    /// No colour in the final report.
+    #[arg(long)]
+    no_color: bool,
+    /// Width of the final report's tables.
+    #[arg(long, value_name = "COLS")]
+    width: Option<u16>,
+}
+
+/// The JSON Lines output, rotated by size or age; every file is closed whole.
+struct Jsonl {
+    path: PathBuf,
+    out: BufWriter<File>,
+    written: u64,
+    opened: Instant,
+    rotate_bytes: u64,
+    rotate_every: Option<Duration>,
+    /// Closed files so far.
+    closed: u32,
+}
+
+impl Jsonl {
+    fn create(path: &Path, rotate_bytes: u64, rotate_every: Option<Duration>) -> io::Result<Jsonl> {
+        Ok(Jsonl {
+            path: path.to_path_buf(),
+            out: BufWriter::new(File::create(path)?),
+            written: 0,
+            opened: Instant::now(),
+            rotate_bytes,
+            rotate_every,
+            closed: 0,
+        })
+    }
+
+    fn write(&mut self, rec: &FlowRecord) -> io::Result<()> {
+        let mut line = serde_json::to_vec(rec).map_err(io::Error::other)?;
+        line.push(b'\n');
+        self.out.write_all(&line)?;
+        self.written += line.len() as u64;
+        if self.rotate_bytes > 0 && self.written >= self.rotate_bytes {
+            self.rotate()?;
+        }
+        Ok(())
+    }
+
+    /// Rotates when the current file is old enough (called on the summary timer).
+    fn tick(&mut self) -> io::Result<()> {
+        if self.written > 0
+            && self
+                .rotate_every
+                .is_some_and(|d| self.opened.elapsed() >= d)
+        {
+            self.rotate()?;
+        }
+        Ok(())
+    }
+
+    fn rotate(&mut self) -> io::Result<()> {
+        self.out.flush()?;
+        self.out.get_ref().sync_all()?;
+        self.closed += 1;
+        let mut name = self.path.as_os_str().to_owned();
+        name.push(format!(".{}", self.closed));
+        std::fs::rename(&self.path, PathBuf::from(name))?;
+        self.out = BufWriter::new(File::create(&self.path)?);
+        self.written = 0;
+        self.opened = Instant::now();
+        Ok(())
+    }
+
+    fn finish(mut self) -> io::Result<()> {
+        self.out.flush()?;
+        self.out.get_ref().sync_all()
+    }
+}
+
+/// What the summaries count.
+#[derive(Default)]
+struct Tally {
+    flows: u64,
+    documented: u64,
+    undocumented: u64,
+    labels: BTreeMap<String, u64>,
+    findings: BTreeMap<&'static str, u64>,
+    last_undocumented: Option<String>,
+}
+
+/// Where ended flows go: the final report, the summaries' counts, the JSONL file.
+struct Outputs<'a> {
+    rf: Reference<'a>,
+    report: TableReport,
+    tally: Tally,
+    jsonl: Option<Jsonl>,
+    write_err: Option<io::Error>,
+}
+
+impl Outputs<'_> {
+    fn add(&mut self, lf: LabelledFlow) {
+        let (rf, t) = (self.rf, &mut self.tally);
+        self.report.add_in(rf.inventory, &lf);
+        t.flows += 1;
+        if lf.class.documented() {
+            t.documented += 1;
+            if let Some(&r) = lf.class.matches.first() {
+                let row = rf.catalogue.row(r);
+                *t.labels
+                    .entry(format!("{} {}", row.id, row.label))
+                    .or_default() += 1;
+            }
+        } else {
+            t.undocumented += 1;
+            let f = &lf.flow;
+            let (i, r) = (
+                f.key.endpoint(lf.class.initiator),
+                f.key.endpoint(lf.class.initiator.other()),
+            );
+            t.last_undocumented = Some(format!(
+                "{} -> {} {}/{}",
+                flowdoc_report::host_label(rf.inventory, i.ip(f.key.v6)),
+                flowdoc_report::host_label(rf.inventory, r.ip(f.key.v6)),
+                r.port,
+                f.key.proto.as_str()
+            ));
+        }
+        for fd in &lf.class.findings {
+            *t.findings.entry(fd.code()).or_default() += 1;
+        }
+        if let (Some(j), None) = (&mut self.jsonl, &self.write_err) {
+            if let Err(e) = j.write(&FlowRecord::new(rf, &lf)) {
+                self.write_err = Some(e);
+            }
+        }
+    }
+}
+
+pub(crate) fn live(args: LiveArgs) -> Result<u8, Failure> {
+    if args.list_interfaces {
+        return list_interfaces();
+    }
+    let cat = load_catalogue(&args.common.catalogue)?;
+    let inv = load_inventory(&args.common.inventory)?;
+    let rf = Reference {
+        catalogue: &cat,
+        inventory: inv.as_ref(),
+    };
+    let poll = Duration::from_millis(100);
+    let mut source = Source::open(&args, poll)?;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&stop)).map_err(|e| Failure {
+            code: 2,
+            message: format!("cannot handle signals: {e}"),
+        })?;
+    }
+    let jsonl = match &args.jsonl {
+        Some(p) => Some(
+            Jsonl::create(
+                p,
+                args.rotate_kb.saturating_mul(1 << 10),
+                (args.rotate_secs > 0).then(|| Duration::from_secs(args.rotate_secs)),
+            )
+            .map_err(|e| Failure {
+                code: 2,
+                message: format!("{}: cannot create: {e}", p.display()),
+            })?,
+        ),
+        None => None,
+    };
+    let opts = Options {
+        flow: flowdoc_flow::FlowConfig {
+            // Closed connections are written out two seconds after their last packet.
+            closed_linger_ns: Some(2_000_000_000),
+            ..args.common.flow_config()
+        },
+        ..Options::default()
+    };
+    let mut engine = Engine::new(rf, opts);
+    let mut outs = Outputs {
+        rf,
+        report: TableReport::new(),
+        tally: Tally::default(),
+        jsonl,
+        write_err: None,
+    };
+
+    let started = Instant::now();
+    let interval = Duration::from_secs_f64(args.interval.max(0.05));
+    let mut next_summary = started + interval;
+    let mut view = View::new(io::stdout().is_terminal());
+    let mut packets: u64 = 0;
+    let mut last_packets: u64 = 0;
+    let mut last_ts: Option<(i64, Instant)> = None;
+    let mut read_error = None;
+    loop {
+        if stop.load(Ordering::Relaxed)
+            || args
+                .duration
+                .is_some_and(|d| started.elapsed().as_secs_f64() >= d)
+            || args.count.is_some_and(|c| packets >= c)
+        {
+            break;
+        }
+        match source.next() {
+            Ok(Event::Packet { link_type, frame }) => {
+                packets += 1;
+                last_ts = Some((frame.ts_ns, Instant::now()));
+                engine.push(
+                    frame.ts_ns,
+                    link_type,
+                    frame.data,
+                    frame.orig_len,
+                    &mut |lf| outs.add(lf),
+                );
+            }
+            Ok(Event::Idle) => {}
+            Ok(Event::End) => break,
+            Err(e) => {
+                read_error = Some(e.to_string());
+                break;
+            }
+        }
+        if Instant::now() >= next_summary {
+            // Capture time goes on while the wire is quiet: idle flows end on time.
+            if let Some((ts, at)) = last_ts {
+                let now =
+                    ts.saturating_add(i64::try_from(at.elapsed().as_nanos()).unwrap_or(i64::MAX));
+                engine.expire(now, &mut |lf| outs.add(lf));
+            }
+            if let Some(j) = &mut outs.jsonl {
+                if let Err(e) = j.tick() {
+                    outs.write_err.get_or_insert(e);
+                }
+            }
+            let secs = interval.as_secs_f64();
+            view.show(&Status {
+                elapsed: started.elapsed(),
+                packets,
+                pps: (packets - last_packets) as f64 / secs,
+                open: engine.open_flows().unwrap_or(0),
+                tally: &outs.tally,
+                pcap: source.counters(),
+                evicted: engine.summary().table.evicted,
+                skipped: engine.summary().skipped_total(),
+            });
+            last_packets = packets;
+            next_summary = Instant::now() + interval;
+        }
+    }
+    // The clean stop: every open flow ends and is written, the files close whole.
+    let mut summary = engine.finish(&mut |lf| outs.add(lf));
+    let Outputs {
+        report,
+        tally,
+        jsonl,
+        mut write_err,
+        ..
+    } = outs;
+    summary.flows = tally.flows;
+    summary.documented = tally.documented;
+    summary.undocumented = tally.undocumented;
+    view.clear();
+    let pcap = source.counters();
+    if let Some(j) = jsonl {
+        if let Err(e) = j.finish() {
+            write_err.get_or_insert(e);
+        }
+    }
+    if let Some(e) = write_err {
+        return Err(Failure {
+            code: 2,
+            message: format!(
+                "{}: write error: {e}",
+                args.jsonl.as_deref().unwrap_or(Path::new("-")).display()
+            ),
+        });
+    }
+    let term = io::stdout().is_terminal();
+    let ro = RenderOptions {
+        color: color_wanted(args.no_color, term),
+        width: args.width.or(if term { None } else { Some(120) }),
+        max_undocumented: 50,
+    };
+    let mut out = io::stdout().lock();
+    let text = report.render(&cat, &summary, &ro);
+    let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
+    if let Some(c) = pcap {
+        eprintln!(
+            "flowdoc: libpcap received {} packets, dropped {} (buffer full), {} by the interface",
+            c.received, c.dropped, c.if_dropped
+        );
+    }
+    if let Some(e) = read_error {
+        eprintln!("flowdoc: {e}");
+        return Ok(3);
+    }
+    Ok(0)
+}
+
+/// Where packets come from.
+enum Source {
+    Replay(Box<Replay>),
+    #[cfg(feature = "live")]
+    Live(flowdoc_live::Live),
+}
+
+impl Source {
+    fn open(args: &LiveArgs, poll: Duration) -> Result<Source, Failure> {
+        let fail = |message: String| Failure { code: 2, message };
+        if let Some(p) = &args.replay {
+            return Replay::open(p, args.speed, poll)
+                .map(|r| Source::Replay(Box::new(r)))
+                .map_err(|e| fail(e.to_string()));
+        }
+        let Some(iface) = &args.interface else {
+            return Err(fail("give an interface (-i IFACE) or --replay FILE".into()));
+        };
+        open_interface(args, iface, poll)
+    }
+
+    fn next(&mut self) -> Result<Event<'_>, flowdoc_live::LiveError> {
+        match self {
+            Source::Replay(r) => r.next_event(),
+            #[cfg(feature = "live")]
+            Source::Live(l) => l.next_event(),
+        }
+    }
+
+    /// libpcap's counters (none for a replay).
+    fn counters(&mut self) -> Option<Counters> {
+        match self {
+            Source::Replay(_) => None,
+            #[cfg(feature = "live")]
+            Source::Live(l) => Some(l.counters()),
+        }
+    }
+}
+
+#[cfg(feature = "live")]
+fn open_interface(args: &LiveArgs, iface: &str, poll: Duration) -> Result<Source, Failure> {
+    let cfg = flowdoc_live::LiveConfig {
+        interface: iface.to_string(),
+        filter: args.filter.clone(),
+        snaplen: args.snaplen,
+        promisc: !args.no_promisc,
+        poll,
+        buffer_bytes: 64 << 20,
+    };
+    flowdoc_live::Live::open(&cfg)
+        .map(Source::Live)
+        .map_err(|e| Failure {
+            code: 2,
+            message: e.to_string(),
+        })
+}
+
+#[cfg(not(feature = "live"))]
+fn open_interface(_: &LiveArgs, iface: &str, _: Duration) -> Result<Source, Failure> {
+    Err(Failure {
+        code: 2,
+        message: format!(
+            "{iface}: this flowdoc was built without live capture; build it with `--features live` (needs libpcap-dev), or use --replay FILE"
+        ),
+    })
+}
+
+#[cfg(feature = "live")]
+fn list_interfaces() -> Result<u8, Failure> {
+    let list = flowdoc_live::interfaces().map_err(|e| Failure {
+        code: 2,
+        message: e.to_string(),
+    })?;
+    for i in list {
+        println!(
+            "{}\t{}\t{}",
+            i.name,
+            i.addresses.join(","),
+            i.description.unwrap_or_default()
+        );
+    }
+    Ok(0)
+}
+
+#[cfg(not(feature = "live"))]
+fn list_interfaces() -> Result<u8, Failure> {
+    Err(Failure {
+        code: 2,
+        message: "this flowdoc was built without live capture; build it with `--features live` (needs libpcap-dev)".into(),
+    })
+}
+
+struct Status<'a> {
+    elapsed: Duration,
+    packets: u64,
+    pps: f64,
+    open: usize,
+    tally: &'a Tally,
+    pcap: Option<Counters>,
+    evicted: u64,
+    skipped: u64,
+}
+
+/// The periodic summary: a block redrawn in place on a terminal, JSON lines otherwise.
+struct View {
+    terminal: bool,
+    lines: usize,
+}
+
+impl View {
+    fn new(terminal: bool) -> View {
+        View { terminal, lines: 0 }
+    }
+
+    fn show(&mut self, s: &Status<'_>) {
+        let t = s.tally;
+        let mut top: Vec<(&String, &u64)> = t.labels.iter().collect();
+        top.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        top.truncate(5);
+        let pcap = s.pcap.unwrap_or_default();
+        let mut out = io::stdout().lock();
+        if self.terminal {
+            let mut block = vec![
+                format!(
+                    "flowdoc live  {:>6.0}s  packets {}  ({:.0}/s)  flows open {}  ended {}: {} documented, {} undocumented",
+                    s.elapsed.as_secs_f64(),
+                    s.packets,
+                    s.pps,
+                    s.open,
+                    t.flows,
+                    t.documented,
+                    t.undocumented
+                ),
+                format!(
+                    "  drops: libpcap {} (interface {}), flow table evictions {}, skipped packets {}",
+                    pcap.dropped, pcap.if_dropped, s.evicted, s.skipped
+                ),
+                format!(
+                    "  labels: {}",
+                    top.iter()
+                        .map(|(l, n)| format!("{l} {n}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                format!(
+                    "  findings: {}",
+                    t.findings
+                        .iter()
+                        .map(|(c, n)| format!("{c} {n}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ];
+            if let Some(u) = &t.last_undocumented {
+                block.push(format!(
+                    "  last undocumented: {}",
+                    flowdoc_report::escape(u)
+                ));
+            }
+            let mut text = String::new();
+            if self.lines > 0 {
+                text.push_str(&format!("\x1b[{}A\x1b[J", self.lines));
+            }
+            for l in &block {
+                text.push_str(l);
+                text.push('\n');
+            }
+            self.lines = block.len();
+            let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
+        } else {
+            let line = serde_json::json!({
+                "elapsed_s": s.elapsed.as_secs_f64(),
+                "packets": s.packets,
+                "packets_per_s": s.pps,
+                "flows_open": s.open,
+                "flows_ended": t.flows,
+                "documented": t.documented,
+                "undocumented": t.undocumented,
+                "labels": t.labels,
+                "findings": t.findings,
+                "pcap": {"received": pcap.received, "dropped": pcap.dropped, "if_dropped": pcap.if_dropped},
+                "evicted": s.evicted,
+                "skipped": s.skipped,
+            });
+            let _ = writeln!(out, "{line}").and_then(|_| out.flush());
+        }
+    }
+
+    /// Removes the block before the final report.
+    fn clear(&mut self) {
+        if self.terminal && self.lines > 0 {
+            let mut out = io::stdout().lock();
+            let _ = write!(out, "\x1b[{}A\x1b[J", self.lines).and_then(|_| out.flush());
+            self.lines = 0;
+        }
+    }
+}
