@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 use flowdoc_live::{Counters, Event, Replay};
 use flowdoc_pipeline::{Engine, LabelledFlow, Options, Reference};
 use flowdoc_report::{FlowRecord, RenderOptions, TableReport};
+use std::sync::Mutex;
+
+use crate::serve::{ServeConfig, Shared, RECENT_FLOWS};
 
 use super::{color_wanted, load_catalogue, load_inventory, CommonArgs, Failure};
 
@@ -60,6 +63,18 @@ pub(crate) struct LiveArgs {
     /// Seconds between summaries.
     #[arg(long, default_value_t = 1.0, value_name = "SECS")]
     interval: f64,
+    /// Serve the live view over HTTPS here (a port alone binds loopback: `8443`, `:8443`).
+    #[arg(long, value_name = "ADDR", requires_all = ["tls_cert", "tls_key"])]
+    serve: Option<String>,
+    /// The HTTPS server's certificate chain (PEM).
+    #[arg(long, value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+    /// The HTTPS server's private key (PEM).
+    #[arg(long, value_name = "FILE")]
+    tls_key: Option<PathBuf>,
+    /// Require clients to present a certificate signed by this CA (PEM).
+    #[arg(long, value_name = "FILE", requires = "serve")]
+    client_ca: Option<PathBuf>,
     #[command(flatten)]
     common: CommonArgs,
     /// No colour in the final report.
@@ -155,6 +170,8 @@ struct Outputs<'a> {
     tally: Tally,
     jsonl: Option<Jsonl>,
     write_err: Option<io::Error>,
+    /// The HTTPS view's state, when serving.
+    shared: Option<Arc<Mutex<Shared>>>,
 }
 
 impl Outputs<'_> {
@@ -188,9 +205,21 @@ impl Outputs<'_> {
         for fd in &lf.class.findings {
             *t.findings.entry(fd.code()).or_default() += 1;
         }
+        if self.jsonl.is_none() && self.shared.is_none() {
+            return;
+        }
+        let rec = FlowRecord::new(rf, &lf);
         if let (Some(j), None) = (&mut self.jsonl, &self.write_err) {
-            if let Err(e) = j.write(&FlowRecord::new(rf, &lf)) {
+            if let Err(e) = j.write(&rec) {
                 self.write_err = Some(e);
+            }
+        }
+        if let Some(sh) = &self.shared {
+            if let (Ok(mut st), Ok(json)) = (sh.lock(), serde_json::to_string(&rec)) {
+                if st.flows.len() >= RECENT_FLOWS {
+                    st.flows.pop_front();
+                }
+                st.flows.push_back(json);
             }
         }
     }
@@ -238,6 +267,38 @@ pub(crate) fn live(args: LiveArgs) -> Result<u8, Failure> {
         },
         ..Options::default()
     };
+    let shared = match &args.serve {
+        Some(addr) => {
+            let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) else {
+                return Err(Failure {
+                    code: 2,
+                    message: "--serve needs --tls-cert and --tls-key".into(),
+                });
+            };
+            let shared = Arc::new(Mutex::new(Shared {
+                summary: "{}".into(),
+                ..Shared::default()
+            }));
+            let cfg = ServeConfig {
+                addr: addr.clone(),
+                cert: cert.clone(),
+                key: key.clone(),
+                client_ca: args.client_ca.clone(),
+            };
+            let at = crate::serve::start(&cfg, Arc::clone(&shared))
+                .map_err(|message| Failure { code: 2, message })?;
+            eprintln!(
+                "flowdoc: serving https://{at}/{}",
+                if cfg.client_ca.is_some() {
+                    " (client certificate required)"
+                } else {
+                    ""
+                }
+            );
+            Some(shared)
+        }
+        None => None,
+    };
     let mut engine = Engine::new(rf, opts);
     let mut outs = Outputs {
         rf,
@@ -245,6 +306,7 @@ pub(crate) fn live(args: LiveArgs) -> Result<u8, Failure> {
         tally: Tally::default(),
         jsonl,
         write_err: None,
+        shared,
     };
 
     let started = Instant::now();
@@ -296,7 +358,20 @@ pub(crate) fn live(args: LiveArgs) -> Result<u8, Failure> {
                 }
             }
             let secs = interval.as_secs_f64();
-            view.show(&Status {
+            let mut open_labels: BTreeMap<String, u64> = BTreeMap::new();
+            let mut open_undocumented = 0;
+            engine.for_each_open(&mut |_, class| match class.matches.first() {
+                Some(&r) => {
+                    let row = cat.row(r);
+                    *open_labels
+                        .entry(format!("{} {}", row.id, row.label))
+                        .or_default() += 1;
+                }
+                None => open_undocumented += 1,
+            });
+            let status = Status {
+                open_labels,
+                open_undocumented,
                 elapsed: started.elapsed(),
                 packets,
                 pps: (packets - last_packets) as f64 / secs,
@@ -305,7 +380,14 @@ pub(crate) fn live(args: LiveArgs) -> Result<u8, Failure> {
                 pcap: source.counters(),
                 evicted: engine.summary().table.evicted,
                 skipped: engine.summary().skipped_total(),
-            });
+            };
+            view.show(&status);
+            if let Some(sh) = &outs.shared {
+                if let Ok(mut st) = sh.lock() {
+                    st.summary = status.json().to_string();
+                    st.metrics = status.metrics();
+                }
+            }
             last_packets = packets;
             next_summary = Instant::now() + interval;
         }
@@ -453,6 +535,9 @@ fn list_interfaces() -> Result<u8, Failure> {
 }
 
 struct Status<'a> {
+    /// Open flows by the first guide row that documents them ("talking now").
+    open_labels: BTreeMap<String, u64>,
+    open_undocumented: u64,
     elapsed: Duration,
     packets: u64,
     pps: f64,
@@ -461,6 +546,111 @@ struct Status<'a> {
     pcap: Option<Counters>,
     evicted: u64,
     skipped: u64,
+}
+
+impl Status<'_> {
+    /// The summary as JSON: the JSON lines and the HTTPS view's `/api/summary`.
+    fn json(&self) -> serde_json::Value {
+        let t = self.tally;
+        let pcap = self.pcap.unwrap_or_default();
+        serde_json::json!({
+            "elapsed_s": self.elapsed.as_secs_f64(),
+            "packets": self.packets,
+            "packets_per_s": self.pps,
+            "flows_open": self.open,
+            "open_labels": self.open_labels,
+            "open_undocumented": self.open_undocumented,
+            "flows_ended": t.flows,
+            "documented": t.documented,
+            "undocumented": t.undocumented,
+            "labels": t.labels,
+            "findings": t.findings,
+            "pcap": {"received": pcap.received, "dropped": pcap.dropped, "if_dropped": pcap.if_dropped},
+            "evicted": self.evicted,
+            "skipped": self.skipped,
+        })
+    }
+
+    /// Prometheus exposition text.
+    fn metrics(&self) -> String {
+        let t = self.tally;
+        let pcap = self.pcap.unwrap_or_default();
+        let mut m = String::new();
+        let mut metric = |name: &str, kind: &str, help: &str, values: &[(String, u64)]| {
+            m.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
+            for (labels, v) in values {
+                m.push_str(&format!("{name}{labels} {v}\n"));
+            }
+        };
+        metric(
+            "flowdoc_packets_total",
+            "counter",
+            "Packets captured.",
+            &[(String::new(), self.packets)],
+        );
+        metric(
+            "flowdoc_flows_open",
+            "gauge",
+            "Flows in the flow table.",
+            &[(String::new(), self.open as u64)],
+        );
+        metric(
+            "flowdoc_flows_ended_total",
+            "counter",
+            "Flows ended, by status.",
+            &[
+                ("{status=\"documented\"}".into(), t.documented),
+                ("{status=\"undocumented\"}".into(), t.undocumented),
+            ],
+        );
+        let findings: Vec<(String, u64)> = t
+            .findings
+            .iter()
+            .map(|(c, n)| (format!("{{code=\"{c}\"}}"), *n))
+            .collect();
+        metric(
+            "flowdoc_findings_total",
+            "counter",
+            "Ended flows with each finding.",
+            &findings,
+        );
+        metric(
+            "flowdoc_pcap_dropped_total",
+            "counter",
+            "Packets libpcap dropped (buffer full).",
+            &[(String::new(), pcap.dropped)],
+        );
+        metric(
+            "flowdoc_pcap_if_dropped_total",
+            "counter",
+            "Packets the interface dropped.",
+            &[(String::new(), pcap.if_dropped)],
+        );
+        metric(
+            "flowdoc_flows_evicted_total",
+            "counter",
+            "Flows evicted from a full flow table.",
+            &[(String::new(), self.evicted)],
+        );
+        metric(
+            "flowdoc_packets_skipped_total",
+            "counter",
+            "Packets that could not be put in a flow.",
+            &[(String::new(), self.skipped)],
+        );
+        m
+    }
+}
+
+/// The five busiest labels, "T22.1 XCP client access (XMPP) 12, ...".
+fn top_of(m: &BTreeMap<String, u64>) -> String {
+    let mut v: Vec<(&String, &u64)> = m.iter().collect();
+    v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    v.iter()
+        .take(5)
+        .map(|(l, n)| format!("{l} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The periodic summary: a block redrawn in place on a terminal, JSON lines otherwise.
@@ -498,7 +688,12 @@ impl View {
                     pcap.dropped, pcap.if_dropped, s.evicted, s.skipped
                 ),
                 format!(
-                    "  labels: {}",
+                    "  talking now: {} undocumented, {}",
+                    s.open_undocumented,
+                    top_of(&s.open_labels)
+                ),
+                format!(
+                    "  ended, by label: {}",
                     top.iter()
                         .map(|(l, n)| format!("{l} {n}"))
                         .collect::<Vec<_>>()
@@ -530,21 +725,7 @@ impl View {
             self.lines = block.len();
             let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
         } else {
-            let line = serde_json::json!({
-                "elapsed_s": s.elapsed.as_secs_f64(),
-                "packets": s.packets,
-                "packets_per_s": s.pps,
-                "flows_open": s.open,
-                "flows_ended": t.flows,
-                "documented": t.documented,
-                "undocumented": t.undocumented,
-                "labels": t.labels,
-                "findings": t.findings,
-                "pcap": {"received": pcap.received, "dropped": pcap.dropped, "if_dropped": pcap.if_dropped},
-                "evicted": s.evicted,
-                "skipped": s.skipped,
-            });
-            let _ = writeln!(out, "{line}").and_then(|_| out.flush());
+            let _ = writeln!(out, "{}", s.json()).and_then(|_| out.flush());
         }
     }
 

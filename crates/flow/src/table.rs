@@ -125,6 +125,11 @@ impl FlowTable {
         self.flows.is_empty()
     }
 
+    /// The flows open now, in no order.
+    pub fn open(&self) -> impl Iterator<Item = &Flow> {
+        self.flows.iter()
+    }
+
     /// Folds one packet in. Flows that end because of it go to `done`.
     pub fn observe(
         &mut self,

@@ -281,6 +281,15 @@ impl<'c> Engine<'c> {
         }
     }
 
+    /// Each open flow with its verdict so far (one thread; the flow threads keep their own).
+    pub fn for_each_open(&self, f: &mut dyn FnMut(&Flow, &Classification)) {
+        if let Flows::Local(w) = &self.flows {
+            for flow in w.table.open() {
+                f(flow, &classify_in(w.rf, flow));
+            }
+        }
+    }
+
     /// Flows open now (known on one thread; the flow threads keep their own).
     pub fn open_flows(&self) -> Option<usize> {
         match &self.flows {
