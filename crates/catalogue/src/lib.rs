@@ -19,7 +19,7 @@ mod index;
 mod load;
 
 pub use index::PortIndex;
-pub use load::CatalogueError;
+pub use load::{line_column, CatalogueError};
 
 pub use flowdoc_identify::App;
 use serde::Serialize;

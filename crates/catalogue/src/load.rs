@@ -102,11 +102,22 @@ struct Ctx<'a> {
     text: &'a str,
 }
 
+/// The 1-based line and column (in characters) of byte `offset` of `text`: how every file
+/// error of flowdoc says where (the catalogue, overlays, inventories).
+pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let mut end = offset.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let upto = &text[..end];
+    let line = upto.matches('\n').count() + 1;
+    let column = upto.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
 impl Ctx<'_> {
     fn err(&self, span: Range<usize>, message: impl Into<String>) -> CatalogueError {
-        let upto = &self.text[..span.start.min(self.text.len())];
-        let line = upto.matches('\n').count() + 1;
-        let column = upto.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        let (line, column) = line_column(self.text, span.start);
         CatalogueError::Invalid {
             file: self.file.to_string(),
             line,

@@ -289,9 +289,12 @@ fn color_wanted(no_color: bool, to_terminal: bool) -> bool {
     !no_color && to_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
-/// Where results go: stdout, or a file written whole through a temporary name.
+/// Where results go: stdout, a regular file written whole through a temporary name, or
+/// something that is not a regular file (a device such as /dev/null, a FIFO) written as it is:
+/// renaming over it would replace it.
 enum Sink {
     Stdout(io::BufWriter<io::Stdout>),
+    Device(io::BufWriter<std::fs::File>),
     File {
         tmp: PathBuf,
         dest: PathBuf,
@@ -306,6 +309,16 @@ impl Sink {
                 1 << 16,
                 io::stdout(),
             ))),
+            Some(dest) if std::fs::metadata(dest).is_ok_and(|m| !m.file_type().is_file()) => {
+                let f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(dest)
+                    .map_err(|e| Failure {
+                        code: 2,
+                        message: format!("{}: cannot open: {e}", dest.display()),
+                    })?;
+                Ok(Sink::Device(io::BufWriter::new(f)))
+            }
             Some(dest) => {
                 let name = dest
                     .file_name()
@@ -336,6 +349,7 @@ impl Sink {
     fn finish(self) -> io::Result<()> {
         match self {
             Sink::Stdout(mut o) => o.flush(),
+            Sink::Device(mut o) => o.flush(),
             Sink::File { tmp, dest, mut out } => {
                 out.flush()?;
                 out.get_ref().sync_all()?;
@@ -349,12 +363,14 @@ impl Write for Sink {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Sink::Stdout(o) => o.write(buf),
+            Sink::Device(o) => o.write(buf),
             Sink::File { out, .. } => out.write(buf),
         }
     }
     fn flush(&mut self) -> io::Result<()> {
         match self {
             Sink::Stdout(o) => o.flush(),
+            Sink::Device(o) => o.flush(),
             Sink::File { out, .. } => out.flush(),
         }
     }

@@ -674,3 +674,40 @@ fn every_documented_protocol_of_the_cluster_is_identified_without_findings() {
     assert!(text.lines().count() > 90, "{text}");
     assert!(!text.contains("\"app\":\""), "{text}");
 }
+
+/// `-o` onto something that is not a regular file (a FIFO here; /dev/null in practice) writes
+/// into it: the write-whole-then-rename of regular files would replace it.
+#[test]
+fn output_to_a_fifo_writes_into_it_and_leaves_it_a_fifo() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = std::env::temp_dir().join(format!("flowdoc-fifo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let fifo = dir.join("out");
+    let _ = std::fs::remove_file(&fifo);
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    if !made.is_ok_and(|s| s.success()) {
+        eprintln!("skipped: mkfifo is not available");
+        return;
+    }
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read_to_string(fifo).expect("read the fifo"))
+    };
+    let out = flowdoc()
+        .args(["analyze", "--format", "json", "-o"])
+        .arg(&fifo)
+        .arg(fixture("cluster.pcap"))
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = reader.join().expect("reader");
+    assert_eq!(text.lines().count(), 104);
+    let kind = std::fs::metadata(&fifo).expect("fifo").file_type();
+    assert!(kind.is_fifo(), "the FIFO was replaced");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -12,6 +12,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command as Std;
 
 use assert_cmd::Command;
+
+mod common;
+use common::{chromium, console, headless, tool};
 use flowdoc_report::ComplianceReport;
 
 fn root() -> PathBuf {
@@ -162,14 +165,6 @@ fn rules_in_every_format_match_their_golden_files() {
     }
 }
 
-fn tool(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-}
-
 /// The rules in `format`, written into a folder of the calling test's own (`tag`).
 fn rules_file(format: &str, ext: &str, tag: &str) -> PathBuf {
     let d = out_dir(&format!("rules-{format}-{tag}"));
@@ -240,7 +235,7 @@ fn iptables_rules_load_in_iptables_restore() {
 /// there; a screenshot is kept in target/ as the test's artefact.
 #[test]
 fn the_html_report_renders_in_headless_chromium() {
-    let Some(chromium) = tool("chromium").or_else(|| tool("chromium-browser")) else {
+    let Some(chromium) = chromium() else {
         eprintln!("skipped: chromium is not installed (.ci/run installs Debian's chromium)");
         return;
     };
@@ -252,38 +247,15 @@ fn the_html_report_renders_in_headless_chromium() {
         assert!(!html.contains(fetch), "the page fetches {fetch}");
     }
     let url = format!("file://{}", page.canonicalize().expect("path").display());
-    let browser = |extra: &[&str]| {
-        Std::new(&chromium)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-dev-shm-usage",
-                "--disable-background-networking",
-                "--no-first-run",
-                "--enable-logging=stderr",
-                "--v=0",
-            ])
-            .arg(format!(
-                "--user-data-dir={}",
-                d.join("chromium-profile").display()
-            ))
-            .args(extra)
-            .arg(&url)
-            .output()
-            .expect("chromium")
-    };
+    let profile = d.join("chromium-profile");
+    let browser = |extra: &[&str]| headless(&chromium, &profile, extra, &url);
     let out = browser(&["--dump-dom"]);
     let dom = String::from_utf8_lossy(&out.stdout);
-    let log = String::from_utf8_lossy(&out.stderr);
     assert!(dom.contains("<svg"), "no chart in the rendered page");
     assert!(dom.contains("id=\"verdict\"") && dom.contains("id=\"openings\""));
     assert!(dom.contains("role-mismatch") && dom.contains("localhost-only-on-wire"));
-    let console: Vec<&str> = log
-        .lines()
-        .filter(|l| l.contains("CONSOLE") || l.contains("Uncaught"))
-        .collect();
-    assert!(console.is_empty(), "console messages: {console:?}");
+    let messages = console(&out);
+    assert!(messages.is_empty(), "console messages: {messages:?}");
     let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cluster-report.png");
     let _ = std::fs::remove_file(&shot);
     let out = browser(&[

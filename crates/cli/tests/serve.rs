@@ -10,6 +10,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
+mod common;
+use common::{chromium, console, headless};
+
 use rcgen::{BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, KeyPair};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
@@ -189,16 +192,9 @@ fn the_api_needs_a_client_certificate_signed_by_the_ca() {
     stop(child);
 }
 
-fn tool(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-}
-
 #[test]
 fn the_live_page_shows_the_flows_in_a_browser() {
-    let Some(chromium) = tool("chromium").or_else(|| tool("chromium-browser")) else {
+    let Some(chromium) = chromium() else {
         eprintln!("skipped: chromium is not installed (.ci/run installs Debian's chromium)");
         return;
     };
@@ -207,33 +203,24 @@ fn the_live_page_shows_the_flows_in_a_browser() {
     let (child, addr) = serve(&p, false);
     // Let some flows end (closed flows are written two seconds after their last packet).
     std::thread::sleep(Duration::from_millis(4000));
-    let out = Command::new(chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--disable-background-networking",
-            "--no-first-run",
+    let out = headless(
+        &chromium,
+        &d.join("profile"),
+        &[
             "--ignore-certificate-errors",
-            "--enable-logging=stderr",
-            "--v=0",
             "--virtual-time-budget=3000",
-        ])
-        .arg(format!("--user-data-dir={}", d.join("profile").display()))
-        .arg("--dump-dom")
-        .arg(format!("https://{addr}/"))
-        .output()
-        .expect("chromium");
+            "--dump-dom",
+        ],
+        &format!("https://{addr}/"),
+    );
     stop(child);
     let dom = String::from_utf8_lossy(&out.stdout);
-    let log = String::from_utf8_lossy(&out.stderr);
     assert!(dom.contains("flowdoc live"), "{dom}");
     assert!(dom.contains("packets ("), "the summary did not load: {dom}");
     assert!(
         dom.contains("T2.1 SIP proxy") || dom.contains("T3.1"),
         "no flows: {dom}"
     );
-    let console: Vec<&str> = log.lines().filter(|l| l.contains("CONSOLE")).collect();
-    assert!(console.is_empty(), "console messages: {console:?}");
+    let messages = console(&out);
+    assert!(messages.is_empty(), "console messages: {messages:?}");
 }

@@ -249,9 +249,7 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn err(&self, span: Range<usize>, message: impl Into<String>) -> InventoryError {
-        let upto = &self.text[..span.start.min(self.text.len())];
-        let line = upto.matches('\n').count() + 1;
-        let column = upto.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        let (line, column) = flowdoc_catalogue::line_column(self.text, span.start);
         InventoryError::Invalid {
             file: self.file.to_string(),
             line,
