@@ -60,6 +60,16 @@ pub(crate) struct LiveArgs {
     /// Start a new JSONL file after this many seconds (0: never).
     #[arg(long, default_value_t = 0, value_name = "SECS")]
     rotate_secs: u64,
+    /// Also write every packet to this pcap file, as a ring: past --pcap-mb it becomes
+    /// FILE.1 (FILE.1 becomes FILE.2, ...), and the oldest beyond --pcap-files is deleted.
+    #[arg(long, value_name = "FILE")]
+    write_pcap: Option<PathBuf>,
+    /// Size of one file of the pcap ring, in megabytes.
+    #[arg(long, default_value_t = 100, value_name = "MB")]
+    pcap_mb: u64,
+    /// Files kept in the pcap ring (the one being written included).
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pcap_files: u32,
     /// Seconds between summaries.
     #[arg(long, default_value_t = 1.0, value_name = "SECS")]
     interval: f64,
@@ -152,6 +162,102 @@ impl Jsonl {
     }
 }
 
+/// The packets as they came, in a ring of pcap files (microsecond timestamps, one link type:
+/// the first packet's).
+struct PcapRing {
+    path: PathBuf,
+    out: Option<BufWriter<File>>,
+    link_type: Option<u16>,
+    written: u64,
+    max_bytes: u64,
+    files: u32,
+}
+
+impl PcapRing {
+    fn new(path: &Path, max_bytes: u64, files: u32) -> PcapRing {
+        PcapRing {
+            path: path.to_path_buf(),
+            out: None,
+            link_type: None,
+            written: 0,
+            max_bytes: max_bytes.max(1 << 16),
+            files: files.max(1),
+        }
+    }
+
+    fn numbered(&self, n: u32) -> PathBuf {
+        let mut p = self.path.as_os_str().to_owned();
+        p.push(format!(".{n}"));
+        PathBuf::from(p)
+    }
+
+    fn open(&mut self, link_type: u16) -> io::Result<()> {
+        let mut out = BufWriter::new(File::create(&self.path)?);
+        let mut h = Vec::with_capacity(24);
+        h.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+        h.extend_from_slice(&2u16.to_le_bytes());
+        h.extend_from_slice(&4u16.to_le_bytes());
+        h.extend_from_slice(&[0; 8]);
+        h.extend_from_slice(&262_144u32.to_le_bytes());
+        h.extend_from_slice(&u32::from(link_type).to_le_bytes());
+        out.write_all(&h)?;
+        self.written = h.len() as u64;
+        self.out = Some(out);
+        Ok(())
+    }
+
+    fn write(&mut self, link_type: u16, ts_ns: i64, data: &[u8], orig_len: u32) -> io::Result<()> {
+        let lt = *self.link_type.get_or_insert(link_type);
+        if lt != link_type {
+            // One link type per pcap file: packets of another are not kept.
+            return Ok(());
+        }
+        if self.out.is_none() {
+            self.open(lt)?;
+        }
+        if self.written >= self.max_bytes {
+            self.rotate()?;
+        }
+        let Some(out) = self.out.as_mut() else {
+            return Ok(());
+        };
+        let secs = u32::try_from(ts_ns.div_euclid(1_000_000_000)).unwrap_or(0);
+        let usecs = (ts_ns.rem_euclid(1_000_000_000) / 1_000) as u32;
+        let caplen = u32::try_from(data.len()).unwrap_or(u32::MAX);
+        let mut rec = Vec::with_capacity(16);
+        rec.extend_from_slice(&secs.to_le_bytes());
+        rec.extend_from_slice(&usecs.to_le_bytes());
+        rec.extend_from_slice(&caplen.to_le_bytes());
+        rec.extend_from_slice(&orig_len.max(caplen).to_le_bytes());
+        out.write_all(&rec)?;
+        out.write_all(data)?;
+        self.written += 16 + data.len() as u64;
+        Ok(())
+    }
+
+    fn rotate(&mut self) -> io::Result<()> {
+        self.close()?;
+        // FILE.(n-1) is the oldest kept; shift every file one place.
+        let _ = std::fs::remove_file(self.numbered(self.files.saturating_sub(1).max(1)));
+        for n in (1..self.files.saturating_sub(1)).rev() {
+            let _ = std::fs::rename(self.numbered(n), self.numbered(n + 1));
+        }
+        if self.files > 1 {
+            std::fs::rename(&self.path, self.numbered(1))?;
+        }
+        let lt = self.link_type.unwrap_or(1);
+        self.open(lt)
+    }
+
+    fn close(&mut self) -> io::Result<()> {
+        if let Some(mut out) = self.out.take() {
+            out.flush()?;
+            out.get_ref().sync_all()?;
+        }
+        Ok(())
+    }
+}
+
 /// What the summaries count.
 #[derive(Default)]
 struct Tally {
@@ -169,7 +275,8 @@ struct Outputs<'a> {
     report: TableReport,
     tally: Tally,
     jsonl: Option<Jsonl>,
-    write_err: Option<io::Error>,
+    /// The first write error, naming its file.
+    write_err: Option<String>,
     /// The HTTPS view's state, when serving.
     shared: Option<Arc<Mutex<Shared>>>,
 }
@@ -211,7 +318,7 @@ impl Outputs<'_> {
         let rec = FlowRecord::new(rf, &lf);
         if let (Some(j), None) = (&mut self.jsonl, &self.write_err) {
             if let Err(e) = j.write(&rec) {
-                self.write_err = Some(e);
+                self.write_err = Some(format!("{}: write error: {e}", j.path.display()));
             }
         }
         if let Some(sh) = &self.shared {
@@ -299,6 +406,10 @@ pub(crate) fn live(args: LiveArgs) -> Result<u8, Failure> {
         }
         None => None,
     };
+    let mut ring = args
+        .write_pcap
+        .as_deref()
+        .map(|p| PcapRing::new(p, args.pcap_mb.saturating_mul(1 << 20), args.pcap_files));
     let mut engine = Engine::new(rf, opts);
     let mut outs = Outputs {
         rf,
@@ -329,6 +440,13 @@ pub(crate) fn live(args: LiveArgs) -> Result<u8, Failure> {
         match source.next() {
             Ok(Event::Packet { link_type, frame }) => {
                 packets += 1;
+                if let Some(r) = &mut ring {
+                    if let Err(e) = r.write(link_type, frame.ts_ns, frame.data, frame.orig_len) {
+                        outs.write_err.get_or_insert_with(|| {
+                            format!("{}: write error: {e}", r.path.display())
+                        });
+                    }
+                }
                 last_ts = Some((frame.ts_ns, Instant::now()));
                 engine.push(
                     frame.ts_ns,
@@ -354,7 +472,8 @@ pub(crate) fn live(args: LiveArgs) -> Result<u8, Failure> {
             }
             if let Some(j) = &mut outs.jsonl {
                 if let Err(e) = j.tick() {
-                    outs.write_err.get_or_insert(e);
+                    outs.write_err
+                        .get_or_insert_with(|| format!("{}: write error: {e}", j.path.display()));
                 }
             }
             let secs = interval.as_secs_f64();
@@ -378,7 +497,7 @@ pub(crate) fn live(args: LiveArgs) -> Result<u8, Failure> {
                 open: engine.open_flows().unwrap_or(0),
                 tally: &outs.tally,
                 pcap: source.counters(),
-                evicted: engine.summary().table.evicted,
+                evicted: engine.table_stats().evicted,
                 skipped: engine.summary().skipped_total(),
             };
             view.show(&status);
@@ -405,20 +524,20 @@ pub(crate) fn live(args: LiveArgs) -> Result<u8, Failure> {
     summary.documented = tally.documented;
     summary.undocumented = tally.undocumented;
     view.clear();
-    let pcap = source.counters();
-    if let Some(j) = jsonl {
-        if let Err(e) = j.finish() {
-            write_err.get_or_insert(e);
+    if let Some(mut r) = ring {
+        if let Err(e) = r.close() {
+            write_err.get_or_insert_with(|| format!("{}: write error: {e}", r.path.display()));
         }
     }
-    if let Some(e) = write_err {
-        return Err(Failure {
-            code: 2,
-            message: format!(
-                "{}: write error: {e}",
-                args.jsonl.as_deref().unwrap_or(Path::new("-")).display()
-            ),
-        });
+    let pcap = source.counters();
+    if let Some(j) = jsonl {
+        let path = j.path.clone();
+        if let Err(e) = j.finish() {
+            write_err.get_or_insert_with(|| format!("{}: write error: {e}", path.display()));
+        }
+    }
+    if let Some(message) = write_err {
+        return Err(Failure { code: 2, message });
     }
     let term = io::stdout().is_terminal();
     let ro = RenderOptions {

@@ -239,3 +239,78 @@ fn live_capture_on_loopback_labels_what_the_test_sends() {
         "{rs:?}"
     );
 }
+
+/// The packets written as they came, in a ring of pcap files: read back by `analyze`, the
+/// files hold the fixture's flows (the oldest file of a full ring is deleted).
+#[test]
+fn the_pcap_ring_keeps_the_packets_as_they_came() {
+    let d = dir("live-ring");
+    let ring = d.join("ring.pcap");
+    let out = Command::new(bin())
+        .current_dir(root())
+        .args(["live", "--replay", "fixtures/cluster.pcap", "--speed", "8"])
+        .args(["--pcap-mb", "0", "--pcap-files", "100", "--write-pcap"])
+        .arg(&ring)
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // --pcap-mb 0 rotates at the smallest file (64 KiB): several files.
+    assert!(d.join("ring.pcap.1").exists());
+    let out = Command::new(bin())
+        .args(["analyze", "--format", "json"])
+        .arg(&d)
+        .output()
+        .expect("analyze");
+    let packets: u64 = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<FlowRecord>(l)
+                .expect("record")
+                .packets
+        })
+        .sum();
+    assert_eq!(packets, 703, "every packet is in the ring");
+    // A ring of two files keeps the newest packets only.
+    let d = dir("live-ring-small");
+    let ring = d.join("ring.pcap");
+    Command::new(bin())
+        .current_dir(root())
+        .args(["live", "--replay", "fixtures/cluster.pcap", "--speed", "8"])
+        .args(["--pcap-mb", "0", "--pcap-files", "2", "--write-pcap"])
+        .arg(&ring)
+        .output()
+        .expect("run");
+    let files = std::fs::read_dir(&d).expect("dir").count();
+    assert_eq!(files, 2);
+}
+
+/// A flood against a small flow table: flows are evicted, counted, and still written.
+#[test]
+fn a_full_flow_table_evicts_counts_and_loses_nothing() {
+    let d = dir("live-evict");
+    let jsonl = d.join("flows.jsonl");
+    let out = Command::new(bin())
+        .current_dir(root())
+        .args(["live", "--replay", "fixtures/cluster.pcap", "--speed", "4"])
+        .args(["--max-flows", "16", "--interval", "0.05", "--jsonl"])
+        .arg(&jsonl)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let evicted = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["evicted"].as_u64())
+        .max()
+        .unwrap_or(0);
+    assert!(evicted > 0, "evictions are counted in the summaries");
+    let rs = records(&jsonl);
+    assert!(rs.iter().any(|r| r.end_reason == "evicted"));
+    assert_eq!(rs.iter().map(|r| r.packets).sum::<u64>(), 703);
+}

@@ -298,6 +298,15 @@ impl<'c> Engine<'c> {
         }
     }
 
+    /// What the flow table did so far (evictions, idle ends); known on one thread, and for
+    /// flow threads once they finish.
+    pub fn table_stats(&self) -> TableStats {
+        match &self.flows {
+            Flows::Local(w) => w.table.stats(),
+            Flows::Sharded(_) => self.summary.table,
+        }
+    }
+
     /// The counts so far (files, packets, skips); flows are counted by the caller's sink.
     pub fn summary(&self) -> &Summary {
         &self.summary
