@@ -78,6 +78,10 @@ struct CommonArgs {
     /// Keep one flow per 5-tuple even when a new SYN follows FIN or RST.
     #[arg(long)]
     no_split_on_reuse: bool,
+    /// Seconds after which a flow still open is reported and continued as a new one
+    /// (end_reason "active-timeout"; 0: never). For live capture of connections that last days.
+    #[arg(long, default_value_t = 0, value_name = "SECS")]
+    active_timeout: u64,
     /// Most flows held at once; older ones are evicted (and still reported).
     #[arg(long, default_value_t = flowdoc_flow::DEFAULT_MAX_FLOWS, value_name = "N")]
     max_flows: usize,
@@ -96,6 +100,10 @@ impl CommonArgs {
             max_flows: self.max_flows,
             payload_bytes: self.payload_bytes,
             closed_linger_ns: None,
+            active_timeout_ns: (self.active_timeout > 0).then(|| {
+                i64::try_from(self.active_timeout).unwrap_or(i64::MAX / 1_000_000_000)
+                    * 1_000_000_000
+            }),
         }
     }
 }

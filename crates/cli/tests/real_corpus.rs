@@ -68,6 +68,7 @@ fn ours(cat: &Catalogue, path: &Path, threads: usize) -> BTreeMap<Key, Counts> {
             max_flows: 1 << 20,
             payload_bytes: flowdoc_flow::DEFAULT_PAYLOAD_BYTES,
             closed_linger_ns: None,
+            active_timeout_ns: None,
         },
     };
     let mut out: BTreeMap<Key, Counts> = BTreeMap::new();

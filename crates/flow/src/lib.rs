@@ -149,6 +149,8 @@ pub enum EndReason {
     Evicted,
     /// Closed (FIN from both sides, or RST) and quiet for the linger time (live capture).
     Closed,
+    /// Open longer than the active timeout: reported now, continued as a new flow.
+    Active,
 }
 
 impl EndReason {
@@ -159,6 +161,7 @@ impl EndReason {
             EndReason::Reused => "port-reused",
             EndReason::Evicted => "evicted",
             EndReason::Closed => "closed",
+            EndReason::Active => "active-timeout",
         }
     }
 }

@@ -29,6 +29,9 @@ pub struct FlowConfig {
     /// before the idle timeout (live capture writes it out promptly). `None`: only the idle
     /// timeout ends it.
     pub closed_linger_ns: Option<i64>,
+    /// A flow longer than this ends (and its next packet starts a new one), so that a
+    /// connection that lasts for days is reported while it lasts. `None`: never.
+    pub active_timeout_ns: Option<i64>,
 }
 
 /// The default cap: just under 7/8 of 2^20, the most flows a table of 2^20 buckets holds
@@ -43,6 +46,7 @@ impl Default for FlowConfig {
             max_flows: DEFAULT_MAX_FLOWS,
             payload_bytes: DEFAULT_PAYLOAD_BYTES,
             closed_linger_ns: None,
+            active_timeout_ns: None,
         }
     }
 }
@@ -55,6 +59,8 @@ pub struct TableStats {
     pub ended_reused: u64,
     /// Closed flows ended after their linger (live capture).
     pub ended_closed: u64,
+    /// Flows ended by the active timeout.
+    pub ended_active: u64,
     pub evicted: u64,
     /// Non-first fragments whose first fragment was never seen.
     pub orphan_fragments: u64,
@@ -69,6 +75,7 @@ impl TableStats {
         self.ended_idle += o.ended_idle;
         self.ended_reused += o.ended_reused;
         self.ended_closed += o.ended_closed;
+        self.ended_active += o.ended_active;
         self.evicted += o.evicted;
         self.orphan_fragments += o.orphan_fragments;
         self.fragment_overflow += o.fragment_overflow;
@@ -244,8 +251,12 @@ impl FlowTable {
     /// Ends every flow idle at `now_ns`, and closed flows past their linger. Call it now and
     /// then (live capture, long files).
     pub fn expire(&mut self, now_ns: i64, done: &mut impl FnMut(Flow)) {
-        let (idle, linger) = (self.cfg.idle_timeout_ns, self.cfg.closed_linger_ns);
-        if idle.is_none() && linger.is_none() {
+        let (idle, linger, active) = (
+            self.cfg.idle_timeout_ns,
+            self.cfg.closed_linger_ns,
+            self.cfg.active_timeout_ns,
+        );
+        if idle.is_none() && linger.is_none() && active.is_none() {
             return;
         }
         let stale: Vec<(FlowKey, EndReason)> = self
@@ -257,6 +268,8 @@ impl FlowTable {
                     Some((f.key, EndReason::Idle))
                 } else if f.closed && linger.is_some_and(|l| quiet > l) {
                     Some((f.key, EndReason::Closed))
+                } else if active.is_some_and(|a| now_ns - f.first_ns > a) {
+                    Some((f.key, EndReason::Active))
                 } else {
                     None
                 }
@@ -265,10 +278,10 @@ impl FlowTable {
         for (k, why) in stale {
             if let Some(mut f) = self.remove(&k) {
                 f.end = why;
-                if why == EndReason::Idle {
-                    self.stats.ended_idle += 1;
-                } else {
-                    self.stats.ended_closed += 1;
+                match why {
+                    EndReason::Idle => self.stats.ended_idle += 1,
+                    EndReason::Active => self.stats.ended_active += 1,
+                    _ => self.stats.ended_closed += 1,
                 }
                 self.end(f, done);
             }
@@ -569,5 +582,28 @@ mod tests {
         ];
         let (flows, _) = run(FlowConfig::default(), &pkts.map(|p| (0, p)));
         assert_eq!(flows[0].app(), Some(crate::App::Http));
+    }
+
+    #[test]
+    fn a_long_flow_is_reported_at_the_active_timeout_and_continues() {
+        let s = 1_000_000_000;
+        let mut t = FlowTable::new(FlowConfig {
+            active_timeout_ns: Some(2 * s),
+            ..FlowConfig::default()
+        });
+        let mut out = Vec::new();
+        let p = tcp(1, 40000, 2, 5222, ACK);
+        t.observe(0, 60, &p, &mut |f| out.push(f));
+        t.observe(s, 60, &p, &mut |f| out.push(f));
+        t.expire(s + s / 2, &mut |f| out.push(f));
+        assert!(out.is_empty(), "not yet");
+        t.expire(3 * s, &mut |f| out.push(f));
+        assert_eq!(out.len(), 1);
+        assert_eq!((out[0].end, out[0].packets()), (EndReason::Active, 2));
+        t.observe(4 * s, 60, &p, &mut |f| out.push(f));
+        t.finish(&mut |f| out.push(f));
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[1].packets(), 1);
+        assert_eq!(t.stats().ended_active, 1);
     }
 }

@@ -127,7 +127,9 @@ impl<'c> Worker<'c> {
         Worker {
             rf: rf.into(),
             table: FlowTable::new(cfg),
-            idle_timeout: cfg.idle_timeout_ns.is_some() || cfg.closed_linger_ns.is_some(),
+            idle_timeout: cfg.idle_timeout_ns.is_some()
+                || cfg.closed_linger_ns.is_some()
+                || cfg.active_timeout_ns.is_some(),
             next_sweep_ns: i64::MIN,
         }
     }
