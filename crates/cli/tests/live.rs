@@ -314,3 +314,23 @@ fn a_full_flow_table_evicts_counts_and_loses_nothing() {
     assert!(rs.iter().any(|r| r.end_reason == "evicted"));
     assert_eq!(rs.iter().map(|r| r.packets).sum::<u64>(), 703);
 }
+
+/// `--count` and `--duration` stop the capture cleanly, with the report of what was seen.
+#[test]
+fn count_and_duration_limits_stop_cleanly() {
+    let run = |extra: &[&str]| {
+        let out = Command::new(bin())
+            .current_dir(root())
+            .args(["live", "--replay", "fixtures/cluster.pcap"])
+            .args(extra)
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(0));
+        header_count(&String::from_utf8_lossy(&out.stdout), "packets")
+    };
+    assert_eq!(run(&["--count", "100"]), 100);
+    let started = Instant::now();
+    let seen = run(&["--speed", "0.1", "--duration", "1"]);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(seen > 0 && seen < 703, "{seen}");
+}
