@@ -17,6 +17,17 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// `flowdoc live --replay` of the cluster fixture with these arguments (then `file`, if any).
+fn replay(args: &[&str], file: Option<&Path>) -> std::process::Output {
+    Command::new(bin())
+        .current_dir(root())
+        .args(["live", "--replay", "fixtures/cluster.pcap"])
+        .args(args)
+        .args(file)
+        .output()
+        .expect("run")
+}
+
 fn dir(name: &str) -> PathBuf {
     let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
     let _ = std::fs::remove_dir_all(&d);
@@ -69,13 +80,18 @@ fn header_count(report: &str, word: &str) -> u64 {
 fn a_replayed_capture_gives_every_flow_to_the_rotated_jsonl() {
     let d = dir("live-replay");
     let jsonl = d.join("flows.jsonl");
-    let out = Command::new(bin())
-        .current_dir(root())
-        .args(["live", "--replay", "fixtures/cluster.pcap", "--speed", "4"])
-        .args(["--interval", "0.05", "--rotate-kb", "20", "--jsonl"])
-        .arg(&jsonl)
-        .output()
-        .expect("run");
+    let out = replay(
+        &[
+            "--speed",
+            "4",
+            "--interval",
+            "0.05",
+            "--rotate-kb",
+            "20",
+            "--jsonl",
+        ],
+        Some(&jsonl),
+    );
     assert_eq!(out.status.code(), Some(0));
     let stdout = String::from_utf8_lossy(&out.stdout);
     // Not a terminal: periodic JSON summaries, then the report analyze prints.
@@ -246,13 +262,18 @@ fn live_capture_on_loopback_labels_what_the_test_sends() {
 fn the_pcap_ring_keeps_the_packets_as_they_came() {
     let d = dir("live-ring");
     let ring = d.join("ring.pcap");
-    let out = Command::new(bin())
-        .current_dir(root())
-        .args(["live", "--replay", "fixtures/cluster.pcap", "--speed", "8"])
-        .args(["--pcap-mb", "0", "--pcap-files", "100", "--write-pcap"])
-        .arg(&ring)
-        .output()
-        .expect("run");
+    let out = replay(
+        &[
+            "--speed",
+            "8",
+            "--pcap-mb",
+            "0",
+            "--pcap-files",
+            "100",
+            "--write-pcap",
+        ],
+        Some(&ring),
+    );
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -278,13 +299,18 @@ fn the_pcap_ring_keeps_the_packets_as_they_came() {
     // A ring of two files keeps the newest packets only.
     let d = dir("live-ring-small");
     let ring = d.join("ring.pcap");
-    Command::new(bin())
-        .current_dir(root())
-        .args(["live", "--replay", "fixtures/cluster.pcap", "--speed", "8"])
-        .args(["--pcap-mb", "0", "--pcap-files", "2", "--write-pcap"])
-        .arg(&ring)
-        .output()
-        .expect("run");
+    replay(
+        &[
+            "--speed",
+            "8",
+            "--pcap-mb",
+            "0",
+            "--pcap-files",
+            "2",
+            "--write-pcap",
+        ],
+        Some(&ring),
+    );
     let files = std::fs::read_dir(&d).expect("dir").count();
     assert_eq!(files, 2);
 }
@@ -294,13 +320,18 @@ fn the_pcap_ring_keeps_the_packets_as_they_came() {
 fn a_full_flow_table_evicts_counts_and_loses_nothing() {
     let d = dir("live-evict");
     let jsonl = d.join("flows.jsonl");
-    let out = Command::new(bin())
-        .current_dir(root())
-        .args(["live", "--replay", "fixtures/cluster.pcap", "--speed", "4"])
-        .args(["--max-flows", "16", "--interval", "0.05", "--jsonl"])
-        .arg(&jsonl)
-        .output()
-        .expect("run");
+    let out = replay(
+        &[
+            "--speed",
+            "4",
+            "--max-flows",
+            "16",
+            "--interval",
+            "0.05",
+            "--jsonl",
+        ],
+        Some(&jsonl),
+    );
     assert_eq!(out.status.code(), Some(0));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let evicted = stdout
@@ -319,12 +350,7 @@ fn a_full_flow_table_evicts_counts_and_loses_nothing() {
 #[test]
 fn count_and_duration_limits_stop_cleanly() {
     let run = |extra: &[&str]| {
-        let out = Command::new(bin())
-            .current_dir(root())
-            .args(["live", "--replay", "fixtures/cluster.pcap"])
-            .args(extra)
-            .output()
-            .expect("run");
+        let out = replay(extra, None);
         assert_eq!(out.status.code(), Some(0));
         header_count(&String::from_utf8_lossy(&out.stdout), "packets")
     };
