@@ -17,7 +17,7 @@ use flowdoc_pipeline::{Engine, LabelledFlow, Options, Reference};
 use flowdoc_report::{FlowRecord, RenderOptions, TableReport};
 use std::sync::Mutex;
 
-use crate::serve::{ServeConfig, Shared, RECENT_FLOWS};
+use flowdoc_serve::{ServeConfig, Shared, RECENT_FLOWS};
 
 use super::{color_wanted, load_catalogue, load_inventory, CommonArgs, Failure};
 
@@ -392,7 +392,7 @@ pub(crate) fn live(args: LiveArgs) -> Result<u8, Failure> {
                 key: key.clone(),
                 client_ca: args.client_ca.clone(),
             };
-            let at = crate::serve::start(&cfg, Arc::clone(&shared))
+            let at = flowdoc_serve::start(&cfg, Arc::clone(&shared))
                 .map_err(|message| Failure { code: 2, message })?;
             eprintln!(
                 "flowdoc: serving https://{at}/{}",

@@ -14,9 +14,10 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig, ServerConnection, StreamOwned};
 
-/// What the page and the API show, replaced by the live loop every interval.
+/// What the page and the API show, replaced by the live loop every interval (the loop also
+/// appends ended flows).
 #[derive(Debug, Default)]
-pub(crate) struct Shared {
+pub struct Shared {
     /// The summary as JSON (the same object the JSON summaries print).
     pub summary: String,
     /// The latest ended flows as JSON records, newest last.
@@ -26,11 +27,11 @@ pub(crate) struct Shared {
 }
 
 /// Most ended flows kept for `/api/flows`.
-pub(crate) const RECENT_FLOWS: usize = 500;
+pub const RECENT_FLOWS: usize = 500;
 
 /// How to serve.
 #[derive(Debug, Clone)]
-pub(crate) struct ServeConfig {
+pub struct ServeConfig {
     pub addr: String,
     pub cert: PathBuf,
     pub key: PathBuf,
@@ -92,7 +93,7 @@ fn bind_address(addr: &str) -> String {
 }
 
 /// Starts the server thread; returns the address it listens on.
-pub(crate) fn start(cfg: &ServeConfig, shared: Arc<Mutex<Shared>>) -> Result<SocketAddr, String> {
+pub fn start(cfg: &ServeConfig, shared: Arc<Mutex<Shared>>) -> Result<SocketAddr, String> {
     let tls = tls_config(cfg)?;
     let addr = bind_address(&cfg.addr);
     let listener = TcpListener::bind(&addr).map_err(|e| format!("{addr}: cannot listen: {e}"))?;
