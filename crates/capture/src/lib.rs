@@ -23,6 +23,7 @@ mod inputs;
 mod pcap;
 mod pcapng;
 mod window;
+pub mod write;
 
 pub use error::CaptureError;
 pub use inputs::expand_inputs;

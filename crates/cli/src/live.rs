@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use flowdoc_capture::write::{self, PcapOptions};
 use flowdoc_live::{Counters, Event, Replay};
 use flowdoc_pipeline::{Engine, LabelledFlow, Options, Reference};
 use flowdoc_report::{FlowRecord, RenderOptions, TableReport};
@@ -171,6 +172,8 @@ struct PcapRing {
     written: u64,
     max_bytes: u64,
     files: u32,
+    /// Packets not kept because their link type is not the ring's.
+    other_link: u64,
 }
 
 impl PcapRing {
@@ -182,6 +185,7 @@ impl PcapRing {
             written: 0,
             max_bytes: max_bytes.max(1 << 16),
             files: files.max(1),
+            other_link: 0,
         }
     }
 
@@ -193,15 +197,9 @@ impl PcapRing {
 
     fn open(&mut self, link_type: u16) -> io::Result<()> {
         let mut out = BufWriter::new(File::create(&self.path)?);
-        let mut h = Vec::with_capacity(24);
-        h.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-        h.extend_from_slice(&2u16.to_le_bytes());
-        h.extend_from_slice(&4u16.to_le_bytes());
-        h.extend_from_slice(&[0; 8]);
-        h.extend_from_slice(&262_144u32.to_le_bytes());
-        h.extend_from_slice(&u32::from(link_type).to_le_bytes());
-        out.write_all(&h)?;
-        self.written = h.len() as u64;
+        let header = write::pcap_header(&PcapOptions::link(link_type));
+        out.write_all(&header)?;
+        self.written = header.len() as u64;
         self.out = Some(out);
         Ok(())
     }
@@ -209,7 +207,8 @@ impl PcapRing {
     fn write(&mut self, link_type: u16, ts_ns: i64, data: &[u8], orig_len: u32) -> io::Result<()> {
         let lt = *self.link_type.get_or_insert(link_type);
         if lt != link_type {
-            // One link type per pcap file: packets of another are not kept.
+            // One link type per pcap file: packets of another are counted, not kept.
+            self.other_link += 1;
             return Ok(());
         }
         if self.out.is_none() {
@@ -221,15 +220,14 @@ impl PcapRing {
         let Some(out) = self.out.as_mut() else {
             return Ok(());
         };
-        let secs = u32::try_from(ts_ns.div_euclid(1_000_000_000)).unwrap_or(0);
-        let usecs = (ts_ns.rem_euclid(1_000_000_000) / 1_000) as u32;
         let caplen = u32::try_from(data.len()).unwrap_or(u32::MAX);
-        let mut rec = Vec::with_capacity(16);
-        rec.extend_from_slice(&secs.to_le_bytes());
-        rec.extend_from_slice(&usecs.to_le_bytes());
-        rec.extend_from_slice(&caplen.to_le_bytes());
-        rec.extend_from_slice(&orig_len.max(caplen).to_le_bytes());
-        out.write_all(&rec)?;
+        let o = PcapOptions::link(lt);
+        out.write_all(&write::record_header(
+            &o,
+            ts_ns,
+            caplen,
+            orig_len.max(caplen),
+        ))?;
         out.write_all(data)?;
         self.written += 16 + data.len() as u64;
         Ok(())
@@ -525,6 +523,13 @@ pub(crate) fn live(args: LiveArgs) -> Result<u8, Failure> {
     summary.undocumented = tally.undocumented;
     view.clear();
     if let Some(mut r) = ring {
+        if r.other_link > 0 {
+            eprintln!(
+                "flowdoc: {}: {} packets of another link type than the first were not kept",
+                r.path.display(),
+                r.other_link
+            );
+        }
         if let Err(e) = r.close() {
             write_err.get_or_insert_with(|| format!("{}: write error: {e}", r.path.display()));
         }

@@ -21,75 +21,31 @@ impl Frame {
     }
 }
 
-/// Layout options for classic pcap.
-#[derive(Debug, Clone, Copy)]
-pub struct PcapOptions {
-    pub link_type: u16,
-    pub nanos: bool,
-    pub big_endian: bool,
-    pub snaplen: u32,
-}
+pub use flowdoc_capture::write::PcapOptions;
 
-impl PcapOptions {
-    pub fn ethernet() -> PcapOptions {
-        PcapOptions {
-            link_type: 1,
-            nanos: false,
-            big_endian: false,
-            snaplen: 262_144,
-        }
-    }
-}
-
-fn put32(out: &mut Vec<u8>, v: u32, big: bool) {
-    out.extend_from_slice(&if big {
-        v.to_be_bytes()
-    } else {
-        v.to_le_bytes()
-    });
-}
-fn put16(out: &mut Vec<u8>, v: u16, big: bool) {
-    out.extend_from_slice(&if big {
-        v.to_be_bytes()
-    } else {
-        v.to_le_bytes()
-    });
-}
-
-/// Writes the 24-byte pcap file header.
+/// The 24-byte pcap file header.
 pub fn pcap_header(o: &PcapOptions) -> Vec<u8> {
-    let mut out = Vec::with_capacity(24);
-    put32(
-        &mut out,
-        if o.nanos { 0xa1b2_3c4d } else { 0xa1b2_c3d4 },
-        o.big_endian,
-    );
-    put16(&mut out, 2, o.big_endian);
-    put16(&mut out, 4, o.big_endian);
-    put32(&mut out, 0, o.big_endian);
-    put32(&mut out, 0, o.big_endian);
-    put32(&mut out, o.snaplen, o.big_endian);
-    put32(&mut out, u32::from(o.link_type), o.big_endian);
-    out
+    flowdoc_capture::write::pcap_header(o).to_vec()
 }
 
 /// Appends one pcap record.
 pub fn pcap_record(out: &mut Vec<u8>, o: &PcapOptions, f: &Frame) {
-    let sec = f.ts_ns.div_euclid(1_000_000_000);
-    let ns = f.ts_ns.rem_euclid(1_000_000_000);
-    put32(out, sec as u32, o.big_endian);
-    put32(
-        out,
-        if o.nanos {
-            ns as u32
-        } else {
-            (ns / 1000) as u32
-        },
-        o.big_endian,
-    );
-    put32(out, f.data.len() as u32, o.big_endian);
-    put32(out, f.orig_len.unwrap_or(f.data.len() as u32), o.big_endian);
+    let caplen = f.data.len() as u32;
+    out.extend_from_slice(&flowdoc_capture::write::record_header(
+        o,
+        f.ts_ns,
+        caplen,
+        f.orig_len.unwrap_or(caplen),
+    ));
     out.extend_from_slice(&f.data);
+}
+
+/// pcapng blocks are written little-endian.
+fn put32(out: &mut Vec<u8>, v: u32) {
+    out.extend_from_slice(&v.to_le_bytes());
+}
+fn put16(out: &mut Vec<u8>, v: u16) {
+    out.extend_from_slice(&v.to_le_bytes());
 }
 
 /// A whole pcap file.
@@ -122,10 +78,10 @@ fn block(out: &mut Vec<u8>, btype: u32, body: &[u8]) {
         body.push(0);
     }
     let len = (body.len() + 12) as u32;
-    put32(out, btype, false);
-    put32(out, len, false);
+    put32(out, btype);
+    put32(out, len);
     out.extend_from_slice(&body);
-    put32(out, len, false);
+    put32(out, len);
 }
 
 /// A pcapng file (little-endian): section header, interfaces, an unknown block (type
@@ -133,16 +89,16 @@ fn block(out: &mut Vec<u8>, btype: u32, body: &[u8]) {
 pub fn pcapng(interfaces: &[Interface], frames: &[(BlockKind, Frame)]) -> Vec<u8> {
     let mut out = Vec::new();
     let mut shb = Vec::new();
-    put32(&mut shb, 0x1a2b_3c4d, false);
-    put16(&mut shb, 1, false);
-    put16(&mut shb, 0, false);
+    put32(&mut shb, 0x1a2b_3c4d);
+    put16(&mut shb, 1);
+    put16(&mut shb, 0);
     shb.extend_from_slice(&u64::MAX.to_le_bytes());
     block(&mut out, 0x0a0d_0d0a, &shb);
     for itf in interfaces {
         let mut idb = Vec::new();
-        put16(&mut idb, itf.link_type, false);
-        put16(&mut idb, 0, false);
-        put32(&mut idb, 262_144, false);
+        put16(&mut idb, itf.link_type);
+        put16(&mut idb, 0);
+        put32(&mut idb, 262_144);
         // if_tsresol, then opt_endofopt.
         idb.extend_from_slice(&[9, 0, 1, 0, itf.tsresol_exp, 0, 0, 0, 0, 0, 0, 0]);
         block(&mut out, 1, &idb);
@@ -158,15 +114,15 @@ pub fn pcapng(interfaces: &[Interface], frames: &[(BlockKind, Frame)]) -> Vec<u8
         match kind {
             BlockKind::Enhanced | BlockKind::Obsolete => {
                 if *kind == BlockKind::Enhanced {
-                    put32(&mut b, f.interface, false);
+                    put32(&mut b, f.interface);
                 } else {
-                    put16(&mut b, f.interface as u16, false);
-                    put16(&mut b, 0, false);
+                    put16(&mut b, f.interface as u16);
+                    put16(&mut b, 0);
                 }
-                put32(&mut b, (units >> 32) as u32, false);
-                put32(&mut b, units as u32, false);
-                put32(&mut b, f.data.len() as u32, false);
-                put32(&mut b, orig, false);
+                put32(&mut b, (units >> 32) as u32);
+                put32(&mut b, units as u32);
+                put32(&mut b, f.data.len() as u32);
+                put32(&mut b, orig);
                 b.extend_from_slice(&f.data);
                 block(
                     &mut out,
@@ -175,7 +131,7 @@ pub fn pcapng(interfaces: &[Interface], frames: &[(BlockKind, Frame)]) -> Vec<u8
                 );
             }
             BlockKind::Simple => {
-                put32(&mut b, orig, false);
+                put32(&mut b, orig);
                 b.extend_from_slice(&f.data);
                 block(&mut out, 3, &b);
             }

@@ -16,10 +16,10 @@ pub struct Replay {
     /// Capture time runs this many times faster than the wall clock.
     speed: f64,
     poll: Duration,
-    /// A record read but not yet due.
-    pending: Option<(i64, u16, Vec<u8>, u32)>,
-    /// The bytes of the packet last handed out.
-    last: Vec<u8>,
+    /// A record read but not yet due: time, link type, length on the wire (bytes in `buf`).
+    pending: Option<(i64, u16, u32)>,
+    /// The bytes of the pending record, then of the packet handed out: one buffer, reused.
+    buf: Vec<u8>,
     records: u64,
 }
 
@@ -43,7 +43,7 @@ impl Replay {
             speed: if speed > 0.0 { speed } else { 1.0 },
             poll,
             pending: None,
-            last: Vec::new(),
+            buf: Vec::new(),
             records: 0,
         })
     }
@@ -55,7 +55,9 @@ impl Replay {
             match self.reader.next_record() {
                 Ok(Some(r)) => {
                     self.records += 1;
-                    self.pending = Some((r.ts_ns, r.link_type, r.data.to_vec(), r.orig_len));
+                    self.buf.clear();
+                    self.buf.extend_from_slice(r.data);
+                    self.pending = Some((r.ts_ns, r.link_type, r.orig_len));
                 }
                 Ok(None) => return Ok(Event::End),
                 Err(e) => return Err(LiveError::Replay(e.to_string())),
@@ -75,23 +77,17 @@ impl Replay {
                 return Ok(Event::Idle);
             }
         }
-        let Some((ts, link_type, data, orig_len)) = self.pending.take() else {
+        let Some((ts, link_type, orig_len)) = self.pending.take() else {
             return Ok(Event::End);
         };
-        // The frame borrows the buffer kept here until the next call.
-        self.last = data;
+        // The frame borrows the buffer until the next call reads the next record into it.
         Ok(Event::Packet {
             link_type,
             frame: Frame {
                 ts_ns: ts,
-                data: &self.last,
+                data: &self.buf,
                 orig_len,
             },
         })
-    }
-
-    /// Records replayed so far.
-    pub fn records(&self) -> u64 {
-        self.records
     }
 }
