@@ -89,20 +89,20 @@ struct CommonArgs {
     payload_bytes: u32,
 }
 
+/// A number of seconds from the command line as nanoseconds; 0 means never.
+fn secs_ns(secs: u64) -> Option<i64> {
+    (secs > 0).then(|| i64::try_from(secs).map_or(i64::MAX, |s| s.saturating_mul(1_000_000_000)))
+}
+
 impl CommonArgs {
     fn flow_config(&self) -> flowdoc_flow::FlowConfig {
         flowdoc_flow::FlowConfig {
-            idle_timeout_ns: (self.idle_timeout > 0).then(|| {
-                i64::try_from(self.idle_timeout).unwrap_or(i64::MAX / 1_000_000_000) * 1_000_000_000
-            }),
+            idle_timeout_ns: secs_ns(self.idle_timeout),
             split_on_reuse: !self.no_split_on_reuse,
             max_flows: self.max_flows,
             payload_bytes: self.payload_bytes,
             closed_linger_ns: None,
-            active_timeout_ns: (self.active_timeout > 0).then(|| {
-                i64::try_from(self.active_timeout).unwrap_or(i64::MAX / 1_000_000_000)
-                    * 1_000_000_000
-            }),
+            active_timeout_ns: secs_ns(self.active_timeout),
         }
     }
 }

@@ -54,12 +54,7 @@ impl Spare {
     fn give(&mut self, mut cap: Box<Capture>) {
         if self.0.len() < SPARE {
             cap.segments = 0;
-            for d in &mut cap.dir {
-                d.started = false;
-                d.base = 0;
-                d.data.clear();
-                d.held.clear();
-            }
+            cap.dir.iter_mut().for_each(Stream::clear);
             self.0.push(cap);
         }
     }
@@ -77,6 +72,14 @@ struct Stream {
 }
 
 impl Stream {
+    /// Empty again, keeping the buffer's capacity.
+    fn clear(&mut self) {
+        self.started = false;
+        self.base = 0;
+        self.data.clear();
+        self.held.clear();
+    }
+
     fn full(&self, limit: usize) -> bool {
         self.data.len() >= limit
     }

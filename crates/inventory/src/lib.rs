@@ -165,6 +165,25 @@ pub struct Who<'a> {
     pub roles: &'a [Role],
     /// A network's entry (the address is one of many), not a host's.
     pub network: bool,
+    /// The host's addresses, or the network's one CIDR.
+    pub nets: Nets<'a>,
+}
+
+/// The addresses an inventory entry stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Nets<'a> {
+    Host(&'a [IpAddr]),
+    Network(IpNet),
+}
+
+impl Who<'_> {
+    /// Its addresses as networks (a host's as /32 or /128): what a firewall rule matches.
+    pub fn cidrs(&self) -> Vec<IpNet> {
+        match self.nets {
+            Nets::Host(a) => a.iter().map(|&a| IpNet::from(a)).collect(),
+            Nets::Network(n) => vec![n],
+        }
+    }
 }
 
 /// A named host.
@@ -394,6 +413,7 @@ impl Inventory {
                 name: &h.name,
                 roles: &h.roles,
                 network: false,
+                nets: Nets::Host(&h.addresses),
             });
         }
         self.networks
@@ -403,6 +423,7 @@ impl Inventory {
                 name: &n.name,
                 roles: &n.roles,
                 network: true,
+                nets: Nets::Network(n.cidr),
             })
     }
 
@@ -418,17 +439,6 @@ impl Inventory {
         };
         (holds(i, &from) && holds(r, &to))
             || (row.both_directions && holds(i, &to) && holds(r, &from))
-    }
-
-    /// The addresses an inventory name stands for (a host's addresses or a network).
-    pub fn addresses_of(&self, name: &str) -> Option<Vec<IpNet>> {
-        if let Some(h) = self.hosts.iter().find(|h| h.name == name) {
-            return Some(h.addresses.iter().map(|&a| IpNet::from(a)).collect());
-        }
-        self.networks
-            .iter()
-            .find(|n| n.name == name)
-            .map(|n| vec![n.cidr])
     }
 }
 

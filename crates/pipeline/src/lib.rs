@@ -118,7 +118,8 @@ const SWEEP_EVERY_NS: i64 = 10_000_000_000;
 pub struct Worker<'c> {
     rf: Reference<'c>,
     table: FlowTable,
-    idle_timeout: bool,
+    /// Some timeout (idle, closed linger, active) needs the table swept now and then.
+    sweeps: bool,
     next_sweep_ns: i64,
 }
 
@@ -127,7 +128,7 @@ impl<'c> Worker<'c> {
         Worker {
             rf: rf.into(),
             table: FlowTable::new(cfg),
-            idle_timeout: cfg.idle_timeout_ns.is_some()
+            sweeps: cfg.idle_timeout_ns.is_some()
                 || cfg.closed_linger_ns.is_some()
                 || cfg.active_timeout_ns.is_some(),
             next_sweep_ns: i64::MIN,
@@ -145,7 +146,7 @@ impl<'c> Worker<'c> {
         let rf = self.rf;
         let mut done = |flow: Flow| sink(label(rf, flow));
         self.table.observe(ts_ns, wire_len, p, &mut done);
-        if self.idle_timeout && ts_ns >= self.next_sweep_ns {
+        if self.sweeps && ts_ns >= self.next_sweep_ns {
             if self.next_sweep_ns != i64::MIN {
                 self.table.expire(ts_ns, &mut done);
             }
@@ -155,7 +156,7 @@ impl<'c> Worker<'c> {
 
     /// Ends the flows idle at `now_ns` (for a live source, whose packets may pause).
     pub fn expire(&mut self, now_ns: i64, sink: &mut dyn FnMut(LabelledFlow)) {
-        if self.idle_timeout {
+        if self.sweeps {
             let rf = self.rf;
             self.table.expire(now_ns, &mut |flow| sink(label(rf, flow)));
         }

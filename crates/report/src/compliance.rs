@@ -241,20 +241,11 @@ impl<'a> Compliance<'a> {
     }
 
     fn party(&self, ip: IpAddr) -> Party {
-        match self
-            .rf
-            .inventory
-            .and_then(|inv| inv.lookup(ip).map(|w| (inv, w)))
-        {
-            Some((inv, w)) => Party {
+        match self.rf.inventory.and_then(|inv| inv.lookup(ip)) {
+            Some(w) => Party {
                 label: w.name.to_string(),
                 known: true,
-                addresses: inv
-                    .addresses_of(w.name)
-                    .unwrap_or_default()
-                    .iter()
-                    .map(IpNet::to_string)
-                    .collect(),
+                addresses: w.cidrs().iter().map(IpNet::to_string).collect(),
                 roles: w.roles.iter().map(|r| r.as_str().to_string()).collect(),
             },
             None => Party {

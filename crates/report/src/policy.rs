@@ -445,15 +445,21 @@ impl<'a> Check<'a> {
                 }
             )
         };
-        let blocked = self.blocked();
-        o.push_str(&format!(
-            "\nDocumented flows the policy would block: {} flows in {} groups\n",
-            blocked.iter().map(|g| g.flows).sum::<u64>(),
-            blocked.len()
-        ));
-        for g in blocked {
-            o.push_str(&line(g));
-        }
+        let section = |o: &mut String, title: &str, groups: Vec<&Observed>| {
+            o.push_str(&format!(
+                "\n{title}: {} flows in {} groups\n",
+                groups.iter().map(|g| g.flows).sum::<u64>(),
+                groups.len()
+            ));
+            for g in groups {
+                o.push_str(&line(g));
+            }
+        };
+        section(
+            &mut o,
+            "Documented flows the policy would block",
+            self.blocked(),
+        );
         let unused = self.unused();
         o.push_str(&format!(
             "\nRules no observed flow used: {}\n",
@@ -467,15 +473,11 @@ impl<'a> Check<'a> {
                 crate::escape(&r.text)
             ));
         }
-        let open = self.allowed_undocumented();
-        o.push_str(&format!(
-            "\nUndocumented flows the policy allows: {} flows in {} groups\n",
-            open.iter().map(|g| g.flows).sum::<u64>(),
-            open.len()
-        ));
-        for g in open {
-            o.push_str(&line(g));
-        }
+        section(
+            &mut o,
+            "Undocumented flows the policy allows",
+            self.allowed_undocumented(),
+        );
         o
     }
 }

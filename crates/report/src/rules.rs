@@ -42,11 +42,7 @@ pub struct Rule {
 impl Rule {
     /// "T22.2 XCP server-to-server (S2S); T22.x ...": the comment every format carries.
     pub fn citation(&self) -> String {
-        self.rows
-            .iter()
-            .map(|c| format!("{} {}", c.id, c.label))
-            .collect::<Vec<_>>()
-            .join("; ")
+        crate::compliance::citations(&self.rows)
     }
 
     fn nets(p: &[&Party]) -> Vec<IpNet> {
@@ -65,6 +61,20 @@ impl Rule {
 
     fn destination_nets(&self) -> Vec<IpNet> {
         Rule::nets(&[&self.destination])
+    }
+
+    /// Every (source, destination) pair of one address family: what one-pair-a-line formats
+    /// (iptables, ASA, IOS) write.
+    fn pairs(&self) -> Vec<(IpNet, IpNet)> {
+        let dst = self.destination_nets();
+        self.source_nets()
+            .into_iter()
+            .flat_map(|s| {
+                dst.iter()
+                    .filter(move |d| v4(d) == v4(&s))
+                    .map(move |&d| (s, d))
+            })
+            .collect()
     }
 }
 
@@ -321,30 +331,25 @@ fn iptables(r: &ComplianceReport, rules: &[Rule]) -> String {
             rule.flows,
             rule.bytes
         );
-        let dst: Vec<IpNet> = rule.destination_nets();
-        for s in rule.source_nets() {
-            for d in &dst {
-                if !v4(&s) || !v4(d) {
-                    if v4(&s) == v4(d) {
-                        v6.push(format!(
-                            "{s} -> {d} {}{}",
-                            rule.transport,
-                            rule.port.map(|p| format!("/{p}")).unwrap_or_default()
-                        ));
-                    }
-                    continue;
-                }
-                let l4 = match (rule.transport.as_str(), rule.port) {
-                    ("tcp", Some(p)) => format!("-p tcp -m tcp --dport {p}"),
-                    ("udp", Some(p)) => format!("-p udp -m udp --dport {p}"),
-                    (t, _) => format!("-p {t}"),
-                };
-                let _ = writeln!(
-                    o,
-                    "-A FLOWDOC-ALLOW -s {s} -d {d} {l4} -m comment --comment \"{}\" -j ACCEPT",
-                    comment(&rule.citation(), 200)
-                );
+        for (s, d) in rule.pairs() {
+            if !v4(&s) {
+                v6.push(format!(
+                    "{s} -> {d} {}{}",
+                    rule.transport,
+                    rule.port.map(|p| format!("/{p}")).unwrap_or_default()
+                ));
+                continue;
             }
+            let l4 = match (rule.transport.as_str(), rule.port) {
+                ("tcp", Some(p)) => format!("-p tcp -m tcp --dport {p}"),
+                ("udp", Some(p)) => format!("-p udp -m udp --dport {p}"),
+                (t, _) => format!("-p {t}"),
+            };
+            let _ = writeln!(
+                o,
+                "-A FLOWDOC-ALLOW -s {s} -d {d} {l4} -m comment --comment \"{}\" -j ACCEPT",
+                comment(&rule.citation(), 200)
+            );
         }
     }
     o.push_str("COMMIT\n");
@@ -389,18 +394,13 @@ fn asa(r: &ComplianceReport, rules: &[Rule]) -> String {
             comment(&rule.citation(), 100)
         );
         let (proto, port) = cisco_l4(rule);
-        for s in rule.source_nets() {
-            for d in rule.destination_nets() {
-                if v4(&s) != v4(&d) {
-                    continue;
-                }
-                let _ = writeln!(
-                    o,
-                    "access-list FLOWDOC-ALLOW extended permit {proto} {} {}{port}",
-                    cisco_addr(&s, false),
-                    cisco_addr(&d, false)
-                );
-            }
+        for (s, d) in rule.pairs() {
+            let _ = writeln!(
+                o,
+                "access-list FLOWDOC-ALLOW extended permit {proto} {} {}{port}",
+                cisco_addr(&s, false),
+                cisco_addr(&d, false)
+            );
         }
     }
     o.push_str(&review(r, "!"));
@@ -416,25 +416,14 @@ fn ios(r: &ComplianceReport, rules: &[Rule]) -> String {
         let mut body = String::new();
         for rule in rules {
             let (proto, port) = cisco_l4(rule);
-            let proto = if !family && proto == "icmp" {
-                "icmp".to_string()
-            } else {
-                proto
-            };
             let mut lines = String::new();
-            for s in rule.source_nets().into_iter().filter(|n| v4(n) == family) {
-                for d in rule
-                    .destination_nets()
-                    .into_iter()
-                    .filter(|n| v4(n) == family)
-                {
-                    let _ = writeln!(
-                        lines,
-                        " permit {proto} {} {}{port}",
-                        cisco_addr(&s, true),
-                        cisco_addr(&d, true)
-                    );
-                }
+            for (s, d) in rule.pairs().into_iter().filter(|(s, _)| v4(s) == family) {
+                let _ = writeln!(
+                    lines,
+                    " permit {proto} {} {}{port}",
+                    cisco_addr(&s, true),
+                    cisco_addr(&d, true)
+                );
             }
             if !lines.is_empty() {
                 let _ = writeln!(body, " remark {}", comment(&rule.citation(), 100));
