@@ -101,6 +101,10 @@ pub struct CaptureReader {
     parser: Parser,
     records: u64,
     stats: ReaderStats,
+    /// The records of the last batch.
+    batch: Vec<At>,
+    /// An error met while filling a batch, handed out after the batch's records.
+    deferred: Option<CaptureError>,
 }
 
 impl std::fmt::Debug for CaptureReader {
@@ -114,6 +118,7 @@ impl std::fmt::Debug for CaptureReader {
 }
 
 /// Where a packet record sits in the window, found without keeping a borrow.
+#[derive(Debug)]
 struct Found {
     ts_ns: i64,
     link_type: u16,
@@ -172,6 +177,8 @@ impl CaptureReader {
             parser,
             records: 0,
             stats: ReaderStats::default(),
+            batch: Vec::new(),
+            deferred: None,
         })
     }
 
@@ -216,6 +223,55 @@ impl CaptureReader {
     /// The next packet, `None` at a clean end of file. An error means the rest of the file
     /// cannot be read safely; the records returned before it stand.
     pub fn next_record(&mut self) -> Result<Option<Record<'_>>, CaptureError> {
+        if let Some(e) = self.deferred.take() {
+            return Err(e);
+        }
+        match self.advance(true)? {
+            Advance::Record(at) => Ok(Some(self.record(&at))),
+            Advance::End | Advance::Wait => Ok(None),
+        }
+    }
+
+    /// Up to `max` next packets at once, all borrowing the reader's buffer (fewer when the
+    /// buffer must be refilled first), so that a caller can look ahead; `None` at a clean end
+    /// of file. An error comes once the records before it have been handed out.
+    pub fn next_batch(&mut self, max: usize) -> Result<Option<Batch<'_>>, CaptureError> {
+        let mut batch = std::mem::take(&mut self.batch);
+        batch.clear();
+        let mut failed = self.deferred.take();
+        while failed.is_none() && batch.len() < max.max(1) {
+            match self.advance(batch.is_empty()) {
+                Ok(Advance::Record(at)) => batch.push(at),
+                Ok(Advance::Wait | Advance::End) => break,
+                Err(e) => failed = Some(e),
+            }
+        }
+        self.batch = batch;
+        match failed {
+            Some(e) if self.batch.is_empty() => Err(e),
+            Some(e) => {
+                self.deferred = Some(e);
+                Ok(Some(Batch { reader: self }))
+            }
+            None if self.batch.is_empty() => Ok(None),
+            None => Ok(Some(Batch { reader: self })),
+        }
+    }
+
+    fn record(&self, at: &At) -> Record<'_> {
+        let bytes = self.window.consumed_slice(at.start, at.len);
+        Record {
+            ts_ns: at.found.ts_ns,
+            link_type: at.found.link_type,
+            orig_len: at.found.orig_len,
+            data: &bytes[at.found.data.clone()],
+            number: at.number,
+        }
+    }
+
+    /// Steps to the next packet record. With `may_fill` false it stops (`Wait`) where the
+    /// buffer would have to be refilled, which would move the bytes of records handed out.
+    fn advance(&mut self, may_fill: bool) -> Result<Advance, CaptureError> {
         let file = self.name.as_str();
         loop {
             let offset = self.window.offset();
@@ -227,6 +283,7 @@ impl CaptureReader {
                 }
             };
             match step {
+                Step::Need(_) if !may_fill => return Ok(Advance::Wait),
                 Step::Need(n) => {
                     self.window
                         .fill(n)
@@ -237,7 +294,7 @@ impl CaptureReader {
                             return Err(CaptureError::io(file, offset, e));
                         }
                         if now == 0 {
-                            return Ok(None);
+                            return Ok(Advance::End);
                         }
                         return Err(CaptureError::Truncated {
                             file: file.to_string(),
@@ -254,16 +311,54 @@ impl CaptureReader {
                 Step::Packet(found, len) => {
                     self.records = number;
                     let start = self.window.consume(len);
-                    let bytes = self.window.consumed_slice(start, len);
-                    return Ok(Some(Record {
-                        ts_ns: found.ts_ns,
-                        link_type: found.link_type,
-                        orig_len: found.orig_len,
-                        data: &bytes[found.data],
+                    return Ok(Advance::Record(At {
+                        found,
+                        start,
+                        len,
                         number,
                     }));
                 }
             }
         }
+    }
+}
+
+/// Where a record just read sits in the reader's buffer.
+#[derive(Debug)]
+struct At {
+    found: Found,
+    start: usize,
+    len: usize,
+    number: u64,
+}
+
+enum Advance {
+    Record(At),
+    /// The buffer must be refilled before the next record.
+    Wait,
+    End,
+}
+
+/// Records read at once by [`CaptureReader::next_batch`].
+#[derive(Debug)]
+pub struct Batch<'a> {
+    reader: &'a CaptureReader,
+}
+
+impl<'a> Batch<'a> {
+    pub fn len(&self) -> usize {
+        self.reader.batch.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.reader.batch.is_empty()
+    }
+
+    pub fn get(&self, i: usize) -> Record<'a> {
+        self.reader.record(&self.reader.batch[i])
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = Record<'a>> + '_ {
+        self.reader.batch.iter().map(|at| self.reader.record(at))
     }
 }

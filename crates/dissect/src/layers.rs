@@ -24,6 +24,11 @@ pub fn dissect(link_type: u16, data: &[u8]) -> Dissected<'_> {
     if data.is_empty() {
         return Dissected::Skip(SkipReason::Empty);
     }
+    if link_type == link::ETHERNET {
+        if let Some(d) = ethernet_ipv4(data) {
+            return d;
+        }
+    }
     match walk(link_type, data) {
         Ok(d) => d,
         Err(reason) => Dissected::Skip(reason),
@@ -231,40 +236,7 @@ fn ip(ether_type: u16, data: &[u8], depth: u8, tunnel: Option<Tunnel>) -> Step<'
             }
             return ip(et, inner, depth + 1, outer(Tunnel::Gre));
         }
-        6 => {
-            let sport = be16(body, 0).ok_or(SkipReason::Truncated)?;
-            let dport = be16(body, 2).ok_or(SkipReason::Truncated)?;
-            let flags = body.get(13).copied().unwrap_or(0);
-            let seq = body
-                .get(4..8)
-                .map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
-            let hl = body.get(12).map_or(20, |b| usize::from(b >> 4) * 4);
-            if (hl < 20 && body.len() > 12) || (hl > body.len() && !cut) {
-                return Err(SkipReason::Malformed);
-            }
-            (
-                Proto::Tcp,
-                sport,
-                dport,
-                flags,
-                seq,
-                None,
-                body.get(hl..).unwrap_or(&[]),
-            )
-        }
-        17 => {
-            let sport = be16(body, 0).ok_or(SkipReason::Truncated)?;
-            let dport = be16(body, 2).ok_or(SkipReason::Truncated)?;
-            (
-                Proto::Udp,
-                sport,
-                dport,
-                0,
-                0,
-                None,
-                body.get(8..).unwrap_or(&[]),
-            )
-        }
+        6 | 17 => transport(ip_proto, body, cut)?,
         1 | 58 => {
             let ty = *body.first().ok_or(SkipReason::Truncated)?;
             let code = body.get(1).copied().unwrap_or(0);
@@ -305,6 +277,98 @@ fn ip(ether_type: u16, data: &[u8], depth: u8, tunnel: Option<Tunnel>) -> Step<'
         tunnel,
         vlan: None,
         first_fragment,
+    }))
+}
+
+/// What TCP or UDP gives a flow: transport, ports, flags, sequence, no ICMP, payload.
+type Ports<'a> = (Proto, u16, u16, u8, u32, Option<(u8, u8)>, &'a [u8]);
+
+/// The TCP (6) or UDP (17) header at the start of `body`. `cut`: the datagram is known to go
+/// on past the bytes at hand (snaplen or fragmentation), so a header past them is no error.
+#[inline]
+fn transport(ip_proto: u8, body: &[u8], cut: bool) -> Step<'_, Ports<'_>> {
+    let sport = be16(body, 0).ok_or(SkipReason::Truncated)?;
+    let dport = be16(body, 2).ok_or(SkipReason::Truncated)?;
+    if ip_proto == 17 {
+        return Ok((
+            Proto::Udp,
+            sport,
+            dport,
+            0,
+            0,
+            None,
+            body.get(8..).unwrap_or(&[]),
+        ));
+    }
+    let flags = body.get(13).copied().unwrap_or(0);
+    let seq = body
+        .get(4..8)
+        .map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+    let hl = body.get(12).map_or(20, |b| usize::from(b >> 4) * 4);
+    if (hl < 20 && body.len() > 12) || (hl > body.len() && !cut) {
+        return Err(SkipReason::Malformed);
+    }
+    Ok((
+        Proto::Tcp,
+        sport,
+        dport,
+        flags,
+        seq,
+        None,
+        body.get(hl..).unwrap_or(&[]),
+    ))
+}
+
+/// The common case without the general walk: Ethernet, IPv4 not fragmented, TCP or UDP.
+/// Everything else (and anything odd about these) is `None`, for the general walk, which
+/// gives the same answer for what this takes (a property test holds the two together).
+#[inline]
+fn ethernet_ipv4(data: &[u8]) -> Option<Dissected<'_>> {
+    let ip = data.get(14..)?;
+    if data[12..14] != [0x08, 0x00] || ip.len() < 20 || ip[0] >> 4 != 4 {
+        return None;
+    }
+    let ihl = usize::from(ip[0] & 0x0f) * 4;
+    let ip_proto = ip[9];
+    // More-fragments flag or an offset: the general walk attributes fragments.
+    if ihl < 20
+        || ip.len() < ihl
+        || (ip_proto != 6 && ip_proto != 17)
+        || ip[6] & 0x3f != 0
+        || ip[7] != 0
+    {
+        return None;
+    }
+    // As etherparse's lax slice: a total length shorter than the header is ignored; a longer
+    // one than the bytes captured means the capture cut the datagram.
+    let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+    let (body, cut) = if total < ihl {
+        (&ip[ihl..], false)
+    } else if total > ip.len() {
+        (&ip[ihl..], true)
+    } else {
+        (&ip[ihl..total], false)
+    };
+    let (proto, sport, dport, tcp_flags, tcp_seq, icmp, payload) =
+        match transport(ip_proto, body, cut) {
+            Ok(t) => t,
+            Err(r) => return Some(Dissected::Skip(r)),
+        };
+    let addr = |at: usize| addr4([ip[at], ip[at + 1], ip[at + 2], ip[at + 3]]);
+    Some(Dissected::Packet(Packet {
+        src: addr(12),
+        dst: addr(16),
+        v6: false,
+        proto,
+        sport,
+        dport,
+        tcp_flags,
+        tcp_seq,
+        icmp,
+        payload,
+        tunnel: None,
+        vlan: None,
+        first_fragment: None,
     }))
 }
 
@@ -454,5 +518,75 @@ mod tests {
             skip(dissect(147, &[1, 2, 3])),
             Some(SkipReason::UnknownLinkType(147))
         );
+    }
+
+    mod fast_path {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// The general walk's answer, without the fast path in front of it.
+        fn general(data: &[u8]) -> String {
+            format!(
+                "{:?}",
+                walk(link::ETHERNET, data).unwrap_or_else(Dissected::Skip)
+            )
+        }
+
+        fn frame(tcp: bool, payload: &[u8]) -> Vec<u8> {
+            let b = PacketBuilder::ethernet2([1; 6], [2; 6]).ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64);
+            let mut out = Vec::new();
+            if tcp {
+                b.tcp(40000, 5061, 7, 1000).syn().write(&mut out, payload)
+            } else {
+                b.udp(5060, 5060).write(&mut out, payload)
+            }
+            .expect("build");
+            out
+        }
+
+        #[test]
+        fn the_fast_path_takes_plain_tcp_and_udp() {
+            for tcp in [true, false] {
+                let f = frame(tcp, b"OPTIONS sip:x SIP/2.0");
+                assert!(ethernet_ipv4(&f).is_some());
+                assert_eq!(format!("{:?}", dissect(link::ETHERNET, &f)), general(&f));
+                // IP total lengths shorter than the header, than the transport header, and
+                // longer than the frame (a snaplen cut).
+                for total in [0u16, 19, 20, 27, 40, 1500] {
+                    let mut g = f.clone();
+                    g[16..18].copy_from_slice(&total.to_be_bytes());
+                    assert_eq!(
+                        format!("{:?}", dissect(link::ETHERNET, &g)),
+                        general(&g),
+                        "{total}"
+                    );
+                }
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2048))]
+            /// Whatever bytes are changed or cut, the fast path answers as the general walk
+            /// does, or leaves the packet to it.
+            #[test]
+            fn the_fast_path_agrees_with_the_general_walk(
+                tcp in any::<bool>(),
+                payload in proptest::collection::vec(any::<u8>(), 0..64),
+                edits in proptest::collection::vec((12usize..60, any::<u8>()), 0..4),
+                cut in 0usize..120,
+            ) {
+                let mut f = frame(tcp, &payload);
+                for (at, v) in edits {
+                    // The EtherType, IP and transport headers.
+                    if let Some(b) = f.get_mut(at) {
+                        *b = v;
+                    }
+                }
+                f.truncate(f.len().min(cut.max(1)));
+                if let Some(fast) = ethernet_ipv4(&f) {
+                    prop_assert_eq!(format!("{fast:?}"), general(&f));
+                }
+            }
+        }
     }
 }

@@ -18,7 +18,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use flowdoc_capture::{CaptureError, CaptureReader, ReadMode};
+use flowdoc_capture::{Batch, CaptureError, CaptureReader, ReadMode};
 pub use flowdoc_classify::Reference;
 use flowdoc_classify::{classify_in, Classification};
 pub use flowdoc_dissect::SkipReason;
@@ -109,6 +109,9 @@ enum Flows<'c> {
     Local(Worker<'c>),
     Sharded(shard::Shards<'c>),
 }
+
+/// Records read, dissected and prefetched together.
+const BATCH: usize = 16;
 
 /// How often (in capture time) idle flows are swept out of the table.
 const SWEEP_EVERY_NS: i64 = 10_000_000_000;
@@ -201,6 +204,35 @@ impl<'c> Engine<'c> {
         orig_len: u32,
         sink: &mut dyn FnMut(LabelledFlow),
     ) {
+        self.push_dissected(ts_ns, dissect(link_type, data), orig_len, sink);
+    }
+
+    /// A batch of records from a file: all are dissected first and their flows' memory asked
+    /// for, then folded in one by one (in order), so that the cache misses of a batch's flows
+    /// overlap instead of each packet waiting for its own.
+    fn push_batch(&mut self, batch: &Batch<'_>, sink: &mut dyn FnMut(LabelledFlow)) {
+        let n = batch.len().min(BATCH);
+        let mut ds = [(0i64, 0u32, Dissected::Skip(SkipReason::Empty)); BATCH];
+        for (i, d) in ds.iter_mut().enumerate().take(n) {
+            let r = batch.get(i);
+            *d = (r.ts_ns, r.orig_len, dissect(r.link_type, r.data));
+            if let (Dissected::Packet(p), Flows::Local(w)) = (&d.2, &self.flows) {
+                w.table.prefetch(p);
+            }
+        }
+        for &(ts_ns, orig_len, d) in &ds[..n] {
+            self.push_dissected(ts_ns, d, orig_len, sink);
+        }
+    }
+
+    #[inline]
+    fn push_dissected(
+        &mut self,
+        ts_ns: i64,
+        d: Dissected<'_>,
+        orig_len: u32,
+        sink: &mut dyn FnMut(LabelledFlow),
+    ) {
         let s = &mut self.summary;
         s.packets += 1;
         if s.first_ns.is_none_or(|f| ts_ns < f) {
@@ -209,7 +241,7 @@ impl<'c> Engine<'c> {
         if s.last_ns.is_none_or(|l| ts_ns > l) {
             s.last_ns = Some(ts_ns);
         }
-        match dissect(link_type, data) {
+        match d {
             Dissected::Packet(p) => {
                 s.flow_packets += 1;
                 match &mut self.flows {
@@ -252,16 +284,18 @@ impl<'c> Engine<'c> {
             Ok(mut reader) => {
                 fs.format = Some(reader.format().name());
                 let mut n: u64 = 0;
+                let mut next_progress = 1 << 16;
                 let err: Option<CaptureError> = loop {
-                    match reader.next_record() {
-                        Ok(Some(rec)) => {
-                            n += 1;
-                            self.push(rec.ts_ns, rec.link_type, rec.data, rec.orig_len, sink);
+                    match reader.next_batch(BATCH) {
+                        Ok(Some(batch)) => {
+                            n += batch.len() as u64;
+                            self.push_batch(&batch, sink);
                         }
                         Ok(None) => break None,
                         Err(e) => break Some(e),
                     }
-                    if n & 0xffff == 0 {
+                    if n >= next_progress {
+                        next_progress = n + (1 << 16);
                         progress(reader.file_pos(), reader.file_len());
                     }
                 };

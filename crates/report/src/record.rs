@@ -184,10 +184,13 @@ impl FlowRecord {
         }
     }
 
-    /// One line of JSON, newline included.
+    /// One line of JSON, newline included, handed to `out` in one write (the serializer's
+    /// many small writes go to a local buffer, not through the caller's writer).
     pub fn write_json(&self, out: &mut impl Write) -> io::Result<()> {
-        serde_json::to_writer(&mut *out, self)?;
-        out.write_all(b"\n")
+        let mut line = Vec::with_capacity(1024);
+        serde_json::to_writer(&mut line, self)?;
+        line.push(b'\n');
+        out.write_all(&line)
     }
 }
 
