@@ -13,6 +13,7 @@
 //!
 //! It does not know the catalogue: naming the initiator by documented ports is `classify`'s job.
 
+mod index;
 mod payload;
 mod table;
 

@@ -3,7 +3,8 @@ use std::hash::BuildHasher;
 
 use flowdoc_dissect::{FragmentId, Packet, Proto};
 use foldhash::fast::FixedState;
-use hashbrown::HashTable;
+
+use crate::index::Index;
 
 use crate::payload::{self, DEFAULT_PAYLOAD_BYTES};
 use crate::{DirStats, EndReason, Endpoint, Flow, FlowKey, Side};
@@ -94,8 +95,8 @@ const MAX_OPEN_DATAGRAMS: usize = 65_536;
 #[derive(Debug)]
 pub struct FlowTable {
     cfg: FlowConfig,
-    /// Places in `slab`, hashed by the flow's key.
-    index: HashTable<u32>,
+    /// Places in `slab`, by the hash of the flow's key.
+    index: Index,
     slab: Slab,
     hasher: FixedState,
     /// First fragments seen: the datagram's flow and the sending side.
@@ -115,7 +116,7 @@ impl FlowTable {
         };
         FlowTable {
             cfg,
-            index: HashTable::new(),
+            index: Index::default(),
             slab: Slab::default(),
             hasher: FixedState::default(),
             datagrams: HashMap::with_hasher(FixedState::default()),
@@ -146,37 +147,51 @@ impl FlowTable {
     #[inline]
     fn find(&self, hash: u64, key: &FlowKey) -> Option<usize> {
         let flows = &self.slab.flows;
-        self.index
-            .find(hash, |&i| flows[i as usize].key == *key)
-            .map(|&i| i as usize)
+        let slot = self.index.find(hash, |i| flows[i].key == *key)?;
+        Some(self.index.place(slot))
     }
 
     /// Takes the flow at `at` out; the last flow moves into its place.
     fn take(&mut self, hash: u64, at: usize) -> Flow {
-        let flows = &self.slab.flows;
-        if let Ok(e) = self.index.find_entry(hash, |&i| i as usize == at) {
-            e.remove();
+        if let Some(slot) = self.index.find(hash, |i| i == at) {
+            self.index.remove(slot);
         }
-        let last = flows.len() - 1;
+        let last = self.slab.flows.len() - 1;
         if at != last {
-            let moved = self.hasher.hash_one(flows[last].key);
-            if let Some(i) = self.index.find_mut(moved, |&i| i as usize == last) {
-                *i = at as u32;
+            let moved = self.hasher.hash_one(self.slab.flows[last].key);
+            if let Some(slot) = self.index.find(moved, |i| i == last) {
+                self.index.set(slot, at);
             }
         }
         self.slab.flows.swap_remove(at)
     }
 
-    /// Starts loading the flow this packet belongs to into the cache, so that a caller that
-    /// reads ahead can overlap the memory latency of several packets. A hint: nothing changes,
-    /// and a wrong guess (another key with the same hash tag) only wastes the load.
+    /// The hash this packet's flow is found by, for [`FlowTable::prefetch_slot`] and
+    /// [`FlowTable::prefetch_flow`].
     #[inline]
-    pub fn prefetch(&self, p: &Packet<'_>) {
-        let (key, _) = packet_key(p);
-        if let Some(&at) = self.index.find(self.hasher.hash_one(key), |_| true) {
-            if let Some(f) = self.slab.flows.get(at as usize) {
-                prefetch(f);
-            }
+    pub fn hash_of(&self, p: &Packet<'_>) -> u64 {
+        self.hasher.hash_one(packet_key(p).0)
+    }
+
+    /// Starts loading the index slot a packet with this hash will probe. With
+    /// [`FlowTable::prefetch_flow`] a little later, a caller that reads ahead overlaps the
+    /// memory latency of several packets. Hints: nothing changes.
+    #[inline]
+    pub fn prefetch_slot(&self, hash: u64) {
+        prefetch_line(self.index.home_slot(hash));
+    }
+
+    /// Starts loading the flow the index names for this hash (a wrong guess, another key
+    /// with the same 32-bit tag, only wastes the load).
+    #[inline]
+    pub fn prefetch_flow(&self, hash: u64) {
+        if let Some(f) = self
+            .index
+            .guess(hash)
+            .and_then(|at| self.slab.flows.get(at))
+        {
+            prefetch_line(f);
+            prefetch_line(&f.dir);
         }
     }
 
@@ -227,9 +242,7 @@ impl FlowTable {
         }
         self.stats.flows_started += 1;
         let at = self.slab.push(flow, self.cfg.max_flows);
-        let (hasher, flows) = (&self.hasher, &self.slab.flows);
-        self.index
-            .insert_unique(hash, at as u32, |&i| hasher.hash_one(flows[i as usize].key));
+        self.index.insert(hash, at);
         self.note_first_fragment(p, key, side);
     }
 
@@ -342,9 +355,7 @@ impl FlowTable {
                 self.end(f, done);
             }
         }
-        let (hasher, flows) = (&self.hasher, &self.slab.flows);
-        self.index
-            .shrink_to_fit(|&i| hasher.hash_one(flows[i as usize].key));
+        self.index.shrink();
     }
 
     /// Ends every flow still open, in order of first packet, and the fragment bookkeeping.
@@ -374,23 +385,19 @@ fn packet_key(p: &Packet<'_>) -> (FlowKey, Side) {
     FlowKey::new(src, dst, p.proto, p.v6)
 }
 
-/// Asks the CPU to load both cache lines of a flow.
+/// Asks the CPU to load the cache line that holds `r`.
 #[inline(always)]
 #[allow(unsafe_code)]
-fn prefetch(f: &Flow) {
+fn prefetch_line<T>(r: &T) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        let p = (f as *const Flow).cast::<i8>();
-        // SAFETY: a prefetch reads nothing the program sees and never faults; both addresses
-        // lie inside the flow (128 bytes, aligned to 64).
-        unsafe {
-            _mm_prefetch::<_MM_HINT_T0>(p);
-            _mm_prefetch::<_MM_HINT_T0>(p.add(64));
-        }
+        // SAFETY: a prefetch reads nothing the program sees and never faults; the address is
+        // that of a live reference.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>((r as *const T).cast::<i8>()) }
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = f;
+    let _ = r;
 }
 
 /// The flows, dense. It grows by doubling up to the cap, and asks the kernel for huge pages

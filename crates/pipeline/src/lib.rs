@@ -213,11 +213,20 @@ impl<'c> Engine<'c> {
     fn push_batch(&mut self, batch: &Batch<'_>, sink: &mut dyn FnMut(LabelledFlow)) {
         let n = batch.len().min(BATCH);
         let mut ds = [(0i64, 0u32, Dissected::Skip(SkipReason::Empty)); BATCH];
+        let mut hashes = [None; BATCH];
         for (i, d) in ds.iter_mut().enumerate().take(n) {
             let r = batch.get(i);
             *d = (r.ts_ns, r.orig_len, dissect(r.link_type, r.data));
             if let (Dissected::Packet(p), Flows::Local(w)) = (&d.2, &self.flows) {
-                w.table.prefetch(p);
+                let h = w.table.hash_of(p);
+                w.table.prefetch_slot(h);
+                hashes[i] = Some(h);
+            }
+        }
+        // The index slots asked for above have had the dissection of the batch to arrive.
+        if let Flows::Local(w) = &self.flows {
+            for h in hashes[..n].iter().flatten() {
+                w.table.prefetch_flow(*h);
             }
         }
         for &(ts_ns, orig_len, d) in &ds[..n] {
