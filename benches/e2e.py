@@ -1,15 +1,16 @@
 #!/usr/bin/env python3
 """End-to-end benchmark: flowdoc analyze against a minimal baseline on one generated capture.
 
-Usage: python3 benches/e2e.py [--packets N] [--flows N] [--rounds N] [--check RATIO]
+Usage: python3 benches/e2e.py [--packets N] [--flows N] [--rounds N] [--check RATIO] [--no-others]
 
 Generates (once, cached in benches/data/) an IM and Presence capture, then times in the same
 run, ROUNDS times each, medians reported: the baseline (benches/baseline.rs: walk the records,
 parse Ethernet/IPv4/TCP/UDP, count 5-tuples), flowdoc analyze on one thread (with and without
 payload identification) and with flow threads, and tshark, tcpdump and ndpiReader where
-installed. Rounds interleave the tools so that load drifting on a shared machine touches all. Prints packets/s, bytes/s, peak
-memory and each ratio to the baseline. --check RATIO exits 1 when flowdoc (one thread) is
-slower than RATIO times the baseline.
+installed (at most 3 rounds for those: they take minutes). Rounds interleave the tools so that
+load drifting on a shared machine touches all. Prints the machine, packets/s, bytes/s, peak
+memory and each ratio to the baseline. --check RATIO exits 1 when flowdoc (one thread) runs
+at less than RATIO of the baseline's rate (`.ci/run` does this on a small capture).
 """
 import argparse
 import os
@@ -45,12 +46,24 @@ def peak_rss(cmd):
     return int(out.stdout.strip() or 0)
 
 
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--packets", type=int, default=2_000_000)
     ap.add_argument("--flows", type=int, default=50_000)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--check", type=float, default=None)
+    ap.add_argument("--no-others", action="store_true", help="skip tshark, tcpdump and ndpiReader")
     a = ap.parse_args()
 
     subprocess.run(
@@ -75,18 +88,26 @@ def main():
         ("flowdoc 1 thread, no payload", [flowdoc, "analyze", "--format", "json", "--threads", "1", "--payload-bytes", "0", cap]),
         (f"flowdoc {cores} flow threads", [flowdoc, "analyze", "--format", "json", "--threads", str(cores), cap]),
     ]
-    if shutil.which("tshark"):
-        tools.append(("tshark", ["tshark", "-n", "-r", cap, "-q", "-z", "conv,tcp"]))
-    if shutil.which("tcpdump"):
-        tools.append(("tcpdump -nn", ["tcpdump", "-nn", "-r", cap]))
-    if shutil.which("ndpiReader"):
-        tools.append(("ndpiReader", ["ndpiReader", "-i", cap, "-q"]))
+    others = []
+    if a.no_others:
+        pass
+    elif shutil.which("tshark"):
+        others.append(("tshark", ["tshark", "-n", "-r", cap, "-q", "-z", "conv,tcp"]))
+    if not a.no_others and shutil.which("tcpdump"):
+        others.append(("tcpdump -nn", ["tcpdump", "-nn", "-r", cap]))
+    if not a.no_others and shutil.which("ndpiReader"):
+        others.append(("ndpiReader", ["ndpiReader", "-i", cap, "-q"]))
+    tools += others
+    slow = {name for name, _ in others}
 
+    print(f"machine: {cpu_model()}, {cores} cores, {os.uname().release}")
     print(f"capture: {cap} ({a.packets} packets, {a.flows} flows, {size / 1e6:.0f} MB); {a.rounds} rounds; {cores} cores")
     # Rounds interleave the tools, so that a drift in the machine's load touches all alike.
     times = {name: [] for name, _ in tools}
-    for _ in range(a.rounds):
+    for r in range(a.rounds):
         for name, cmd in tools:
+            if name in slow and r >= 3:
+                continue
             times[name].append(timed(cmd)[0])
     results = {name: (statistics.median(times[name]), peak_rss(cmd)) for name, cmd in tools}
     base = results["baseline"][0]
@@ -96,6 +117,10 @@ def main():
     # Payload identification's cost: the median of each round's paired ratio.
     paired = [w / wo for w, wo in zip(times["flowdoc 1 thread"], times["flowdoc 1 thread, no payload"])]
     print(f"payload identification costs {100 * (statistics.median(paired) - 1):+.1f}% of one thread's time (median of {a.rounds} paired rounds)")
+    one = results["flowdoc 1 thread"][0]
+    print(f"{cores} flow threads run at {one / results[f'flowdoc {cores} flow threads'][0]:.2f} times one thread's rate")
+    for name in slow:
+        print(f"flowdoc (one thread) is {results[name][0] / one:.0f} times as fast as {name}")
     if a.check is not None:
         ratio = base / results["flowdoc 1 thread"][0]
         if ratio < a.check:

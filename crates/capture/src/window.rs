@@ -2,7 +2,7 @@
 //! memory map that is the whole file at once.
 
 use std::fs::File;
-use std::io::{self, BufReader, Read};
+use std::io::{self, BufReader, Read, Seek};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -59,18 +59,36 @@ impl Window {
             return Err(open_err(io::Error::other("is a folder")));
         }
         let file_len = meta.len();
+        // The first two bytes tell gzip apart. A regular file is rewound after them; a FIFO or
+        // a device cannot be, so the bytes are put back in front of the rest of the stream.
         let mut magic = [0u8; 2];
-        let gz = file.read_exact(&mut magic).is_ok() && magic == [0x1f, 0x8b];
-        drop(file);
-        let file = File::open(path).map_err(open_err)?;
+        let mut got = 0;
+        while got < 2 {
+            match file.read(&mut magic[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(open_err(e)),
+            }
+        }
+        let gz = got == 2 && magic == [0x1f, 0x8b];
+        let regular = meta.is_file();
+        if regular {
+            file.seek(io::SeekFrom::Start(0)).map_err(open_err)?;
+        }
         let file_pos = Arc::new(AtomicU64::new(0));
-        let store = if mode == ReadMode::Mmap && !gz && file_len > 0 {
+        let store = if mode == ReadMode::Mmap && regular && !gz && file_len > 0 {
             let map = map_file(&file).map_err(open_err)?;
             file_pos.store(file_len, Ordering::Relaxed);
             Store::Map(map)
         } else {
+            let head = if regular {
+                Vec::new()
+            } else {
+                magic[..got].to_vec()
+            };
             let counted = Counting {
-                inner: file,
+                inner: io::Cursor::new(head).chain(file),
                 count: Arc::clone(&file_pos),
             };
             let src: Box<dyn Read + Send> = if gz {

@@ -711,3 +711,51 @@ fn output_to_a_fifo_writes_into_it_and_leaves_it_a_fifo() {
     assert!(kind.is_fifo(), "the FIFO was replaced");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A capture streamed through a FIFO (`mkfifo x; tcpdump -w x & flowdoc analyze x`), plain and
+/// gzip-compressed: the bytes read to tell the formats apart cannot be read twice from a pipe.
+#[test]
+fn a_capture_from_a_fifo_is_read_whole() {
+    let dir = std::env::temp_dir().join(format!("flowdoc-fifo-in-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let fifo = dir.join("in.pcap");
+    for source in ["cluster.pcap", "midstream-ns-be.pcap.gz"] {
+        let _ = std::fs::remove_file(&fifo);
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if !made.is_ok_and(|s| s.success()) {
+            eprintln!("skipped: mkfifo is not available");
+            return;
+        }
+        let writer = {
+            let (fifo, bytes) = (
+                fifo.clone(),
+                std::fs::read(fixture(source)).expect("fixture"),
+            );
+            std::thread::spawn(move || std::fs::write(fifo, bytes).expect("write the fifo"))
+        };
+        let from_fifo = flowdoc()
+            .args(["analyze", "--format", "json"])
+            .arg(&fifo)
+            .output()
+            .expect("run");
+        writer.join().expect("writer");
+        assert_eq!(
+            from_fifo.status.code(),
+            Some(0),
+            "{source}: {}",
+            String::from_utf8_lossy(&from_fifo.stderr)
+        );
+        let from_file = flowdoc()
+            .args(["analyze", "--format", "json"])
+            .arg(fixture(source))
+            .output()
+            .expect("run");
+        assert!(!from_file.stdout.is_empty());
+        assert_eq!(
+            String::from_utf8_lossy(&from_fifo.stdout),
+            String::from_utf8_lossy(&from_file.stdout),
+            "{source}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
