@@ -222,7 +222,7 @@ fn ip(ether_type: u16, data: &[u8], depth: u8, tunnel: Option<Tunnel>) -> Step<'
         first_fragment = Some(fid);
     }
     let outer = |t: Tunnel| Some(tunnel.unwrap_or(t));
-    let (proto, sport, dport, tcp_flags, tcp_seq, icmp, rest) = match ip_proto {
+    let t: Ports<'_> = match ip_proto {
         4 => return ip(ETH_IPV4, body, depth + 1, outer(Tunnel::IpInIp)),
         41 => return ip(ETH_IPV6, body, depth + 1, outer(Tunnel::SixInFour)),
         47 => {
@@ -263,21 +263,14 @@ fn ip(ether_type: u16, data: &[u8], depth: u8, tunnel: Option<Tunnel>) -> Step<'
         }
         other => return Err(SkipReason::OtherTransport(other)),
     };
-    Ok(Dissected::Packet(Packet {
+    Ok(Dissected::Packet(packet(
         src,
         dst,
         v6,
-        proto,
-        sport,
-        dport,
-        tcp_flags,
-        tcp_seq,
-        icmp,
-        payload: rest,
+        t,
         tunnel,
-        vlan: None,
         first_fragment,
-    }))
+    )))
 }
 
 /// What TCP or UDP gives a flow: transport, ports, flags, sequence, no ICMP, payload.
@@ -319,6 +312,33 @@ fn transport(ip_proto: u8, body: &[u8], cut: bool) -> Step<'_, Ports<'_>> {
     ))
 }
 
+/// The packet of a transport header found below these addresses.
+#[inline]
+fn packet<'a>(
+    src: Addr,
+    dst: Addr,
+    v6: bool,
+    (proto, sport, dport, tcp_flags, tcp_seq, icmp, payload): Ports<'a>,
+    tunnel: Option<Tunnel>,
+    first_fragment: Option<FragmentId>,
+) -> Packet<'a> {
+    Packet {
+        src,
+        dst,
+        v6,
+        proto,
+        sport,
+        dport,
+        tcp_flags,
+        tcp_seq,
+        icmp,
+        payload,
+        tunnel,
+        vlan: None,
+        first_fragment,
+    }
+}
+
 /// The common case without the general walk: Ethernet, IPv4 not fragmented, TCP or UDP.
 /// Everything else (and anything odd about these) is `None`, for the general walk, which
 /// gives the same answer for what this takes (a property test holds the two together).
@@ -349,27 +369,19 @@ fn ethernet_ipv4(data: &[u8]) -> Option<Dissected<'_>> {
     } else {
         (&ip[ihl..total], false)
     };
-    let (proto, sport, dport, tcp_flags, tcp_seq, icmp, payload) =
-        match transport(ip_proto, body, cut) {
-            Ok(t) => t,
-            Err(r) => return Some(Dissected::Skip(r)),
-        };
+    let t = match transport(ip_proto, body, cut) {
+        Ok(t) => t,
+        Err(r) => return Some(Dissected::Skip(r)),
+    };
     let addr = |at: usize| addr4([ip[at], ip[at + 1], ip[at + 2], ip[at + 3]]);
-    Some(Dissected::Packet(Packet {
-        src: addr(12),
-        dst: addr(16),
-        v6: false,
-        proto,
-        sport,
-        dport,
-        tcp_flags,
-        tcp_seq,
-        icmp,
-        payload,
-        tunnel: None,
-        vlan: None,
-        first_fragment: None,
-    }))
+    Some(Dissected::Packet(packet(
+        addr(12),
+        addr(16),
+        false,
+        t,
+        None,
+        None,
+    )))
 }
 
 /// GRE (RFC 2784/2890) and PPTP's enhanced GRE (version 1, carrying PPP).
