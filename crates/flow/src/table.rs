@@ -203,10 +203,21 @@ impl FlowTable {
         p: &Packet<'_>,
         done: &mut impl FnMut(Flow),
     ) {
+        self.observe_hashed(self.hash_of(p), ts_ns, wire_len, p, done);
+    }
+
+    /// [`FlowTable::observe`] with the packet's [`FlowTable::hash_of`], for a caller that
+    /// already computed it to prefetch.
+    pub fn observe_hashed(
+        &mut self,
+        hash: u64,
+        ts_ns: i64,
+        wire_len: u32,
+        p: &Packet<'_>,
+        done: &mut impl FnMut(Flow),
+    ) {
         let (key, side) = packet_key(p);
         let syn = p.proto == Proto::Tcp && p.tcp_flags & (SYN | ACK) == SYN;
-
-        let hash = self.hasher.hash_one(key);
         if let Some(at) = self.find(hash, &key) {
             let flow = &mut self.slab.flows[at];
             let idle = self

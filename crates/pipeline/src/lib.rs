@@ -146,9 +146,23 @@ impl<'c> Worker<'c> {
         p: &Packet<'_>,
         sink: &mut dyn FnMut(LabelledFlow),
     ) {
+        self.packet_hashed(self.table.hash_of(p), ts_ns, wire_len, p, sink);
+    }
+
+    /// [`Worker::packet`] with the packet's hash already computed (to prefetch its flow).
+    #[inline]
+    fn packet_hashed(
+        &mut self,
+        hash: u64,
+        ts_ns: i64,
+        wire_len: u32,
+        p: &Packet<'_>,
+        sink: &mut dyn FnMut(LabelledFlow),
+    ) {
         let rf = self.rf;
         let mut done = |flow: Flow| sink(label(rf, flow));
-        self.table.observe(ts_ns, wire_len, p, &mut done);
+        self.table
+            .observe_hashed(hash, ts_ns, wire_len, p, &mut done);
         if self.sweeps && ts_ns >= self.next_sweep_ns {
             if self.next_sweep_ns != i64::MIN {
                 self.table.expire(ts_ns, &mut done);
@@ -204,7 +218,7 @@ impl<'c> Engine<'c> {
         orig_len: u32,
         sink: &mut dyn FnMut(LabelledFlow),
     ) {
-        self.push_dissected(ts_ns, dissect(link_type, data), orig_len, sink);
+        self.push_dissected(ts_ns, dissect(link_type, data), orig_len, None, sink);
     }
 
     /// A batch of records from a file: all are dissected first and their flows' memory asked
@@ -229,17 +243,19 @@ impl<'c> Engine<'c> {
                 w.table.prefetch_flow(*h);
             }
         }
-        for &(ts_ns, orig_len, d) in &ds[..n] {
-            self.push_dissected(ts_ns, d, orig_len, sink);
+        for (&(ts_ns, orig_len, d), &hash) in ds[..n].iter().zip(&hashes) {
+            self.push_dissected(ts_ns, d, orig_len, hash, sink);
         }
     }
 
+    /// One dissected record; `hash` is its flow's hash when the batch computed it already.
     #[inline]
     fn push_dissected(
         &mut self,
         ts_ns: i64,
         d: Dissected<'_>,
         orig_len: u32,
+        hash: Option<u64>,
         sink: &mut dyn FnMut(LabelledFlow),
     ) {
         let s = &mut self.summary;
@@ -254,7 +270,10 @@ impl<'c> Engine<'c> {
             Dissected::Packet(p) => {
                 s.flow_packets += 1;
                 match &mut self.flows {
-                    Flows::Local(w) => w.packet(ts_ns, orig_len, &p, sink),
+                    Flows::Local(w) => {
+                        let hash = hash.unwrap_or_else(|| w.table.hash_of(&p));
+                        w.packet_hashed(hash, ts_ns, orig_len, &p, sink)
+                    }
                     Flows::Sharded(sh) => sh.packet(ts_ns, orig_len, &p, sink),
                 }
             }
