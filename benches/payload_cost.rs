@@ -32,6 +32,7 @@ fn main() {
                 payload_bytes,
                 ..FlowConfig::default()
             },
+            ..Options::default()
         };
         let t = Instant::now();
         let mut n = 0u64;

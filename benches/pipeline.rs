@@ -43,7 +43,7 @@ fn pipeline(c: &mut Criterion) {
         ("analyze/buffered-no-payload", ReadMode::Buffered, 1, 0),
         ("analyze/mmap", ReadMode::Mmap, 1, DEFAULT_PAYLOAD_BYTES),
         (
-            "analyze/buffered-2-flow-threads",
+            "analyze/buffered-2-threads",
             ReadMode::Buffered,
             2,
             DEFAULT_PAYLOAD_BYTES,
@@ -58,6 +58,7 @@ fn pipeline(c: &mut Criterion) {
                         payload_bytes,
                         ..FlowConfig::default()
                     },
+                    ..Options::default()
                 };
                 let s = analyze_files(
                     &cat,

@@ -58,6 +58,15 @@ impl CaptureError {
         }
     }
 
+    /// Adds `before` to the record number an error names: a walker that started inside the
+    /// file counted its records from 1.
+    pub fn renumber(&mut self, before: u64) {
+        if let CaptureError::Truncated { record, .. } | CaptureError::Corrupt { record, .. } = self
+        {
+            *record += before;
+        }
+    }
+
     /// True when the file could not be read at all (as opposed to ending early).
     pub fn is_unreadable(&self) -> bool {
         matches!(

@@ -22,11 +22,13 @@ mod error;
 mod inputs;
 mod pcap;
 mod pcapng;
+mod split;
 mod window;
 pub mod write;
 
 pub use error::CaptureError;
 pub use inputs::expand_inputs;
+pub use split::{PcapSplit, RangeWalk};
 
 use std::path::{Path, PathBuf};
 use window::Window;

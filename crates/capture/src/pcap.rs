@@ -56,6 +56,28 @@ impl State {
         }
     }
 
+    /// Bytes of a record header.
+    pub(crate) fn header_len(&self) -> usize {
+        if self.modified {
+            24
+        } else {
+            16
+        }
+    }
+
+    /// The seconds and captured length of a record header, if these bytes could be one: a
+    /// captured length the reader accepts and no larger than the length on the wire, and a
+    /// fraction of a second below one second. For guessing where records begin.
+    pub(crate) fn plausible(&self, h: &[u8]) -> Option<(i64, usize)> {
+        let big = self.big_endian;
+        let frac = u32_at(h, 4, big);
+        let caplen = u32_at(h, 8, big) as usize;
+        let orig_len = u32_at(h, 12, big) as usize;
+        let unit = if self.nanos { 1_000_000_000 } else { 1_000_000 };
+        (frac < unit && caplen <= MAX_CAPLEN && caplen <= orig_len)
+            .then(|| (i64::from(u32_at(h, 0, big)), caplen))
+    }
+
     pub(crate) fn step(
         &self,
         b: &[u8],
@@ -63,7 +85,7 @@ impl State {
         number: u64,
         offset: u64,
     ) -> Result<Step, CaptureError> {
-        let hdr = if self.modified { 24 } else { 16 };
+        let hdr = self.header_len();
         if b.len() < hdr {
             return Ok(Step::Need(hdr));
         }

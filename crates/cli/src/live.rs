@@ -492,7 +492,7 @@ pub(crate) fn live(args: LiveArgs) -> Result<u8, Failure> {
                 elapsed: started.elapsed(),
                 packets,
                 pps: (packets - last_packets) as f64 / secs,
-                open: engine.open_flows().unwrap_or(0),
+                open: engine.open_flows(),
                 tally: &outs.tally,
                 pcap: source.counters(),
                 evicted: engine.table_stats().evicted,

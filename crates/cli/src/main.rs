@@ -114,8 +114,8 @@ struct RunArgs {
     inputs: Vec<PathBuf>,
     #[command(flatten)]
     common: CommonArgs,
-    /// Flow threads behind the reading thread (1: everything on one thread). Flows are
-    /// sharded by a symmetric hash: the same flows, in another order.
+    /// Threads (1: everything on one thread). Each file is read by all of them at once and
+    /// flows are sharded by a symmetric hash: the same flows in the same order as one thread.
     #[arg(long, default_value_t = 1, value_name = "N")]
     threads: usize,
     /// Read files through a memory map instead of the default buffered reads.
@@ -430,6 +430,7 @@ impl Run {
                 ReadMode::Buffered
             },
             flow: args.common.flow_config(),
+            ..Options::default()
         };
         Ok(Run {
             cat,

@@ -70,6 +70,7 @@ fn ours(cat: &Catalogue, path: &Path, threads: usize) -> BTreeMap<Key, Counts> {
             closed_linger_ns: None,
             active_timeout_ns: None,
         },
+        ..Options::default()
     };
     let mut out: BTreeMap<Key, Counts> = BTreeMap::new();
     let mut sink = |lf: flowdoc_pipeline::LabelledFlow| {

@@ -170,7 +170,7 @@ impl FlowTable {
     /// [`FlowTable::prefetch_flow`].
     #[inline]
     pub fn hash_of(&self, p: &Packet<'_>) -> u64 {
-        self.hasher.hash_one(packet_key(p).0)
+        packet_hash(p)
     }
 
     /// Starts loading the index slot a packet with this hash will probe. With
@@ -306,8 +306,8 @@ impl FlowTable {
         *n = n.saturating_add(1);
     }
 
-    /// Ends every flow idle at `now_ns`, and closed flows past their linger. Call it now and
-    /// then (live capture, long files).
+    /// Ends every flow idle at `now_ns`, and closed flows past their linger, in order of first
+    /// packet (then key). Call it now and then (live capture, long files).
     pub fn expire(&mut self, now_ns: i64, done: &mut impl FnMut(Flow)) {
         let (idle, linger, active) = (
             self.cfg.idle_timeout_ns,
@@ -317,24 +317,29 @@ impl FlowTable {
         if idle.is_none() && linger.is_none() && active.is_none() {
             return;
         }
-        let stale: Vec<(FlowKey, EndReason)> = self
+        let mut stale: Vec<(i64, FlowKey, EndReason)> = self
             .slab
             .flows
             .iter()
             .filter_map(|f| {
                 let quiet = now_ns - f.last_ns;
-                if idle.is_some_and(|t| quiet > t) {
-                    Some((f.key, EndReason::Idle))
+                let why = if idle.is_some_and(|t| quiet > t) {
+                    EndReason::Idle
                 } else if f.closed && linger.is_some_and(|l| quiet > l) {
-                    Some((f.key, EndReason::Closed))
+                    EndReason::Closed
                 } else if active.is_some_and(|a| now_ns - f.first_ns > a) {
-                    Some((f.key, EndReason::Active))
+                    EndReason::Active
                 } else {
-                    None
-                }
+                    return None;
+                };
+                Some((f.first_ns, f.key, why))
             })
             .collect();
-        for (k, why) in stale {
+        // In order of first packet, as `finish` ends them: an order that does not depend on
+        // where flows sit in the table, so that tables on several threads end the same flows
+        // in the same order as one table.
+        stale.sort_unstable_by_key(|&(first, key, _)| (first, key));
+        for (_, k, why) in stale {
             if let Some(mut f) = self.remove(&k) {
                 f.end = why;
                 match why {
@@ -380,6 +385,13 @@ impl FlowTable {
         self.stats.orphan_fragments += self.pending.drain().map(|(_, n)| u64::from(n)).sum::<u64>();
         self.datagrams.clear();
     }
+}
+
+/// The hash a packet's flow is found by in every [`FlowTable`] (they share one fixed seed),
+/// so that a thread ahead of the tables can compute it once: to pick a table and to prefetch.
+#[inline]
+pub fn packet_hash(p: &Packet<'_>) -> u64 {
+    FixedState::default().hash_one(packet_key(p).0)
 }
 
 /// The packet's flow key and the side that sent it.

@@ -23,9 +23,9 @@ pub use flowdoc_classify::Reference;
 use flowdoc_classify::{classify_in, Classification};
 pub use flowdoc_dissect::SkipReason;
 use flowdoc_dissect::{dissect, Dissected, FragmentId, Packet};
-use flowdoc_flow::{Flow, FlowConfig, FlowTable, TableStats};
+use flowdoc_flow::{packet_hash, Flow, FlowConfig, FlowTable, TableStats};
 
-mod shard;
+mod parallel;
 
 pub use flowdoc_capture::Format;
 
@@ -34,6 +34,25 @@ pub use flowdoc_capture::Format;
 pub struct Options {
     pub read_mode: ReadMode,
     pub flow: FlowConfig,
+    /// How a file is cut up for several threads.
+    pub split: Split,
+}
+
+/// How a file is cut up for several threads: ranges of `chunk_bytes` (walked by any thread),
+/// `chunks_per_epoch` of them read before the flow tables take their packets.
+#[derive(Debug, Clone, Copy)]
+pub struct Split {
+    pub chunk_bytes: u64,
+    pub chunks_per_epoch: usize,
+}
+
+impl Default for Split {
+    fn default() -> Self {
+        Split {
+            chunk_bytes: 2 << 20,
+            chunks_per_epoch: 16,
+        }
+    }
 }
 
 /// A flow with its verdict.
@@ -78,6 +97,46 @@ pub struct Summary {
 }
 
 impl Summary {
+    fn begin(rf: Reference<'_>) -> Summary {
+        Summary {
+            catalogue: rf.catalogue.source().to_string(),
+            ..Summary::default()
+        }
+    }
+
+    /// Counts one record.
+    #[inline]
+    fn tally(&mut self, ts_ns: i64, d: &Dissected<'_>) {
+        self.packets += 1;
+        if self.first_ns.is_none_or(|f| ts_ns < f) {
+            self.first_ns = Some(ts_ns);
+        }
+        if self.last_ns.is_none_or(|l| ts_ns > l) {
+            self.last_ns = Some(ts_ns);
+        }
+        match d {
+            Dissected::Packet(_) | Dissected::Fragment(_) => self.flow_packets += 1,
+            Dissected::Skip(r) => *self.skipped.entry(*r).or_insert(0) += 1,
+        }
+    }
+
+    /// Adds the record counts of a part of the input counted on its own.
+    fn absorb(&mut self, o: &Summary) {
+        self.packets += o.packets;
+        self.flow_packets += o.flow_packets;
+        for (r, n) in &o.skipped {
+            *self.skipped.entry(*r).or_insert(0) += n;
+        }
+        self.first_ns = match (self.first_ns, o.first_ns) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.last_ns = match (self.last_ns, o.last_ns) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+    }
+
     pub fn skipped_total(&self) -> u64 {
         self.skipped.values().sum()
     }
@@ -96,18 +155,13 @@ impl Summary {
     }
 }
 
-/// Packets in, labelled flows out: the reading half (counts, dissection) in front of the flow
-/// half, which is either here ([`Worker`]) or spread over threads by a symmetric hash.
+/// Packets in, labelled flows out, on one thread: the reading half (counts, dissection) in
+/// front of the flow half ([`Worker`]). Several threads share the same two halves in
+/// [`analyze_files`].
 #[derive(Debug)]
 pub struct Engine<'c> {
-    flows: Flows<'c>,
+    worker: Worker<'c>,
     summary: Summary,
-}
-
-#[derive(Debug)]
-enum Flows<'c> {
-    Local(Worker<'c>),
-    Sharded(shard::Shards<'c>),
 }
 
 /// Records read, dissected and prefetched together.
@@ -116,14 +170,44 @@ const BATCH: usize = 16;
 /// How often (in capture time) idle flows are swept out of the table.
 const SWEEP_EVERY_NS: i64 = 10_000_000_000;
 
+/// When the flow table is swept: at the first packet (in capture order) at least
+/// [`SWEEP_EVERY_NS`] after the last sweep, when some timeout needs sweeps at all. One clock
+/// for one table, or one for all tables of a sharded run (which sweep at the same packets).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SweepClock {
+    on: bool,
+    next_ns: i64,
+}
+
+impl SweepClock {
+    pub(crate) fn new(cfg: &FlowConfig) -> SweepClock {
+        SweepClock {
+            on: cfg.idle_timeout_ns.is_some()
+                || cfg.closed_linger_ns.is_some()
+                || cfg.active_timeout_ns.is_some(),
+            next_ns: i64::MIN,
+        }
+    }
+
+    /// Whether the table is swept after the packet at `ts_ns`. Only a packet later than every
+    /// packet before it can be such a packet.
+    #[inline]
+    pub(crate) fn due(&mut self, ts_ns: i64) -> bool {
+        if !self.on || ts_ns < self.next_ns {
+            return false;
+        }
+        let first = self.next_ns == i64::MIN;
+        self.next_ns = ts_ns.saturating_add(SWEEP_EVERY_NS);
+        !first
+    }
+}
+
 /// The flow half: a flow table and the classifier. One per thread when sharded.
 #[derive(Debug)]
 pub struct Worker<'c> {
     rf: Reference<'c>,
     table: FlowTable,
-    /// Some timeout (idle, closed linger, active) needs the table swept now and then.
-    sweeps: bool,
-    next_sweep_ns: i64,
+    clock: SweepClock,
 }
 
 impl<'c> Worker<'c> {
@@ -131,10 +215,7 @@ impl<'c> Worker<'c> {
         Worker {
             rf: rf.into(),
             table: FlowTable::new(cfg),
-            sweeps: cfg.idle_timeout_ns.is_some()
-                || cfg.closed_linger_ns.is_some()
-                || cfg.active_timeout_ns.is_some(),
-            next_sweep_ns: i64::MIN,
+            clock: SweepClock::new(&cfg),
         }
     }
 
@@ -159,23 +240,37 @@ impl<'c> Worker<'c> {
         p: &Packet<'_>,
         sink: &mut dyn FnMut(LabelledFlow),
     ) {
-        let rf = self.rf;
-        let mut done = |flow: Flow| sink(label(rf, flow));
-        self.table
-            .observe_hashed(hash, ts_ns, wire_len, p, &mut done);
-        if self.sweeps && ts_ns >= self.next_sweep_ns {
-            if self.next_sweep_ns != i64::MIN {
-                self.table.expire(ts_ns, &mut done);
-            }
-            self.next_sweep_ns = ts_ns.saturating_add(SWEEP_EVERY_NS);
+        self.fold(hash, ts_ns, wire_len, p, sink);
+        if self.clock.due(ts_ns) {
+            self.sweep(ts_ns, sink);
         }
+    }
+
+    /// The packet into its flow, without looking at the sweep clock.
+    #[inline]
+    fn fold(
+        &mut self,
+        hash: u64,
+        ts_ns: i64,
+        wire_len: u32,
+        p: &Packet<'_>,
+        sink: &mut dyn FnMut(LabelledFlow),
+    ) {
+        let rf = self.rf;
+        self.table
+            .observe_hashed(hash, ts_ns, wire_len, p, &mut |flow| sink(label(rf, flow)));
+    }
+
+    /// Ends the flows the timeouts end at `now_ns`, in order of first packet.
+    fn sweep(&mut self, now_ns: i64, sink: &mut dyn FnMut(LabelledFlow)) {
+        let rf = self.rf;
+        self.table.expire(now_ns, &mut |flow| sink(label(rf, flow)));
     }
 
     /// Ends the flows idle at `now_ns` (for a live source, whose packets may pause).
     pub fn expire(&mut self, now_ns: i64, sink: &mut dyn FnMut(LabelledFlow)) {
-        if self.sweeps {
-            let rf = self.rf;
-            self.table.expire(now_ns, &mut |flow| sink(label(rf, flow)));
+        if self.clock.on {
+            self.sweep(now_ns, sink);
         }
     }
 
@@ -195,16 +290,9 @@ impl<'c> Worker<'c> {
 impl<'c> Engine<'c> {
     pub fn new(rf: impl Into<Reference<'c>>, opts: Options) -> Engine<'c> {
         let rf = rf.into();
-        Engine::with_flows(rf, Flows::Local(Worker::new(rf, opts.flow)))
-    }
-
-    fn with_flows(rf: Reference<'c>, flows: Flows<'c>) -> Engine<'c> {
         Engine {
-            flows,
-            summary: Summary {
-                catalogue: rf.catalogue.source().to_string(),
-                ..Summary::default()
-            },
+            worker: Worker::new(rf, opts.flow),
+            summary: Summary::begin(rf),
         }
     }
 
@@ -228,20 +316,19 @@ impl<'c> Engine<'c> {
         let n = batch.len().min(BATCH);
         let mut ds = [(0i64, 0u32, Dissected::Skip(SkipReason::Empty)); BATCH];
         let mut hashes = [None; BATCH];
+        let table = &self.worker.table;
         for (i, d) in ds.iter_mut().enumerate().take(n) {
             let r = batch.get(i);
             *d = (r.ts_ns, r.orig_len, dissect(r.link_type, r.data));
-            if let (Dissected::Packet(p), Flows::Local(w)) = (&d.2, &self.flows) {
-                let h = w.table.hash_of(p);
-                w.table.prefetch_slot(h);
+            if let Dissected::Packet(p) = &d.2 {
+                let h = packet_hash(p);
+                table.prefetch_slot(h);
                 hashes[i] = Some(h);
             }
         }
         // The index slots asked for above have had the dissection of the batch to arrive.
-        if let Flows::Local(w) = &self.flows {
-            for h in hashes[..n].iter().flatten() {
-                w.table.prefetch_flow(*h);
-            }
+        for h in hashes[..n].iter().flatten() {
+            table.prefetch_flow(*h);
         }
         for (&(ts_ns, orig_len, d), &hash) in ds[..n].iter().zip(&hashes) {
             self.push_dissected(ts_ns, d, orig_len, hash, sink);
@@ -258,33 +345,14 @@ impl<'c> Engine<'c> {
         hash: Option<u64>,
         sink: &mut dyn FnMut(LabelledFlow),
     ) {
-        let s = &mut self.summary;
-        s.packets += 1;
-        if s.first_ns.is_none_or(|f| ts_ns < f) {
-            s.first_ns = Some(ts_ns);
-        }
-        if s.last_ns.is_none_or(|l| ts_ns > l) {
-            s.last_ns = Some(ts_ns);
-        }
+        self.summary.tally(ts_ns, &d);
         match d {
             Dissected::Packet(p) => {
-                s.flow_packets += 1;
-                match &mut self.flows {
-                    Flows::Local(w) => {
-                        let hash = hash.unwrap_or_else(|| w.table.hash_of(&p));
-                        w.packet_hashed(hash, ts_ns, orig_len, &p, sink)
-                    }
-                    Flows::Sharded(sh) => sh.packet(ts_ns, orig_len, &p, sink),
-                }
+                let hash = hash.unwrap_or_else(|| packet_hash(&p));
+                self.worker.packet_hashed(hash, ts_ns, orig_len, &p, sink)
             }
-            Dissected::Fragment(fid) => {
-                s.flow_packets += 1;
-                match &mut self.flows {
-                    Flows::Local(w) => w.fragment(ts_ns, fid),
-                    Flows::Sharded(sh) => sh.fragment(ts_ns, fid, sink),
-                }
-            }
-            Dissected::Skip(r) => *s.skipped.entry(r).or_insert(0) += 1,
+            Dissected::Fragment(fid) => self.worker.fragment(ts_ns, fid),
+            Dissected::Skip(_) => {}
         }
     }
 
@@ -339,37 +407,26 @@ impl<'c> Engine<'c> {
     }
 
     /// Ends the flows idle at `now_ns` without waiting for a packet to sweep them (a live
-    /// source's packets may pause). With flow threads, idle flows are swept as packets come.
+    /// source's packets may pause).
     pub fn expire(&mut self, now_ns: i64, sink: &mut dyn FnMut(LabelledFlow)) {
-        if let Flows::Local(w) = &mut self.flows {
-            w.expire(now_ns, sink);
-        }
+        self.worker.expire(now_ns, sink);
     }
 
-    /// Each open flow with its verdict so far (one thread; the flow threads keep their own).
+    /// Each open flow with its verdict so far.
     pub fn for_each_open(&self, f: &mut dyn FnMut(&Flow, &Classification)) {
-        if let Flows::Local(w) = &self.flows {
-            for flow in w.table.open() {
-                f(flow, &classify_in(w.rf, flow));
-            }
+        for flow in self.worker.table.open() {
+            f(flow, &classify_in(self.worker.rf, flow));
         }
     }
 
-    /// Flows open now (known on one thread; the flow threads keep their own).
-    pub fn open_flows(&self) -> Option<usize> {
-        match &self.flows {
-            Flows::Local(w) => Some(w.table.len()),
-            Flows::Sharded(_) => None,
-        }
+    /// Flows open now.
+    pub fn open_flows(&self) -> usize {
+        self.worker.table.len()
     }
 
-    /// What the flow table did so far (evictions, idle ends); known on one thread, and for
-    /// flow threads once they finish.
+    /// What the flow table did so far (evictions, idle ends).
     pub fn table_stats(&self) -> TableStats {
-        match &self.flows {
-            Flows::Local(w) => w.table.stats(),
-            Flows::Sharded(_) => self.summary.table,
-        }
+        self.worker.table.stats()
     }
 
     /// The counts so far (files, packets, skips); flows are counted by the caller's sink.
@@ -379,10 +436,7 @@ impl<'c> Engine<'c> {
 
     /// Ends every open flow and returns the counts.
     pub fn finish(&mut self, sink: &mut dyn FnMut(LabelledFlow)) -> Summary {
-        self.summary.table = match &mut self.flows {
-            Flows::Local(w) => w.finish(sink),
-            Flows::Sharded(sh) => sh.finish(sink),
-        };
+        self.summary.table = self.worker.finish(sink);
         std::mem::take(&mut self.summary)
     }
 }
@@ -393,8 +447,10 @@ fn label(rf: Reference<'_>, flow: Flow) -> LabelledFlow {
 }
 
 /// Analyses several files as one capture: flows that span rotated files stay one flow.
-/// With `threads` above 1, flows are sharded by a symmetric hash of their key over that many
-/// flow threads behind this reading thread: the flows are the same, their order is not.
+/// With `threads` above 1, each file is read by all threads at once (byte ranges of a pcap
+/// file; other files are read by one thread and dissected by all) and flows are sharded over
+/// that many flow tables by a symmetric hash: the flows, their order and the counts are
+/// those of one thread (only a full table evicts differently: each holds its share of the cap).
 pub fn analyze_files<'c>(
     rf: impl Into<Reference<'c>>,
     paths: &[PathBuf],
@@ -413,22 +469,17 @@ pub fn analyze_files<'c>(
         }
         sink(lf);
     };
-    let mut run = |engine: &mut Engine<'_>| {
+    let rf = rf.into();
+    let mut summary = if threads <= 1 {
+        let mut engine = Engine::new(rf, opts);
         for (i, p) in paths.iter().enumerate() {
             engine.read_file(p, opts.read_mode, &mut counting, &mut |pos, len| {
                 progress(i, pos, len)
             });
         }
         engine.finish(&mut counting)
-    };
-    let rf = rf.into();
-    let mut summary = if threads <= 1 {
-        run(&mut Engine::new(rf, opts))
     } else {
-        std::thread::scope(|scope| {
-            let shards = shard::Shards::spawn(scope, rf, opts.flow, threads);
-            run(&mut Engine::with_flows(rf, Flows::Sharded(shards)))
-        })
+        parallel::analyze(rf, paths, opts, threads, &mut counting, progress)
     };
     summary.documented = documented;
     summary.undocumented = undocumented;

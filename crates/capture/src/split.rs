@@ -1,0 +1,267 @@
+//! A classic pcap file as byte ranges that threads walk on their own.
+//!
+//! Each range is read with `pread` into its walker's own buffer. A walker that does not know
+//! where the first record of its range begins finds it by looking for a chain of plausible
+//! record headers ([`PcapSplit::walk`] with `exact` false). That guess is checked by the
+//! caller: the walk of the range before ends exactly where this one began
+//! ([`RangeWalk::next`] against [`RangeWalk::first`]), or the range is walked again from the
+//! right place. So the records are always those the serial reader gives, and a range that
+//! starts inside a record is never trusted on its own word.
+
+use std::fs::File;
+use std::io;
+use std::path::Path;
+
+use crate::pcap;
+use crate::{CaptureError, Format, Record, Step};
+
+/// Bytes read past a range's end at first, for the record that straddles it.
+const TAIL: usize = 64 << 10;
+/// Record headers that must follow one another for a guessed start to be taken.
+const CHAIN: usize = 4;
+/// Largest gap in seconds between the timestamps of a guessed chain.
+const CHAIN_SECS: i64 = 3600;
+
+/// An uncompressed classic pcap file on disk, to be walked in ranges.
+pub struct PcapSplit {
+    file: File,
+    name: String,
+    st: pcap::State,
+    len: u64,
+}
+
+impl std::fmt::Debug for PcapSplit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PcapSplit")
+            .field("name", &self.name)
+            .field("len", &self.len)
+            .finish()
+    }
+}
+
+/// What the walk of one range did.
+#[derive(Debug)]
+pub struct RangeWalk {
+    /// Offset of the first record walked, or `None` when no record was found to begin in
+    /// the range.
+    pub first: Option<u64>,
+    /// Offset of the first record at or past the range's end (the file's length at its end):
+    /// where the next range's walk must begin.
+    pub next: u64,
+    /// Records walked.
+    pub records: u64,
+    /// Why the walk stopped before the range's end. Its record number counts from the range's
+    /// first record: see [`CaptureError::renumber`].
+    pub error: Option<CaptureError>,
+}
+
+impl PcapSplit {
+    /// The file, when it is a regular, uncompressed classic pcap file; `None` otherwise (a
+    /// pcapng or gzip file, a FIFO, a file that cannot be opened: [`crate::CaptureReader`]
+    /// reads those and says what is wrong).
+    pub fn open(path: &Path) -> Option<PcapSplit> {
+        let file = File::open(path).ok()?;
+        let meta = file.metadata().ok()?;
+        if !meta.is_file() {
+            return None;
+        }
+        let mut head = [0u8; 24];
+        read_exact_at(&file, &mut head, 0).ok()?;
+        let st = pcap::State::from_header(&head)?;
+        Some(PcapSplit {
+            file,
+            name: path.display().to_string(),
+            st,
+            len: meta.len(),
+        })
+    }
+
+    /// Offset of the first record.
+    pub fn data_start(&self) -> u64 {
+        24
+    }
+
+    /// The file's length when it was opened.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len <= self.data_start()
+    }
+
+    pub fn format(&self) -> Format {
+        self.st.format()
+    }
+
+    pub fn link_types(&self) -> Vec<u16> {
+        vec![self.st.link_type]
+    }
+
+    /// Walks the records that begin in `start..end`: from `start` itself when `exact`, else
+    /// from the first place in the range that looks like a run of record headers. Each record
+    /// goes to `f` with the offset of its captured bytes in `buf`, which holds the range's
+    /// bytes when the walk returns (a record that straddles `end` is read whole).
+    pub fn walk(
+        &self,
+        start: u64,
+        end: u64,
+        exact: bool,
+        buf: &mut Vec<u8>,
+        f: &mut dyn FnMut(Record<'_>, usize),
+    ) -> RangeWalk {
+        let end = end.min(self.len);
+        let mut out = RangeWalk {
+            first: None,
+            next: end,
+            records: 0,
+            error: None,
+        };
+        buf.clear();
+        if start >= end {
+            return out;
+        }
+        let want = (end - start) as usize + TAIL;
+        if let Err(e) = self.read_more(buf, start, want) {
+            out.error = Some(CaptureError::io(&self.name, start, e));
+            return out;
+        }
+        let mut p = if exact {
+            0
+        } else {
+            match self.resync(buf, start, end) {
+                Some(p) => p,
+                None => return out,
+            }
+        };
+        out.first = Some(start + p as u64);
+        loop {
+            let offset = start + p as u64;
+            if offset >= end {
+                out.next = offset;
+                return out;
+            }
+            let number = out.records + 1;
+            match self.st.step(&buf[p..], &self.name, number, offset) {
+                Err(e) => {
+                    out.error = Some(e);
+                    return out;
+                }
+                Ok(Step::Need(n)) => {
+                    let have = buf.len() - p;
+                    if start + (buf.len() as u64) < self.len {
+                        if let Err(e) = self.read_more(buf, start, p + n.max(TAIL)) {
+                            out.error = Some(CaptureError::io(&self.name, offset, e));
+                            return out;
+                        }
+                        if buf.len() - p > have {
+                            continue;
+                        }
+                    }
+                    if have == 0 {
+                        out.next = offset;
+                        return out;
+                    }
+                    out.error = Some(CaptureError::Truncated {
+                        file: self.name.clone(),
+                        record: number,
+                        offset,
+                        need: n,
+                        have,
+                    });
+                    return out;
+                }
+                Ok(Step::Skip(n)) => p += n,
+                Ok(Step::Packet(found, total)) => {
+                    out.records = number;
+                    let data = &buf[p..p + total];
+                    f(
+                        Record {
+                            ts_ns: found.ts_ns,
+                            link_type: found.link_type,
+                            orig_len: found.orig_len,
+                            data: &data[found.data.clone()],
+                            number,
+                        },
+                        p + found.data.start,
+                    );
+                    p += total;
+                }
+            }
+        }
+    }
+
+    /// Grows `buf` (the file's bytes from `start`) to `want` bytes, or to the file's end.
+    fn read_more(&self, buf: &mut Vec<u8>, start: u64, want: usize) -> io::Result<()> {
+        let have = buf.len();
+        let until = (start + want as u64).min(self.len);
+        let want = (until.saturating_sub(start) as usize).max(have);
+        buf.resize(want, 0);
+        let mut at = have;
+        while at < want {
+            match read_at(&self.file, &mut buf[at..], start + at as u64) {
+                Ok(0) => break,
+                Ok(n) => at += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    buf.truncate(at);
+                    return Err(e);
+                }
+            }
+        }
+        buf.truncate(at);
+        Ok(())
+    }
+
+    /// The first place in `buf` (before the range's end) where a chain of plausible record
+    /// headers begins.
+    fn resync(&self, buf: &[u8], start: u64, end: u64) -> Option<usize> {
+        let stop = ((end - start) as usize).min(buf.len());
+        let at_file_end = start + buf.len() as u64 >= self.len;
+        (0..stop).find(|&p| self.chain_at(buf, p, at_file_end))
+    }
+
+    fn chain_at(&self, buf: &[u8], mut p: usize, at_file_end: bool) -> bool {
+        let hdr = self.st.header_len();
+        let mut first_sec = None;
+        for _ in 0..CHAIN {
+            if p == buf.len() {
+                return at_file_end;
+            }
+            let Some(h) = buf.get(p..p + hdr) else {
+                return false;
+            };
+            let Some((sec, caplen)) = self.st.plausible(h) else {
+                return false;
+            };
+            if (sec - *first_sec.get_or_insert(sec)).abs() > CHAIN_SECS {
+                return false;
+            }
+            p += hdr + caplen;
+        }
+        true
+    }
+}
+
+#[cfg(unix)]
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    std::os::unix::fs::FileExt::read_at(file, buf, offset)
+}
+
+#[cfg(windows)]
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    std::os::windows::fs::FileExt::seek_read(file, buf, offset)
+}
+
+fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
+    let mut at = 0;
+    while at < buf.len() {
+        match read_at(file, &mut buf[at..], offset + at as u64) {
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => at += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}

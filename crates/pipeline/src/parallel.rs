@@ -1,0 +1,643 @@
+//! Several threads on one analysis, with the results of one thread.
+//!
+//! A file is read in epochs of a few tens of megabytes, each in two phases:
+//!
+//! 1. **Read and dissect** (every thread): the epoch is cut into chunks of bytes that threads
+//!    take in turn. A thread reads its chunk with `pread`, finds where its first record begins
+//!    ([`PcapSplit`] guesses from a chain of record headers), dissects every record and files
+//!    each packet under the flow table (shard) its symmetric hash picks, with the hash and the
+//!    record's place. Between chunks the reading thread writes the flows the last epoch ended.
+//!    The guesses are then checked in file order: each chunk must begin exactly where the one
+//!    before ended, or it is walked again from there. Files that cannot be cut (pcapng, gzip,
+//!    FIFOs) are read by one thread into the same chunks.
+//! 2. **Fold** (one thread per flow table): each table takes its packets chunk by chunk in
+//!    file order, so every flow sees its packets in the order one table would.
+//!
+//! The rest keeps one thread's results exactly: the table sweeps (idle and active timeouts)
+//! happen at the packets where one thread's clock would sweep, found from each chunk's
+//! running maxima of time; non-first IP fragments go to the table of their datagram's first
+//! fragment, at their place; every flow that ends is tagged with the place of the record that
+//! ended it, and the tables' flows are merged by that place (flows a sweep ends by first
+//! packet, then key; the flows open at the end likewise).
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
+
+use flowdoc_capture::{CaptureError, CaptureReader, PcapSplit, Record};
+use flowdoc_dissect::{dissect, Dissected, FragmentId, Packet};
+use flowdoc_flow::{packet_hash, TableStats};
+use foldhash::fast::FixedState;
+
+use crate::{FileSummary, LabelledFlow, Options, Reference, Summary, SweepClock, Worker};
+
+/// Bound on datagrams whose fragments are routed at once (as one table bounds its own).
+const MAX_ROUTES: usize = 65_536;
+/// Packets a table looks ahead to prefetch their index slots (flows: half as far).
+const PREFETCH: usize = 16;
+
+/// Kinds of event at one record's place, in the order they happen there.
+const BEFORE: u64 = 0;
+const RECORD: u64 = 1;
+const SWEEP: u64 = 2;
+
+/// The place of an event: chunk of the epoch, record in the chunk, kind.
+fn place(chunk: usize, pos: u32, kind: u64) -> u64 {
+    ((chunk as u64) << 40) | (u64::from(pos) << 2) | kind
+}
+
+/// The table (of `n`) that owns a packet's flow: from the hash's low half, which the tables'
+/// own indexes do not use.
+fn shard_of(hash: u64, n: usize) -> usize {
+    (((hash & 0xffff_ffff) * n as u64) >> 32) as usize
+}
+
+/// One packet for one table. Its payload stays in its chunk's buffer.
+#[derive(Debug)]
+struct Desc {
+    hash: u64,
+    ts: i64,
+    p: Packet<'static>,
+    pos: u32,
+    len: u32,
+    at: u32,
+    n: u32,
+}
+
+/// A part of an epoch, read and dissected by one thread.
+#[derive(Debug, Default)]
+struct Chunk {
+    buf: Vec<u8>,
+    /// Where the walk began (`None`: no record begins in the range) and where the next
+    /// chunk must begin.
+    first: Option<u64>,
+    next: u64,
+    /// Records in the chunk.
+    count: u32,
+    error: Option<CaptureError>,
+    /// Packets by table.
+    shards: Vec<Vec<Desc>>,
+    /// Non-first fragments: place, time, datagram.
+    frags: Vec<(u32, i64, FragmentId)>,
+    /// First fragments: place, datagram, table.
+    firsts: Vec<(u32, FragmentId, usize)>,
+    /// Packets later than every packet before them in the chunk (place, time): the only
+    /// packets where the sweep clock can strike.
+    maxima: Vec<(u32, i64)>,
+    counts: Summary,
+}
+
+impl Chunk {
+    fn reset(&mut self, n: usize) {
+        self.first = None;
+        self.next = 0;
+        self.count = 0;
+        self.error = None;
+        self.shards.resize_with(n, Vec::new);
+        self.shards.iter_mut().for_each(Vec::clear);
+        self.frags.clear();
+        self.firsts.clear();
+        self.maxima.clear();
+        self.counts = Summary::default();
+    }
+
+    /// Files one record; `payload_at` says where the packet's payload is kept in the buffer.
+    fn record(
+        &mut self,
+        rec: &Record<'_>,
+        n: usize,
+        payload_at: &mut dyn FnMut(&[u8]) -> (u32, u32),
+    ) {
+        let pos = self.count;
+        self.count += 1;
+        let d = dissect(rec.link_type, rec.data);
+        self.counts.tally(rec.ts_ns, &d);
+        match d {
+            Dissected::Packet(p) => {
+                let hash = packet_hash(&p);
+                let s = shard_of(hash, n);
+                if self.maxima.last().is_none_or(|&(_, t)| rec.ts_ns > t) {
+                    self.maxima.push((pos, rec.ts_ns));
+                }
+                if let Some(fid) = p.first_fragment {
+                    self.firsts.push((pos, fid, s));
+                }
+                let (at, len) = payload_at(p.payload);
+                self.shards[s].push(Desc {
+                    hash,
+                    ts: rec.ts_ns,
+                    p: Packet { payload: &[], ..p },
+                    pos,
+                    len: rec.orig_len,
+                    at,
+                    n: len,
+                });
+            }
+            Dissected::Fragment(fid) => self.frags.push((pos, rec.ts_ns, fid)),
+            Dissected::Skip(_) => {}
+        }
+    }
+}
+
+/// Walks one range of a pcap file into a chunk.
+fn walk_chunk(split: &PcapSplit, c: &mut Chunk, start: u64, end: u64, exact: bool, n: usize) {
+    let mut buf = std::mem::take(&mut c.buf);
+    c.reset(n);
+    let w = split.walk(start, end, exact, &mut buf, &mut |rec, at| {
+        let base = rec.data.as_ptr() as usize;
+        c.record(&rec, n, &mut |pl| {
+            let off = (pl.as_ptr() as usize).wrapping_sub(base);
+            if pl.is_empty() || off > rec.data.len() {
+                (0, 0)
+            } else {
+                ((at + off) as u32, pl.len() as u32)
+            }
+        });
+    });
+    c.buf = buf;
+    c.first = w.first;
+    c.next = w.next;
+    c.error = w.error;
+}
+
+/// A non-first fragment whose datagram's first fragment has not come yet: its place when it
+/// is in the epoch being routed.
+#[derive(Debug)]
+struct Waiting {
+    at: Option<u64>,
+    ts: i64,
+}
+
+/// A non-first fragment for one table, at its place.
+#[derive(Debug)]
+struct FragEvent {
+    place: u64,
+    ts: i64,
+    fid: FragmentId,
+}
+
+/// One run over several files with `n` flow tables.
+struct Parallel<'c> {
+    opts: Options,
+    n: usize,
+    workers: Vec<Worker<'c>>,
+    clock: SweepClock,
+    /// Table of each datagram whose first fragment was seen.
+    routes: HashMap<FragmentId, usize, FixedState>,
+    waiting: HashMap<FragmentId, Vec<Waiting>, FixedState>,
+    chunks: Vec<Mutex<Chunk>>,
+    /// Flows ended by the last epoch, in order, for the sink.
+    ready: Vec<LabelledFlow>,
+    summary: Summary,
+}
+
+pub(crate) fn analyze<'c>(
+    rf: Reference<'c>,
+    paths: &[std::path::PathBuf],
+    opts: Options,
+    threads: usize,
+    sink: &mut dyn FnMut(LabelledFlow),
+    progress: &mut dyn FnMut(usize, u64, u64),
+) -> Summary {
+    let n = threads.max(1);
+    let per_table = flowdoc_flow::FlowConfig {
+        max_flows: (opts.flow.max_flows / n).max(1),
+        ..opts.flow
+    };
+    let mut run = Parallel {
+        opts,
+        n,
+        workers: (0..n).map(|_| Worker::new(rf, per_table)).collect(),
+        clock: SweepClock::new(&opts.flow),
+        routes: HashMap::with_hasher(FixedState::default()),
+        waiting: HashMap::with_hasher(FixedState::default()),
+        chunks: (0..opts.split.chunks_per_epoch.max(1))
+            .map(|_| Mutex::new(Chunk::default()))
+            .collect(),
+        ready: Vec::new(),
+        summary: Summary::begin(rf),
+    };
+    for (i, p) in paths.iter().enumerate() {
+        run.read_file(p, sink, &mut |pos, len| progress(i, pos, len));
+    }
+    run.finish(sink)
+}
+
+impl Parallel<'_> {
+    fn read_file(
+        &mut self,
+        path: &Path,
+        sink: &mut dyn FnMut(LabelledFlow),
+        progress: &mut dyn FnMut(u64, u64),
+    ) {
+        let mut fs = FileSummary {
+            path: path.to_path_buf(),
+            format: None,
+            link_types: Vec::new(),
+            records: 0,
+            error: None,
+            unreadable: false,
+        };
+        match PcapSplit::open(path) {
+            Some(split) => self.read_split(&split, &mut fs, sink, progress),
+            None => self.read_serial(path, &mut fs, sink, progress),
+        }
+        self.summary.files.push(fs);
+    }
+
+    /// A pcap file: every thread reads and dissects.
+    fn read_split(
+        &mut self,
+        split: &PcapSplit,
+        fs: &mut FileSummary,
+        sink: &mut dyn FnMut(LabelledFlow),
+        progress: &mut dyn FnMut(u64, u64),
+    ) {
+        fs.format = Some(split.format().name());
+        fs.link_types = split.link_types();
+        let len = split.len();
+        let step = self.opts.split.chunk_bytes.max(1);
+        let n = self.n;
+        let mut pos = split.data_start();
+        while pos < len {
+            let ranges: Vec<(u64, u64)> = (0..self.chunks.len() as u64)
+                .map(|i| (pos + i * step, (pos + (i + 1) * step).min(len)))
+                .take_while(|r| r.0 < len)
+                .collect();
+            self.read_ranges(split, &ranges, sink);
+            // Each chunk must begin where the one before ended; a wrong guess is walked again.
+            let mut expected = pos;
+            let mut used = ranges.len();
+            let mut failed = None;
+            for (i, &(_, end)) in ranges.iter().enumerate() {
+                let c = self.chunks[i]
+                    .get_mut()
+                    .unwrap_or_else(PoisonError::into_inner);
+                if expected >= end {
+                    // A record from before covers the whole range.
+                    c.reset(n);
+                    c.next = expected;
+                    continue;
+                }
+                if c.first != Some(expected) {
+                    walk_chunk(split, c, expected, end, true, n);
+                }
+                let before = fs.records;
+                fs.records += u64::from(c.count);
+                if let Some(mut e) = c.error.take() {
+                    e.renumber(before);
+                    failed = Some(e);
+                    used = i + 1;
+                    break;
+                }
+                expected = c.next;
+            }
+            self.fold_epoch(used);
+            pos = expected;
+            progress(pos.min(len), len);
+            if let Some(e) = failed {
+                fs.error = Some(e.to_string());
+                break;
+            }
+        }
+        progress(len, len);
+    }
+
+    /// Phase 1 over the ranges of one epoch; the reading thread writes out the flows of the
+    /// last epoch first.
+    fn read_ranges(
+        &mut self,
+        split: &PcapSplit,
+        ranges: &[(u64, u64)],
+        sink: &mut dyn FnMut(LabelledFlow),
+    ) {
+        let next = AtomicUsize::new(0);
+        let chunks = &self.chunks;
+        let n = self.n;
+        let job = || loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(&(start, end)) = ranges.get(i) else {
+                break;
+            };
+            let mut c = chunks[i].lock().unwrap_or_else(PoisonError::into_inner);
+            walk_chunk(split, &mut c, start, end, i == 0, n);
+        };
+        let ready = &mut self.ready;
+        std::thread::scope(|scope| {
+            let job = &job;
+            for _ in 1..n.min(ranges.len()) {
+                scope.spawn(job);
+            }
+            ready.drain(..).for_each(&mut *sink);
+            job();
+        });
+    }
+
+    /// Any other file: this thread reads and dissects, the tables fold on all threads.
+    fn read_serial(
+        &mut self,
+        path: &Path,
+        fs: &mut FileSummary,
+        sink: &mut dyn FnMut(LabelledFlow),
+        progress: &mut dyn FnMut(u64, u64),
+    ) {
+        let mut reader = match CaptureReader::open(path, self.opts.read_mode) {
+            Ok(r) => r,
+            Err(e) => {
+                fs.unreadable = e.is_unreadable();
+                fs.error = Some(e.to_string());
+                return;
+            }
+        };
+        fs.format = Some(reader.format().name());
+        let n = self.n;
+        let step = self.opts.split.chunk_bytes.max(1);
+        let budget = self.opts.flow.payload_bytes as usize;
+        let mut failed = None;
+        let mut end = false;
+        while !end {
+            self.ready.drain(..).for_each(&mut *sink);
+            let mut used = 0;
+            while used < self.chunks.len() && !end {
+                let c = self.chunks[used]
+                    .get_mut()
+                    .unwrap_or_else(PoisonError::into_inner);
+                c.reset(n);
+                let mut buf = std::mem::take(&mut c.buf);
+                buf.clear();
+                let mut bytes = 0u64;
+                while bytes < step {
+                    match reader.next_record() {
+                        Ok(Some(rec)) => {
+                            bytes += rec.data.len() as u64 + 16;
+                            c.record(&rec, n, &mut |pl| {
+                                let at = buf.len();
+                                let k = pl.len().min(budget);
+                                buf.extend_from_slice(&pl[..k]);
+                                (at as u32, k as u32)
+                            });
+                        }
+                        Ok(None) => end = true,
+                        Err(e) => {
+                            failed = Some(e);
+                            end = true;
+                        }
+                    }
+                    if end {
+                        break;
+                    }
+                }
+                c.buf = buf;
+                fs.records += u64::from(c.count);
+                used += 1;
+            }
+            self.fold_epoch(used);
+            progress(reader.file_pos(), reader.file_len());
+        }
+        fs.link_types = reader.link_types();
+        let st = reader.stats();
+        self.summary.skipped_blocks += st.skipped_blocks + st.unknown_interface;
+        fs.error = failed.map(|e| e.to_string());
+    }
+
+    /// Phase 2 over the first `used` chunks: counts, sweeps, fragments, then every table
+    /// folds its packets on its own thread; the flows that ended join `ready` in order.
+    fn fold_epoch(&mut self, used: usize) {
+        let chunks: Vec<&Chunk> = self.chunks[..used]
+            .iter_mut()
+            .map(|m| &*m.get_mut().unwrap_or_else(PoisonError::into_inner))
+            .collect();
+        for c in &chunks {
+            self.summary.absorb(&c.counts);
+        }
+        let mut sweeps = Vec::new();
+        for (ci, c) in chunks.iter().enumerate() {
+            for &(pos, ts) in &c.maxima {
+                if self.clock.due(ts) {
+                    sweeps.push((place(ci, pos, SWEEP), ts));
+                }
+            }
+        }
+        let frags = route_fragments(&mut self.routes, &mut self.waiting, &chunks, self.n);
+        let (chunks, sweeps) = (&chunks, &sweeps);
+        let mut outs: Vec<Vec<(u64, LabelledFlow)>> = std::thread::scope(|scope| {
+            let mut it = self.workers.iter_mut().zip(frags.iter()).enumerate();
+            let own = it.next();
+            let handles: Vec<_> = it
+                .map(|(s, (w, f))| scope.spawn(move || fold_table(w, s, chunks, sweeps, f)))
+                .collect();
+            let mut outs = Vec::with_capacity(self.n);
+            if let Some((s, (w, f))) = own {
+                outs.push(fold_table(w, s, chunks, sweeps, f));
+            }
+            for h in handles {
+                match h.join() {
+                    Ok(o) => outs.push(o),
+                    Err(panic) => std::panic::resume_unwind(panic),
+                }
+            }
+            outs
+        });
+        let mut all: Vec<(u64, LabelledFlow)> = Vec::new();
+        for o in &mut outs {
+            all.append(o);
+        }
+        // Stable: the flows one packet ends come from one table, in its order; a sweep's
+        // flows come from every table and go by first packet, then key.
+        all.sort_by(|a, b| {
+            a.0.cmp(&b.0).then_with(|| {
+                if a.0 & 3 == SWEEP {
+                    (a.1.flow.first_ns, a.1.flow.key).cmp(&(b.1.flow.first_ns, b.1.flow.key))
+                } else {
+                    std::cmp::Ordering::Equal
+                }
+            })
+        });
+        self.ready.extend(all.into_iter().map(|(_, lf)| lf));
+    }
+
+    /// Ends every open flow (each table on its own thread) and merges them by first packet.
+    fn finish(mut self, sink: &mut dyn FnMut(LabelledFlow)) -> Summary {
+        self.ready.drain(..).for_each(&mut *sink);
+        // Fragments whose first never came: one table counts them as orphans.
+        if let Some(w) = self.workers.first_mut() {
+            for (fid, list) in self.waiting.drain() {
+                for f in list {
+                    w.fragment(f.ts, fid);
+                }
+            }
+        }
+        let ends: Vec<(Vec<LabelledFlow>, TableStats)> = std::thread::scope(|scope| {
+            let mut it = self.workers.iter_mut();
+            let own = it.next();
+            let handles: Vec<_> = it
+                .map(|w| {
+                    scope.spawn(move || {
+                        let mut v = Vec::new();
+                        let st = w.finish(&mut |lf| v.push(lf));
+                        (v, st)
+                    })
+                })
+                .collect();
+            let mut ends = Vec::new();
+            if let Some(w) = own {
+                let mut v = Vec::new();
+                let st = w.finish(&mut |lf| v.push(lf));
+                ends.push((v, st));
+            }
+            for h in handles {
+                match h.join() {
+                    Ok(e) => ends.push(e),
+                    Err(panic) => std::panic::resume_unwind(panic),
+                }
+            }
+            ends
+        });
+        let mut table = TableStats::default();
+        let mut lists = Vec::with_capacity(ends.len());
+        for (v, st) in ends {
+            table.add(&st);
+            lists.push(v.into_iter().peekable());
+        }
+        // Each table's list is in order of first packet, then key; keys are in one table only.
+        loop {
+            let best = lists
+                .iter_mut()
+                .enumerate()
+                .filter_map(|(i, l)| l.peek().map(|lf| (i, (lf.flow.first_ns, lf.flow.key))))
+                .min_by_key(|&(_, k)| k);
+            let Some((i, _)) = best else { break };
+            if let Some(lf) = lists[i].next() {
+                sink(lf);
+            }
+        }
+        self.summary.table = table;
+        self.summary
+    }
+}
+
+/// One table's packets of an epoch, in file order, with the sweeps and its fragments at
+/// their places. Returns the flows that ended, each with the place that ended it.
+fn fold_table(
+    w: &mut Worker<'_>,
+    s: usize,
+    chunks: &[&Chunk],
+    sweeps: &[(u64, i64)],
+    frags: &[FragEvent],
+) -> Vec<(u64, LabelledFlow)> {
+    let mut out = Vec::new();
+    let (mut si, mut fi) = (0, 0);
+    // Sweeps and fragments placed before `limit`.
+    let mut events_until = |w: &mut Worker<'_>, limit: u64, out: &mut Vec<(u64, LabelledFlow)>| loop {
+        let sweep = sweeps.get(si).filter(|e| e.0 < limit);
+        let frag = frags.get(fi).filter(|e| e.place < limit);
+        match (sweep, frag) {
+            (Some(&(at, ts)), f) if f.is_none_or(|f| at < f.place) => {
+                si += 1;
+                w.sweep(ts, &mut |lf| out.push((at, lf)));
+            }
+            (_, Some(f)) => {
+                fi += 1;
+                w.fragment(f.ts, f.fid);
+            }
+            _ => break,
+        }
+    };
+    for (ci, c) in chunks.iter().enumerate() {
+        let descs = &c.shards[s];
+        for (i, d) in descs.iter().enumerate() {
+            if let Some(a) = descs.get(i + PREFETCH) {
+                w.table.prefetch_slot(a.hash);
+            }
+            if let Some(b) = descs.get(i + PREFETCH / 2) {
+                w.table.prefetch_flow(b.hash);
+            }
+            let at = place(ci, d.pos, RECORD);
+            events_until(w, at, &mut out);
+            let p = Packet {
+                payload: c
+                    .buf
+                    .get(d.at as usize..(d.at as usize + d.n as usize))
+                    .unwrap_or(&[]),
+                ..d.p
+            };
+            w.fold(d.hash, d.ts, d.len, &p, &mut |lf| out.push((at, lf)));
+        }
+        events_until(w, place(ci + 1, 0, BEFORE), &mut out);
+    }
+    out
+}
+
+/// Sends each non-first fragment of an epoch to the table of its datagram's first fragment,
+/// at its place (before the first one came, the table holds it as one table would).
+fn route_fragments(
+    routes: &mut HashMap<FragmentId, usize, FixedState>,
+    waiting: &mut HashMap<FragmentId, Vec<Waiting>, FixedState>,
+    chunks: &[&Chunk],
+    n: usize,
+) -> Vec<Vec<FragEvent>> {
+    let mut ev: Vec<Vec<FragEvent>> = (0..n).map(|_| Vec::new()).collect();
+    for (ci, c) in chunks.iter().enumerate() {
+        let (mut a, mut b) = (c.firsts.iter().peekable(), c.frags.iter().peekable());
+        loop {
+            let first_next = match (a.peek(), b.peek()) {
+                (Some(f), Some(g)) => f.0 < g.0,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (None, None) => break,
+            };
+            if first_next {
+                let Some(&(pos, fid, s)) = a.next() else {
+                    break;
+                };
+                if routes.len() >= MAX_ROUTES {
+                    routes.clear();
+                }
+                routes.insert(fid, s);
+                for wt in waiting.remove(&fid).unwrap_or_default() {
+                    ev[s].push(FragEvent {
+                        place: wt.at.unwrap_or(place(ci, pos, BEFORE)),
+                        ts: wt.ts,
+                        fid,
+                    });
+                }
+            } else {
+                let Some(&(pos, ts, fid)) = b.next() else {
+                    break;
+                };
+                let at = place(ci, pos, RECORD);
+                if let Some(&s) = routes.get(&fid) {
+                    ev[s].push(FragEvent { place: at, ts, fid });
+                    continue;
+                }
+                if waiting.len() >= MAX_ROUTES {
+                    // Too many datagrams without their first: one table counts them.
+                    for (fid, list) in waiting.drain() {
+                        for wt in list {
+                            ev[0].push(FragEvent {
+                                place: wt.at.unwrap_or(place(ci, pos, BEFORE)),
+                                ts: wt.ts,
+                                fid,
+                            });
+                        }
+                    }
+                }
+                waiting
+                    .entry(fid)
+                    .or_default()
+                    .push(Waiting { at: Some(at), ts });
+            }
+        }
+    }
+    // Places are of this epoch: those still waiting will be placed before their first.
+    for list in waiting.values_mut() {
+        for wt in list {
+            wt.at = None;
+        }
+    }
+    for e in &mut ev {
+        e.sort_by_key(|f| f.place);
+    }
+    ev
+}
