@@ -101,7 +101,9 @@ impl PcapSplit {
     /// Walks the records that begin in `start..end`: from `start` itself when `exact`, else
     /// from the first place in the range that looks like a run of record headers. Each record
     /// goes to `f` with the offset of its captured bytes in `buf`, which holds the range's
-    /// bytes when the walk returns (a record that straddles `end` is read whole).
+    /// bytes from its start when the walk returns (a record that straddles `end` is read
+    /// whole). `buf` is scratch space, reused as it is: it is never cleared, only grown, so
+    /// that a reused buffer costs no zeroing.
     pub fn walk(
         &self,
         start: u64,
@@ -117,19 +119,20 @@ impl PcapSplit {
             records: 0,
             error: None,
         };
-        buf.clear();
         if start >= end {
             return out;
         }
         let want = (end - start) as usize + TAIL;
-        if let Err(e) = self.read_more(buf, start, want) {
+        // Bytes of `buf` read from the file.
+        let mut have = 0;
+        if let Err(e) = self.read_more(buf, &mut have, start, want) {
             out.error = Some(CaptureError::io(&self.name, start, e));
             return out;
         }
         let mut p = if exact {
             0
         } else {
-            match self.resync(buf, start, end) {
+            match self.resync(&buf[..have], start, end) {
                 Some(p) => p,
                 None => return out,
             }
@@ -142,23 +145,23 @@ impl PcapSplit {
                 return out;
             }
             let number = out.records + 1;
-            match self.st.step(&buf[p..], &self.name, number, offset) {
+            match self.st.step(&buf[p..have], &self.name, number, offset) {
                 Err(e) => {
                     out.error = Some(e);
                     return out;
                 }
                 Ok(Step::Need(n)) => {
-                    let have = buf.len() - p;
-                    if start + (buf.len() as u64) < self.len {
-                        if let Err(e) = self.read_more(buf, start, p + n.max(TAIL)) {
+                    let left = have - p;
+                    if start + (have as u64) < self.len {
+                        if let Err(e) = self.read_more(buf, &mut have, start, p + n.max(TAIL)) {
                             out.error = Some(CaptureError::io(&self.name, offset, e));
                             return out;
                         }
-                        if buf.len() - p > have {
+                        if have - p > left {
                             continue;
                         }
                     }
-                    if have == 0 {
+                    if left == 0 {
                         out.next = offset;
                         return out;
                     }
@@ -167,7 +170,7 @@ impl PcapSplit {
                         record: number,
                         offset,
                         need: n,
-                        have,
+                        have: left,
                     });
                     return out;
                 }
@@ -191,25 +194,28 @@ impl PcapSplit {
         }
     }
 
-    /// Grows `buf` (the file's bytes from `start`) to `want` bytes, or to the file's end.
-    fn read_more(&self, buf: &mut Vec<u8>, start: u64, want: usize) -> io::Result<()> {
-        let have = buf.len();
+    /// Reads the file's bytes from `start + have` on into `buf`, up to `want` bytes from
+    /// `start` in all or the file's end; `have` counts the bytes in `buf`.
+    fn read_more(
+        &self,
+        buf: &mut Vec<u8>,
+        have: &mut usize,
+        start: u64,
+        want: usize,
+    ) -> io::Result<()> {
         let until = (start + want as u64).min(self.len);
-        let want = (until.saturating_sub(start) as usize).max(have);
-        buf.resize(want, 0);
-        let mut at = have;
-        while at < want {
-            match read_at(&self.file, &mut buf[at..], start + at as u64) {
+        let want = (until.saturating_sub(start) as usize).max(*have);
+        if buf.len() < want {
+            buf.resize(want, 0);
+        }
+        while *have < want {
+            match read_at(&self.file, &mut buf[*have..want], start + *have as u64) {
                 Ok(0) => break,
-                Ok(n) => at += n,
+                Ok(n) => *have += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    buf.truncate(at);
-                    return Err(e);
-                }
+                Err(e) => return Err(e),
             }
         }
-        buf.truncate(at);
         Ok(())
     }
 

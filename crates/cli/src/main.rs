@@ -14,7 +14,7 @@ mod live;
 use flowdoc_capture::{expand_inputs, ReadMode};
 use flowdoc_catalogue::{Catalogue, CatalogueError, SourcePort};
 use flowdoc_inventory::Inventory;
-use flowdoc_pipeline::{analyze_files, LabelledFlow, Options, Reference, Summary};
+use flowdoc_pipeline::{analyze_files_with, LabelledFlow, Options, Reference, Summary};
 use flowdoc_report::policy::{Check, PolicyFormat};
 use flowdoc_report::rules::RuleFormat;
 use flowdoc_report::{
@@ -450,6 +450,16 @@ impl Run {
 
     /// The one analysis every command runs: each labelled flow goes to `on_flow`.
     fn execute(&self, on_flow: &mut dyn FnMut(LabelledFlow)) -> Summary {
+        self.execute_with(&|_| (), &mut |lf, ()| on_flow(lf))
+    }
+
+    /// [`Run::execute`] with a `render` step (an output line, say) done by the thread that
+    /// ended the flow, so that it is spread over the threads.
+    fn execute_with<R: Send>(
+        &self,
+        render: &(dyn Fn(&LabelledFlow) -> R + Sync),
+        on_flow: &mut dyn FnMut(LabelledFlow, R),
+    ) -> Summary {
         let progress_on = io::stderr().is_terminal();
         let nfiles = self.files.len();
         let mut progress = |i: usize, pos: u64, len: u64| {
@@ -466,11 +476,12 @@ impl Run {
                 }
             }
         };
-        analyze_files(
+        analyze_files_with(
             self.reference(),
             &self.files,
             self.opts,
             self.threads,
+            render,
             on_flow,
             &mut progress,
         )
@@ -522,6 +533,13 @@ fn input_outcome(summary: &Summary, format_is_table: bool) -> Result<u8, Failure
     Ok(0)
 }
 
+/// A flow's output, made ahead of writing.
+enum Rendered {
+    Nothing,
+    Json(Vec<u8>),
+    Record(Box<FlowRecord>),
+}
+
 fn analyze(args: AnalyzeArgs) -> Result<u8, Failure> {
     let AnalyzeArgs {
         run,
@@ -551,25 +569,37 @@ fn analyze(args: AnalyzeArgs) -> Result<u8, Failure> {
     let mut write_err: Option<io::Error> = None;
     let mut undocumented = false;
     let mut finding = false;
-    let mut on_flow = |lf: LabelledFlow| {
+    // The output record of a flow is made on the thread that ended it.
+    let render = |lf: &LabelledFlow| match format {
+        Format::Table => Rendered::Nothing,
+        Format::Json => {
+            let mut line = Vec::with_capacity(1024);
+            FlowRecord::new(rf, lf).json_line(&mut line);
+            Rendered::Json(line)
+        }
+        Format::Csv => Rendered::Record(Box::new(FlowRecord::new(rf, lf))),
+    };
+    let mut on_flow = |lf: LabelledFlow, made: Rendered| {
         undocumented |= !lf.class.documented();
         finding |= !lf.class.findings.is_empty();
         if write_err.is_some() {
             return;
         }
-        let r = match &mut out {
-            Out::Table(report, _) => {
+        let r = match (&mut out, made) {
+            (Out::Table(report, _), _) => {
                 report.add_in(rf.inventory, &lf);
                 Ok(())
             }
-            Out::Json(sink) => FlowRecord::new(rf, &lf).write_json(sink),
-            Out::Csv(w) => w.write(&FlowRecord::new(rf, &lf)),
+            (Out::Json(sink), Rendered::Json(line)) => sink.write_all(&line),
+            (Out::Csv(w), Rendered::Record(r)) => w.write(&r),
+            (Out::Json(sink), _) => FlowRecord::new(rf, &lf).write_json(sink),
+            (Out::Csv(w), _) => w.write(&FlowRecord::new(rf, &lf)),
         };
         if let Err(e) = r {
             write_err = Some(e);
         }
     };
-    let summary = run.execute(&mut on_flow);
+    let summary = run.execute_with(&render, &mut on_flow);
     if let Some(e) = write_err {
         return Err(write_failure(e, &output));
     }

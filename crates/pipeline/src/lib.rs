@@ -459,27 +459,54 @@ pub fn analyze_files<'c>(
     sink: &mut dyn FnMut(LabelledFlow),
     progress: &mut dyn FnMut(usize, u64, u64),
 ) -> Summary {
+    analyze_files_with(
+        rf,
+        paths,
+        opts,
+        threads,
+        &|_| (),
+        &mut |lf, ()| sink(lf),
+        progress,
+    )
+}
+
+/// [`analyze_files`] with a `render` step that runs on the thread that ended the flow (e.g.
+/// its output line), before the flow and what `render` made reach `sink` on this thread, in
+/// order. The work of `render` is spread over the threads; the sink's is not.
+pub fn analyze_files_with<'c, R: Send>(
+    rf: impl Into<Reference<'c>>,
+    paths: &[PathBuf],
+    opts: Options,
+    threads: usize,
+    render: &(dyn Fn(&LabelledFlow) -> R + Sync),
+    sink: &mut dyn FnMut(LabelledFlow, R),
+    progress: &mut dyn FnMut(usize, u64, u64),
+) -> Summary {
     let mut documented = 0;
     let mut undocumented = 0;
-    let mut counting = |lf: LabelledFlow| {
+    let mut counting = |lf: LabelledFlow, r: R| {
         if lf.class.documented() {
             documented += 1;
         } else {
             undocumented += 1;
         }
-        sink(lf);
+        sink(lf, r);
     };
     let rf = rf.into();
     let mut summary = if threads <= 1 {
         let mut engine = Engine::new(rf, opts);
+        let mut one = |lf: LabelledFlow| {
+            let r = render(&lf);
+            counting(lf, r)
+        };
         for (i, p) in paths.iter().enumerate() {
-            engine.read_file(p, opts.read_mode, &mut counting, &mut |pos, len| {
+            engine.read_file(p, opts.read_mode, &mut one, &mut |pos, len| {
                 progress(i, pos, len)
             });
         }
-        engine.finish(&mut counting)
+        engine.finish(&mut one)
     } else {
-        parallel::analyze(rf, paths, opts, threads, &mut counting, progress)
+        parallel::analyze(rf, paths, opts, threads, render, &mut counting, progress)
     };
     summary.documented = documented;
     summary.undocumented = undocumented;

@@ -161,6 +161,9 @@ fn walk_chunk(split: &PcapSplit, c: &mut Chunk, start: u64, end: u64, exact: boo
     c.error = w.error;
 }
 
+/// A flow that ended, with the place that ended it and what `render` made of it.
+type Ended<R> = (u64, LabelledFlow, R);
+
 /// A non-first fragment whose datagram's first fragment has not come yet: its place when it
 /// is in the epoch being routed.
 #[derive(Debug)]
@@ -177,8 +180,12 @@ struct FragEvent {
     fid: FragmentId,
 }
 
+/// What `render` makes of a flow, on the thread that ended it.
+type Render<'r, R> = &'r (dyn Fn(&LabelledFlow) -> R + Sync);
+
 /// One run over several files with `n` flow tables.
-struct Parallel<'c> {
+struct Parallel<'c, 'r, R> {
+    render: Render<'r, R>,
     opts: Options,
     n: usize,
     workers: Vec<Worker<'c>>,
@@ -188,16 +195,24 @@ struct Parallel<'c> {
     waiting: HashMap<FragmentId, Vec<Waiting>, FixedState>,
     chunks: Vec<Mutex<Chunk>>,
     /// Flows ended by the last epoch, in order, for the sink.
-    ready: Vec<LabelledFlow>,
+    ready: Vec<(LabelledFlow, R)>,
     summary: Summary,
 }
 
-pub(crate) fn analyze<'c>(
+/// Hands flows to the sink.
+fn drain<R>(ready: &mut Vec<(LabelledFlow, R)>, sink: &mut dyn FnMut(LabelledFlow, R)) {
+    for (lf, r) in ready.drain(..) {
+        sink(lf, r);
+    }
+}
+
+pub(crate) fn analyze<'c, R: Send>(
     rf: Reference<'c>,
     paths: &[std::path::PathBuf],
     opts: Options,
     threads: usize,
-    sink: &mut dyn FnMut(LabelledFlow),
+    render: Render<'_, R>,
+    sink: &mut dyn FnMut(LabelledFlow, R),
     progress: &mut dyn FnMut(usize, u64, u64),
 ) -> Summary {
     let n = threads.max(1);
@@ -206,6 +221,7 @@ pub(crate) fn analyze<'c>(
         ..opts.flow
     };
     let mut run = Parallel {
+        render,
         opts,
         n,
         workers: (0..n).map(|_| Worker::new(rf, per_table)).collect(),
@@ -224,11 +240,11 @@ pub(crate) fn analyze<'c>(
     run.finish(sink)
 }
 
-impl Parallel<'_> {
+impl<R: Send> Parallel<'_, '_, R> {
     fn read_file(
         &mut self,
         path: &Path,
-        sink: &mut dyn FnMut(LabelledFlow),
+        sink: &mut dyn FnMut(LabelledFlow, R),
         progress: &mut dyn FnMut(u64, u64),
     ) {
         let mut fs = FileSummary {
@@ -251,7 +267,7 @@ impl Parallel<'_> {
         &mut self,
         split: &PcapSplit,
         fs: &mut FileSummary,
-        sink: &mut dyn FnMut(LabelledFlow),
+        sink: &mut dyn FnMut(LabelledFlow, R),
         progress: &mut dyn FnMut(u64, u64),
     ) {
         fs.format = Some(split.format().name());
@@ -310,7 +326,7 @@ impl Parallel<'_> {
         &mut self,
         split: &PcapSplit,
         ranges: &[(u64, u64)],
-        sink: &mut dyn FnMut(LabelledFlow),
+        sink: &mut dyn FnMut(LabelledFlow, R),
     ) {
         let next = AtomicUsize::new(0);
         let chunks = &self.chunks;
@@ -329,7 +345,7 @@ impl Parallel<'_> {
             for _ in 1..n.min(ranges.len()) {
                 scope.spawn(job);
             }
-            ready.drain(..).for_each(&mut *sink);
+            drain(ready, sink);
             job();
         });
     }
@@ -339,7 +355,7 @@ impl Parallel<'_> {
         &mut self,
         path: &Path,
         fs: &mut FileSummary,
-        sink: &mut dyn FnMut(LabelledFlow),
+        sink: &mut dyn FnMut(LabelledFlow, R),
         progress: &mut dyn FnMut(u64, u64),
     ) {
         let mut reader = match CaptureReader::open(path, self.opts.read_mode) {
@@ -357,7 +373,7 @@ impl Parallel<'_> {
         let mut failed = None;
         let mut end = false;
         while !end {
-            self.ready.drain(..).for_each(&mut *sink);
+            drain(&mut self.ready, sink);
             let mut used = 0;
             while used < self.chunks.len() && !end {
                 let c = self.chunks[used]
@@ -420,16 +436,16 @@ impl Parallel<'_> {
             }
         }
         let frags = route_fragments(&mut self.routes, &mut self.waiting, &chunks, self.n);
-        let (chunks, sweeps) = (&chunks, &sweeps);
-        let mut outs: Vec<Vec<(u64, LabelledFlow)>> = std::thread::scope(|scope| {
+        let (chunks, sweeps, render) = (&chunks, &sweeps, self.render);
+        let mut outs: Vec<Vec<Ended<R>>> = std::thread::scope(|scope| {
             let mut it = self.workers.iter_mut().zip(frags.iter()).enumerate();
             let own = it.next();
             let handles: Vec<_> = it
-                .map(|(s, (w, f))| scope.spawn(move || fold_table(w, s, chunks, sweeps, f)))
+                .map(|(s, (w, f))| scope.spawn(move || fold_table(w, s, chunks, sweeps, f, render)))
                 .collect();
             let mut outs = Vec::with_capacity(self.n);
             if let Some((s, (w, f))) = own {
-                outs.push(fold_table(w, s, chunks, sweeps, f));
+                outs.push(fold_table(w, s, chunks, sweeps, f, render));
             }
             for h in handles {
                 match h.join() {
@@ -439,7 +455,7 @@ impl Parallel<'_> {
             }
             outs
         });
-        let mut all: Vec<(u64, LabelledFlow)> = Vec::new();
+        let mut all: Vec<Ended<R>> = Vec::new();
         for o in &mut outs {
             all.append(o);
         }
@@ -454,12 +470,12 @@ impl Parallel<'_> {
                 }
             })
         });
-        self.ready.extend(all.into_iter().map(|(_, lf)| lf));
+        self.ready.extend(all.into_iter().map(|(_, lf, r)| (lf, r)));
     }
 
     /// Ends every open flow (each table on its own thread) and merges them by first packet.
-    fn finish(mut self, sink: &mut dyn FnMut(LabelledFlow)) -> Summary {
-        self.ready.drain(..).for_each(&mut *sink);
+    fn finish(mut self, sink: &mut dyn FnMut(LabelledFlow, R)) -> Summary {
+        drain(&mut self.ready, sink);
         // Fragments whose first never came: one table counts them as orphans.
         if let Some(w) = self.workers.first_mut() {
             for (fid, list) in self.waiting.drain() {
@@ -468,23 +484,22 @@ impl Parallel<'_> {
                 }
             }
         }
-        let ends: Vec<(Vec<LabelledFlow>, TableStats)> = std::thread::scope(|scope| {
+        let render = self.render;
+        let finish = move |w: &mut Worker<'_>| {
+            let mut v = Vec::new();
+            let st = w.finish(&mut |lf| {
+                let r = render(&lf);
+                v.push((lf, r))
+            });
+            (v, st)
+        };
+        let ends: Vec<(Vec<(LabelledFlow, R)>, TableStats)> = std::thread::scope(|scope| {
             let mut it = self.workers.iter_mut();
             let own = it.next();
-            let handles: Vec<_> = it
-                .map(|w| {
-                    scope.spawn(move || {
-                        let mut v = Vec::new();
-                        let st = w.finish(&mut |lf| v.push(lf));
-                        (v, st)
-                    })
-                })
-                .collect();
+            let handles: Vec<_> = it.map(|w| scope.spawn(move || finish(w))).collect();
             let mut ends = Vec::new();
             if let Some(w) = own {
-                let mut v = Vec::new();
-                let st = w.finish(&mut |lf| v.push(lf));
-                ends.push((v, st));
+                ends.push(finish(w));
             }
             for h in handles {
                 match h.join() {
@@ -505,11 +520,11 @@ impl Parallel<'_> {
             let best = lists
                 .iter_mut()
                 .enumerate()
-                .filter_map(|(i, l)| l.peek().map(|lf| (i, (lf.flow.first_ns, lf.flow.key))))
+                .filter_map(|(i, l)| l.peek().map(|(lf, _)| (i, (lf.flow.first_ns, lf.flow.key))))
                 .min_by_key(|&(_, k)| k);
             let Some((i, _)) = best else { break };
-            if let Some(lf) = lists[i].next() {
-                sink(lf);
+            if let Some((lf, r)) = lists[i].next() {
+                sink(lf, r);
             }
         }
         self.summary.table = table;
@@ -519,23 +534,27 @@ impl Parallel<'_> {
 
 /// One table's packets of an epoch, in file order, with the sweeps and its fragments at
 /// their places. Returns the flows that ended, each with the place that ended it.
-fn fold_table(
+fn fold_table<R>(
     w: &mut Worker<'_>,
     s: usize,
     chunks: &[&Chunk],
     sweeps: &[(u64, i64)],
     frags: &[FragEvent],
-) -> Vec<(u64, LabelledFlow)> {
+    render: Render<'_, R>,
+) -> Vec<Ended<R>> {
     let mut out = Vec::new();
     let (mut si, mut fi) = (0, 0);
     // Sweeps and fragments placed before `limit`.
-    let mut events_until = |w: &mut Worker<'_>, limit: u64, out: &mut Vec<(u64, LabelledFlow)>| loop {
+    let mut events_until = |w: &mut Worker<'_>, limit: u64, out: &mut Vec<Ended<R>>| loop {
         let sweep = sweeps.get(si).filter(|e| e.0 < limit);
         let frag = frags.get(fi).filter(|e| e.place < limit);
         match (sweep, frag) {
             (Some(&(at, ts)), f) if f.is_none_or(|f| at < f.place) => {
                 si += 1;
-                w.sweep(ts, &mut |lf| out.push((at, lf)));
+                w.sweep(ts, &mut |lf| {
+                    let r = render(&lf);
+                    out.push((at, lf, r))
+                });
             }
             (_, Some(f)) => {
                 fi += 1;
@@ -562,7 +581,10 @@ fn fold_table(
                     .unwrap_or(&[]),
                 ..d.p
             };
-            w.fold(d.hash, d.ts, d.len, &p, &mut |lf| out.push((at, lf)));
+            w.fold(d.hash, d.ts, d.len, &p, &mut |lf| {
+                let r = render(&lf);
+                out.push((at, lf, r))
+            });
         }
         events_until(w, place(ci + 1, 0, BEFORE), &mut out);
     }
