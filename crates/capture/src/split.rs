@@ -28,6 +28,8 @@ pub struct PcapSplit {
     name: String,
     st: pcap::State,
     len: u64,
+    /// The whole file mapped, when asked for: walks then read the map instead of copying.
+    map: Option<memmap2::Mmap>,
 }
 
 impl std::fmt::Debug for PcapSplit {
@@ -56,10 +58,15 @@ pub struct RangeWalk {
 }
 
 impl PcapSplit {
-    /// The file, when it is a regular, uncompressed classic pcap file; `None` otherwise (a
+    /// The file, when it is a regular, uncompressed classic pcap file, read through a memory
+    /// map when `mapped` (else by `pread` into each walk's buffer); `None` otherwise (a
     /// pcapng or gzip file, a FIFO, a file that cannot be opened: [`crate::CaptureReader`]
     /// reads those and says what is wrong).
-    pub fn open(path: &Path) -> Option<PcapSplit> {
+    pub fn open(path: &Path, mapped: bool) -> Option<PcapSplit> {
+        // Asked before opening: opening a FIFO would take the bytes meant for the reader.
+        if !std::fs::metadata(path).ok()?.is_file() {
+            return None;
+        }
         let file = File::open(path).ok()?;
         let meta = file.metadata().ok()?;
         if !meta.is_file() {
@@ -68,12 +75,47 @@ impl PcapSplit {
         let mut head = [0u8; 24];
         read_exact_at(&file, &mut head, 0).ok()?;
         let st = pcap::State::from_header(&head)?;
+        let map = if mapped {
+            Some(crate::window::map_file(&file).ok()?)
+        } else {
+            None
+        };
         Some(PcapSplit {
             file,
             name: path.display().to_string(),
             st,
             len: meta.len(),
+            map,
         })
+    }
+
+    /// The whole file, when it is mapped: the bytes a walk's record offsets point into, from
+    /// the walk's start.
+    pub fn mapped(&self) -> Option<&[u8]> {
+        self.map.as_deref()
+    }
+
+    /// Tells the kernel that the mapped bytes in `start..end` will not be read again, so that
+    /// they leave this process's memory (they stay in the page cache).
+    pub fn done_with(&self, start: u64, end: u64) {
+        #[cfg(unix)]
+        if let Some(m) = &self.map {
+            let page = 4096u64;
+            let lo = start / page * page;
+            let hi = end.min(self.len) / page * page;
+            if hi > lo {
+                // SAFETY: the map is private and read-only; dropped pages are read again
+                // from the file if touched, so no byte the program sees changes.
+                #[allow(unsafe_code)]
+                unsafe {
+                    let _ = m.unchecked_advise_range(
+                        memmap2::UncheckedAdvice::DontNeed,
+                        lo as usize,
+                        (hi - lo) as usize,
+                    );
+                }
+            }
+        }
     }
 
     /// Offset of the first record.
@@ -123,16 +165,19 @@ impl PcapSplit {
             return out;
         }
         let want = (end - start) as usize + TAIL;
-        // Bytes of `buf` read from the file.
+        let map = self.map.as_deref().and_then(|m| m.get(start as usize..));
+        // Bytes in memory from `start` on.
         let mut have = 0;
-        if let Err(e) = self.read_more(buf, &mut have, start, want) {
+        if let Some(m) = map {
+            have = m.len();
+        } else if let Err(e) = self.read_more(buf, &mut have, start, want) {
             out.error = Some(CaptureError::io(&self.name, start, e));
             return out;
         }
         let mut p = if exact {
             0
         } else {
-            match self.resync(&buf[..have], start, end) {
+            match self.resync(&map.unwrap_or(buf)[..have], start, end) {
                 Some(p) => p,
                 None => return out,
             }
@@ -145,7 +190,8 @@ impl PcapSplit {
                 return out;
             }
             let number = out.records + 1;
-            match self.st.step(&buf[p..have], &self.name, number, offset) {
+            let bytes: &[u8] = map.unwrap_or(buf);
+            match self.st.step(&bytes[p..have], &self.name, number, offset) {
                 Err(e) => {
                     out.error = Some(e);
                     return out;
@@ -177,7 +223,7 @@ impl PcapSplit {
                 Ok(Step::Skip(n)) => p += n,
                 Ok(Step::Packet(found, total)) => {
                     out.records = number;
-                    let data = &buf[p..p + total];
+                    let data = &map.unwrap_or(buf)[p..p + total];
                     f(
                         Record {
                             ts_ns: found.ts_ns,

@@ -218,7 +218,7 @@ impl Window {
 }
 
 #[allow(unsafe_code)]
-fn map_file(file: &File) -> io::Result<memmap2::Mmap> {
+pub(crate) fn map_file(file: &File) -> io::Result<memmap2::Mmap> {
     // SAFETY: the map is read-only and private to this reader. A file truncated by another
     // process while mapped can raise SIGBUS; that risk is why Buffered is the default.
     let map = unsafe { memmap2::Mmap::map(file)? };

@@ -114,10 +114,11 @@ struct RunArgs {
     inputs: Vec<PathBuf>,
     #[command(flatten)]
     common: CommonArgs,
-    /// Threads (1: everything on one thread). Each file is read by all of them at once and
-    /// flows are sharded by a symmetric hash: the same flows in the same order as one thread.
-    #[arg(long, default_value_t = 1, value_name = "N")]
-    threads: usize,
+    /// Threads (default: one per core; 1: everything on one thread). Each file is read by
+    /// all of them at once and flows are sharded over them by a symmetric hash: the same
+    /// flows in the same order as one thread.
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
     /// Read files through a memory map instead of the default buffered reads.
     #[arg(long)]
     mmap: bool,
@@ -437,7 +438,10 @@ impl Run {
             inv,
             files,
             opts,
-            threads: args.threads,
+            threads: args
+                .threads
+                .filter(|&n| n > 0)
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         })
     }
 

@@ -25,7 +25,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 
-use flowdoc_capture::{CaptureError, CaptureReader, PcapSplit, Record};
+use flowdoc_capture::{CaptureError, CaptureReader, PcapSplit, ReadMode, Record};
 use flowdoc_dissect::{dissect, Dissected, FragmentId, Packet};
 use flowdoc_flow::{packet_hash, TableStats};
 use foldhash::fast::FixedState;
@@ -69,6 +69,8 @@ struct Desc {
 #[derive(Debug, Default)]
 struct Chunk {
     buf: Vec<u8>,
+    /// Where the walk began: payload offsets count from there, in `buf` or in the map.
+    base: u64,
     /// Where the walk began (`None`: no record begins in the range) and where the next
     /// chunk must begin.
     first: Option<u64>,
@@ -156,6 +158,7 @@ fn walk_chunk(split: &PcapSplit, c: &mut Chunk, start: u64, end: u64, exact: boo
         });
     });
     c.buf = buf;
+    c.base = start;
     c.first = w.first;
     c.next = w.next;
     c.error = w.error;
@@ -255,7 +258,7 @@ impl<R: Send> Parallel<'_, '_, R> {
             error: None,
             unreadable: false,
         };
-        match PcapSplit::open(path) {
+        match PcapSplit::open(path, self.opts.read_mode == ReadMode::Mmap) {
             Some(split) => self.read_split(&split, &mut fs, sink, progress),
             None => self.read_serial(path, &mut fs, sink, progress),
         }
@@ -309,7 +312,8 @@ impl<R: Send> Parallel<'_, '_, R> {
                 }
                 expected = c.next;
             }
-            self.fold_epoch(used);
+            self.fold_epoch(used, split.mapped());
+            split.done_with(pos, expected);
             pos = expected;
             progress(pos.min(len), len);
             if let Some(e) = failed {
@@ -408,7 +412,7 @@ impl<R: Send> Parallel<'_, '_, R> {
                 fs.records += u64::from(c.count);
                 used += 1;
             }
-            self.fold_epoch(used);
+            self.fold_epoch(used, None);
             progress(reader.file_pos(), reader.file_len());
         }
         fs.link_types = reader.link_types();
@@ -419,7 +423,7 @@ impl<R: Send> Parallel<'_, '_, R> {
 
     /// Phase 2 over the first `used` chunks: counts, sweeps, fragments, then every table
     /// folds its packets on its own thread; the flows that ended join `ready` in order.
-    fn fold_epoch(&mut self, used: usize) {
+    fn fold_epoch(&mut self, used: usize, mapped: Option<&[u8]>) {
         let chunks: Vec<&Chunk> = self.chunks[..used]
             .iter_mut()
             .map(|m| &*m.get_mut().unwrap_or_else(PoisonError::into_inner))
@@ -441,11 +445,13 @@ impl<R: Send> Parallel<'_, '_, R> {
             let mut it = self.workers.iter_mut().zip(frags.iter()).enumerate();
             let own = it.next();
             let handles: Vec<_> = it
-                .map(|(s, (w, f))| scope.spawn(move || fold_table(w, s, chunks, sweeps, f, render)))
+                .map(|(s, (w, f))| {
+                    scope.spawn(move || fold_table(w, s, chunks, mapped, sweeps, f, render))
+                })
                 .collect();
             let mut outs = Vec::with_capacity(self.n);
             if let Some((s, (w, f))) = own {
-                outs.push(fold_table(w, s, chunks, sweeps, f, render));
+                outs.push(fold_table(w, s, chunks, mapped, sweeps, f, render));
             }
             for h in handles {
                 match h.join() {
@@ -538,6 +544,7 @@ fn fold_table<R>(
     w: &mut Worker<'_>,
     s: usize,
     chunks: &[&Chunk],
+    mapped: Option<&[u8]>,
     sweeps: &[(u64, i64)],
     frags: &[FragEvent],
     render: Render<'_, R>,
@@ -565,6 +572,10 @@ fn fold_table<R>(
     };
     for (ci, c) in chunks.iter().enumerate() {
         let descs = &c.shards[s];
+        let bytes: &[u8] = match mapped {
+            Some(m) => m.get(c.base as usize..).unwrap_or(&[]),
+            None => &c.buf,
+        };
         for (i, d) in descs.iter().enumerate() {
             if let Some(a) = descs.get(i + PREFETCH) {
                 w.table.prefetch_slot(a.hash);
@@ -575,8 +586,7 @@ fn fold_table<R>(
             let at = place(ci, d.pos, RECORD);
             events_until(w, at, &mut out);
             let p = Packet {
-                payload: c
-                    .buf
+                payload: bytes
                     .get(d.at as usize..(d.at as usize + d.n as usize))
                     .unwrap_or(&[]),
                 ..d.p
