@@ -86,7 +86,7 @@ def main():
         ("baseline", [os.path.join(rel, "baseline"), cap]),
         ("flowdoc 1 thread", [flowdoc, "analyze", "--format", "json", "--threads", "1", cap]),
         ("flowdoc 1 thread, no payload", [flowdoc, "analyze", "--format", "json", "--threads", "1", "--payload-bytes", "0", cap]),
-        (f"flowdoc {cores} flow threads", [flowdoc, "analyze", "--format", "json", "--threads", str(cores), cap]),
+        (f"flowdoc {cores} threads", [flowdoc, "analyze", "--format", "json", "--threads", str(cores), cap]),
     ]
     others = []
     if a.no_others:
@@ -118,7 +118,7 @@ def main():
     paired = [w / wo for w, wo in zip(times["flowdoc 1 thread"], times["flowdoc 1 thread, no payload"])]
     print(f"payload identification costs {100 * (statistics.median(paired) - 1):+.1f}% of one thread's time (median of {a.rounds} paired rounds)")
     one = results["flowdoc 1 thread"][0]
-    print(f"{cores} flow threads run at {one / results[f'flowdoc {cores} flow threads'][0]:.2f} times one thread's rate")
+    print(f"{cores} threads run at {one / results[f'flowdoc {cores} threads'][0]:.2f} times one thread's rate")
     for name in slow:
         print(f"flowdoc (one thread) is {results[name][0] / one:.0f} times as fast as {name}")
     if a.check is not None:

@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use flowdoc_capture::{CaptureError, CaptureReader, PcapSplit, ReadMode, Record};
-use flowdoc_dissect::{dissect, Dissected, FragmentId, Packet};
+use flowdoc_dissect::{dissect, Addr, Dissected, FragmentId, Packet, Proto, Tunnel};
 use flowdoc_flow::{packet_hash, TableStats};
 use foldhash::fast::FixedState;
 
@@ -53,16 +53,49 @@ fn shard_of(hash: u64, n: usize) -> usize {
     (((hash & 0xffff_ffff) * n as u64) >> 32) as usize
 }
 
-/// One packet for one table. Its payload stays in its chunk's buffer.
+/// One packet for one table, packed (88 bytes: phase 1 writes one per packet and phase 2
+/// reads it back). Its payload stays in its chunk's buffer; a first fragment's datagram is in
+/// the chunk's `firsts`.
 #[derive(Debug)]
 struct Desc {
     hash: u64,
     ts: i64,
-    p: Packet<'static>,
+    src: Addr,
+    dst: Addr,
+    tcp_seq: u32,
     pos: u32,
     len: u32,
     at: u32,
     n: u32,
+    sport: u16,
+    dport: u16,
+    vlan: Option<u16>,
+    icmp: Option<(u8, u8)>,
+    proto: Proto,
+    v6: bool,
+    tcp_flags: u8,
+    tunnel: Option<Tunnel>,
+    first_fragment: bool,
+}
+
+impl Desc {
+    fn packet<'b>(&self, payload: &'b [u8], first_fragment: Option<FragmentId>) -> Packet<'b> {
+        Packet {
+            src: self.src,
+            dst: self.dst,
+            v6: self.v6,
+            proto: self.proto,
+            sport: self.sport,
+            dport: self.dport,
+            tcp_flags: self.tcp_flags,
+            tcp_seq: self.tcp_seq,
+            icmp: self.icmp,
+            payload,
+            tunnel: self.tunnel,
+            vlan: self.vlan,
+            first_fragment,
+        }
+    }
 }
 
 /// A part of an epoch, read and dissected by one thread.
@@ -129,11 +162,22 @@ impl Chunk {
                 self.shards[s].push(Desc {
                     hash,
                     ts: rec.ts_ns,
-                    p: Packet { payload: &[], ..p },
+                    src: p.src,
+                    dst: p.dst,
+                    tcp_seq: p.tcp_seq,
                     pos,
                     len: rec.orig_len,
                     at,
                     n: len,
+                    sport: p.sport,
+                    dport: p.dport,
+                    vlan: p.vlan,
+                    icmp: p.icmp,
+                    proto: p.proto,
+                    v6: p.v6,
+                    tcp_flags: p.tcp_flags,
+                    tunnel: p.tunnel,
+                    first_fragment: p.first_fragment.is_some(),
                 });
             }
             Dissected::Fragment(fid) => self.frags.push((pos, rec.ts_ns, fid)),
@@ -231,7 +275,7 @@ pub(crate) fn analyze<'c, R: Send>(
         clock: SweepClock::new(&opts.flow),
         routes: HashMap::with_hasher(FixedState::default()),
         waiting: HashMap::with_hasher(FixedState::default()),
-        chunks: (0..opts.split.chunks_per_epoch.max(1))
+        chunks: (0..opts.split.chunks(n))
             .map(|_| Mutex::new(Chunk::default()))
             .collect(),
         ready: Vec::new(),
@@ -572,6 +616,8 @@ fn fold_table<R>(
     };
     for (ci, c) in chunks.iter().enumerate() {
         let descs = &c.shards[s];
+        // Where this table's first fragments are looked up, in place order.
+        let mut fc = 0;
         let bytes: &[u8] = match mapped {
             Some(m) => m.get(c.base as usize..).unwrap_or(&[]),
             None => &c.buf,
@@ -585,12 +631,18 @@ fn fold_table<R>(
             }
             let at = place(ci, d.pos, RECORD);
             events_until(w, at, &mut out);
-            let p = Packet {
-                payload: bytes
-                    .get(d.at as usize..(d.at as usize + d.n as usize))
-                    .unwrap_or(&[]),
-                ..d.p
+            let first = if d.first_fragment {
+                while c.firsts.get(fc).is_some_and(|f| f.0 < d.pos) {
+                    fc += 1;
+                }
+                c.firsts.get(fc).filter(|f| f.0 == d.pos).map(|f| f.1)
+            } else {
+                None
             };
+            let payload = bytes
+                .get(d.at as usize..(d.at as usize + d.n as usize))
+                .unwrap_or(&[]);
+            let p = d.packet(payload, first);
             w.fold(d.hash, d.ts, d.len, &p, &mut |lf| {
                 let r = render(&lf);
                 out.push((at, lf, r))
