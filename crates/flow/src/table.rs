@@ -376,14 +376,20 @@ impl FlowTable {
 
     /// Ends every flow still open, in order of first packet, and the fragment bookkeeping.
     pub fn finish(&mut self, done: &mut impl FnMut(Flow)) {
+        self.finish_sorted().into_iter().for_each(done);
+    }
+
+    /// [`FlowTable::finish`] as one vector (the table's own, sorted in place: no copy).
+    pub fn finish_sorted(&mut self) -> Vec<Flow> {
         self.index.clear();
         let mut all = std::mem::take(&mut self.slab.flows);
         all.sort_unstable_by_key(|f| (f.first_ns, f.key));
-        for f in all {
-            self.end(f, done);
+        for f in &mut all {
+            payload::settle(f, self.cfg.payload_bytes, &mut self.spare);
         }
         self.stats.orphan_fragments += self.pending.drain().map(|(_, n)| u64::from(n)).sum::<u64>();
         self.datagrams.clear();
+        all
     }
 }
 

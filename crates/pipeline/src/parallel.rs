@@ -27,10 +27,13 @@ use std::sync::{Mutex, PoisonError};
 
 use flowdoc_capture::{CaptureError, CaptureReader, PcapSplit, ReadMode, Record};
 use flowdoc_dissect::{dissect, Addr, Dissected, FragmentId, Packet, Proto, Tunnel};
-use flowdoc_flow::{packet_hash, TableStats};
+use flowdoc_flow::{packet_hash, Flow, TableStats};
 use foldhash::fast::FixedState;
 
-use crate::{FileSummary, LabelledFlow, Options, Reference, Summary, SweepClock, Worker};
+use crate::{label, FileSummary, LabelledFlow, Options, Reference, Summary, SweepClock, Worker};
+
+/// Flows labelled and rendered at once when the input ends.
+const FINISH_BLOCK: usize = 8192;
 
 /// Bound on datagrams whose fragments are routed at once (as one table bounds its own).
 const MAX_ROUTES: usize = 65_536;
@@ -232,6 +235,7 @@ type Render<'r, R> = &'r (dyn Fn(&LabelledFlow) -> R + Sync);
 
 /// One run over several files with `n` flow tables.
 struct Parallel<'c, 'r, R> {
+    rf: Reference<'c>,
     render: Render<'r, R>,
     opts: Options,
     n: usize,
@@ -263,11 +267,16 @@ pub(crate) fn analyze<'c, R: Send>(
     progress: &mut dyn FnMut(usize, u64, u64),
 ) -> Summary {
     let n = threads.max(1);
+    // Each table's share of the cap, with room for the hash's uneven split: a capture that
+    // one table holds without evicting is held by these too (a million flows over two
+    // tables differ by about a thousand), and all of them together hold at most 9/8 of it.
+    let cap = opts.flow.max_flows.max(1);
     let per_table = flowdoc_flow::FlowConfig {
-        max_flows: (opts.flow.max_flows / n).max(1),
+        max_flows: (cap / n + cap / (8 * n)).clamp(1, cap),
         ..opts.flow
     };
     let mut run = Parallel {
+        rf,
         render,
         opts,
         n,
@@ -534,22 +543,18 @@ impl<R: Send> Parallel<'_, '_, R> {
                 }
             }
         }
-        let render = self.render;
-        let finish = move |w: &mut Worker<'_>| {
-            let mut v = Vec::new();
-            let st = w.finish(&mut |lf| {
-                let r = render(&lf);
-                v.push((lf, r))
-            });
-            (v, st)
-        };
-        let ends: Vec<(Vec<(LabelledFlow, R)>, TableStats)> = std::thread::scope(|scope| {
+        // Each table ends its flows on its own thread, in order of first packet, then key.
+        let ends: Vec<(Vec<Flow>, TableStats)> = std::thread::scope(|scope| {
+            let end = |w: &mut Worker<'_>| {
+                let v = w.table.finish_sorted();
+                (v, w.table.stats())
+            };
             let mut it = self.workers.iter_mut();
             let own = it.next();
-            let handles: Vec<_> = it.map(|w| scope.spawn(move || finish(w))).collect();
+            let handles: Vec<_> = it.map(|w| scope.spawn(move || end(w))).collect();
             let mut ends = Vec::new();
             if let Some(w) = own {
-                ends.push(finish(w));
+                ends.push(end(w));
             }
             for h in handles {
                 match h.join() {
@@ -565,21 +570,74 @@ impl<R: Send> Parallel<'_, '_, R> {
             table.add(&st);
             lists.push(v.into_iter().peekable());
         }
-        // Each table's list is in order of first packet, then key; keys are in one table only.
+        // Merged (keys are in one table only), then labelled and rendered a block at a time on
+        // every thread: memory holds one block's output, not every open flow's.
+        let rf = self.rf;
         loop {
-            let best = lists
-                .iter_mut()
-                .enumerate()
-                .filter_map(|(i, l)| l.peek().map(|(lf, _)| (i, (lf.flow.first_ns, lf.flow.key))))
-                .min_by_key(|&(_, k)| k);
-            let Some((i, _)) = best else { break };
-            if let Some((lf, r)) = lists[i].next() {
+            let mut block = Vec::with_capacity(FINISH_BLOCK);
+            while block.len() < FINISH_BLOCK {
+                let best = lists
+                    .iter_mut()
+                    .enumerate()
+                    .filter_map(|(i, l)| l.peek().map(|f| (i, (f.first_ns, f.key))))
+                    .min_by_key(|&(_, k)| k);
+                let Some((i, _)) = best else { break };
+                if let Some(f) = lists[i].next() {
+                    block.push(f);
+                }
+            }
+            if block.is_empty() {
+                break;
+            }
+            for (lf, r) in label_all(rf, self.render, self.n, block) {
                 sink(lf, r);
             }
         }
         self.summary.table = table;
         self.summary
     }
+}
+
+/// Labels and renders flows on up to `n` threads; the results in the flows' order.
+fn label_all<R: Send>(
+    rf: Reference<'_>,
+    render: Render<'_, R>,
+    n: usize,
+    flows: Vec<Flow>,
+) -> Vec<(LabelledFlow, R)> {
+    let per = flows.len().div_ceil(n.max(1)).max(1);
+    let mut parts: Vec<Vec<Flow>> = Vec::new();
+    let mut it = flows.into_iter();
+    loop {
+        let part: Vec<Flow> = it.by_ref().take(per).collect();
+        if part.is_empty() {
+            break;
+        }
+        parts.push(part);
+    }
+    let one = |part: Vec<Flow>| -> Vec<(LabelledFlow, R)> {
+        part.into_iter()
+            .map(|f| {
+                let lf = label(rf, f);
+                let r = render(&lf);
+                (lf, r)
+            })
+            .collect()
+    };
+    let one = &one;
+    std::thread::scope(|scope| {
+        let mut parts = parts.into_iter();
+        let first = parts.next();
+        let handles: Vec<_> = parts.map(|p| scope.spawn(move || one(p))).collect();
+        let mut out = first.map(one).unwrap_or_default();
+        for h in handles {
+            match h.join() {
+                Ok(v) => out.extend(v),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        out
+    })
 }
 
 /// One table's packets of an epoch, in file order, with the sweeps and its fragments at
