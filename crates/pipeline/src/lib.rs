@@ -108,6 +108,20 @@ pub struct Summary {
     pub catalogue: String,
 }
 
+impl FileSummary {
+    /// A file about to be read: nothing known yet.
+    fn new(path: &Path) -> FileSummary {
+        FileSummary {
+            path: path.to_path_buf(),
+            format: None,
+            link_types: Vec::new(),
+            records: 0,
+            error: None,
+            unreadable: false,
+        }
+    }
+}
+
 impl Summary {
     fn begin(rf: Reference<'_>) -> Summary {
         Summary {
@@ -376,14 +390,7 @@ impl<'c> Engine<'c> {
         sink: &mut dyn FnMut(LabelledFlow),
         progress: &mut dyn FnMut(u64, u64),
     ) {
-        let mut fs = FileSummary {
-            path: path.to_path_buf(),
-            format: None,
-            link_types: Vec::new(),
-            records: 0,
-            error: None,
-            unreadable: false,
-        };
+        let mut fs = FileSummary::new(path);
         match CaptureReader::open(path, mode) {
             Err(e) => {
                 fs.unreadable = e.is_unreadable();

@@ -303,14 +303,7 @@ impl<R: Send> Parallel<'_, '_, R> {
         sink: &mut dyn FnMut(LabelledFlow, R),
         progress: &mut dyn FnMut(u64, u64),
     ) {
-        let mut fs = FileSummary {
-            path: path.to_path_buf(),
-            format: None,
-            link_types: Vec::new(),
-            records: 0,
-            error: None,
-            unreadable: false,
-        };
+        let mut fs = FileSummary::new(path);
         match PcapSplit::open(path, self.opts.read_mode == ReadMode::Mmap) {
             Some(split) => self.read_split(&split, &mut fs, sink, progress),
             None => self.read_serial(path, &mut fs, sink, progress),
