@@ -27,13 +27,13 @@ use std::sync::{Mutex, PoisonError};
 
 use flowdoc_capture::{CaptureError, CaptureReader, PcapSplit, ReadMode, Record};
 use flowdoc_dissect::{dissect, Addr, Dissected, FragmentId, Packet, Proto, Tunnel};
-use flowdoc_flow::{packet_hash, Flow, TableStats};
+use flowdoc_flow::{packet_hash, FlowKey, TableStats};
 use foldhash::fast::FixedState;
 
 use crate::{label, FileSummary, LabelledFlow, Options, Reference, Summary, SweepClock, Worker};
 
-/// Flows labelled and rendered at once when the input ends.
-const FINISH_BLOCK: usize = 8192;
+/// Flows a table hands over at once when the input ends.
+const FINISH_BLOCK: usize = 64;
 
 /// Bound on datagrams whose fragments are routed at once (as one table bounds its own).
 const MAX_ROUTES: usize = 65_536;
@@ -536,101 +536,89 @@ impl<R: Send> Parallel<'_, '_, R> {
                 }
             }
         }
-        // Each table ends its flows on its own thread, in order of first packet, then key.
-        let ends: Vec<(Vec<Flow>, TableStats)> = std::thread::scope(|scope| {
-            let end = |w: &mut Worker<'_>| {
-                let v = w.table.finish_sorted();
-                (v, w.table.stats())
-            };
-            let mut it = self.workers.iter_mut();
-            let own = it.next();
-            let handles: Vec<_> = it.map(|w| scope.spawn(move || end(w))).collect();
-            let mut ends = Vec::new();
-            if let Some(w) = own {
-                ends.push(end(w));
+        // Each table ends its flows on its own thread, in order of first packet, then key,
+        // labels and renders them and hands them over a few at a time; this thread merges
+        // them (a key is in one table only) and writes. Memory holds a few blocks per table,
+        // not every open flow's output, and the blocks are still in cache when written.
+        let (rf, render) = (self.rf, self.render);
+        let mut table = TableStats::default();
+        std::thread::scope(|scope| {
+            let mut lanes = Vec::with_capacity(self.workers.len());
+            let mut handles = Vec::with_capacity(self.workers.len());
+            for w in &mut self.workers {
+                let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(LabelledFlow, R)>>(4);
+                lanes.push(Lane {
+                    rx: Some(rx),
+                    block: Vec::new().into_iter().peekable(),
+                });
+                handles.push(scope.spawn(move || {
+                    let flows = w.table.finish_sorted();
+                    let mut block = Vec::with_capacity(FINISH_BLOCK);
+                    for f in flows {
+                        let lf = label(rf, f);
+                        let r = render(&lf);
+                        block.push((lf, r));
+                        if block.len() == FINISH_BLOCK {
+                            let full =
+                                std::mem::replace(&mut block, Vec::with_capacity(FINISH_BLOCK));
+                            if tx.send(full).is_err() {
+                                break;
+                            }
+                        }
+                    }
+                    if !block.is_empty() {
+                        // The merging thread only hangs up when it unwinds.
+                        let _ = tx.send(block);
+                    }
+                    w.table.stats()
+                }));
+            }
+            loop {
+                let mut best: Option<(usize, (i64, FlowKey))> = None;
+                for (i, lane) in lanes.iter_mut().enumerate() {
+                    if let Some((lf, _)) = lane.head() {
+                        let k = (lf.flow.first_ns, lf.flow.key);
+                        if best.is_none_or(|(_, b)| k < b) {
+                            best = Some((i, k));
+                        }
+                    }
+                }
+                let Some((i, _)) = best else { break };
+                if let Some((lf, r)) = lanes[i].block.next() {
+                    sink(lf, r);
+                }
             }
             for h in handles {
                 match h.join() {
-                    Ok(e) => ends.push(e),
+                    Ok(st) => table.add(&st),
                     Err(panic) => std::panic::resume_unwind(panic),
                 }
             }
-            ends
         });
-        let mut table = TableStats::default();
-        let mut lists = Vec::with_capacity(ends.len());
-        for (v, st) in ends {
-            table.add(&st);
-            lists.push(v.into_iter().peekable());
-        }
-        // Merged (keys are in one table only), then labelled and rendered a block at a time on
-        // every thread: memory holds one block's output, not every open flow's.
-        let rf = self.rf;
-        loop {
-            let mut block = Vec::with_capacity(FINISH_BLOCK);
-            while block.len() < FINISH_BLOCK {
-                let best = lists
-                    .iter_mut()
-                    .enumerate()
-                    .filter_map(|(i, l)| l.peek().map(|f| (i, (f.first_ns, f.key))))
-                    .min_by_key(|&(_, k)| k);
-                let Some((i, _)) = best else { break };
-                if let Some(f) = lists[i].next() {
-                    block.push(f);
-                }
-            }
-            if block.is_empty() {
-                break;
-            }
-            for (lf, r) in label_all(rf, self.render, self.n, block) {
-                sink(lf, r);
-            }
-        }
         self.summary.table = table;
         self.summary
     }
 }
 
-/// Labels and renders flows on up to `n` threads; the results in the flows' order.
-fn label_all<R: Send>(
-    rf: Reference<'_>,
-    render: Render<'_, R>,
-    n: usize,
-    flows: Vec<Flow>,
-) -> Vec<(LabelledFlow, R)> {
-    let per = flows.len().div_ceil(n.max(1)).max(1);
-    let mut parts: Vec<Vec<Flow>> = Vec::new();
-    let mut it = flows.into_iter();
-    loop {
-        let part: Vec<Flow> = it.by_ref().take(per).collect();
-        if part.is_empty() {
-            break;
-        }
-        parts.push(part);
-    }
-    let one = |part: Vec<Flow>| -> Vec<(LabelledFlow, R)> {
-        part.into_iter()
-            .map(|f| {
-                let lf = label(rf, f);
-                let r = render(&lf);
-                (lf, r)
-            })
-            .collect()
-    };
-    let one = &one;
-    std::thread::scope(|scope| {
-        let mut parts = parts.into_iter();
-        let first = parts.next();
-        let handles: Vec<_> = parts.map(|p| scope.spawn(move || one(p))).collect();
-        let mut out = first.map(one).unwrap_or_default();
-        for h in handles {
-            match h.join() {
-                Ok(v) => out.extend(v),
-                Err(panic) => std::panic::resume_unwind(panic),
+/// One table's flows at the end, as they come from its thread.
+struct Lane<R> {
+    rx: Option<std::sync::mpsc::Receiver<Vec<(LabelledFlow, R)>>>,
+    block: std::iter::Peekable<std::vec::IntoIter<(LabelledFlow, R)>>,
+}
+
+impl<R> Lane<R> {
+    /// The table's next flow, waiting for its thread when the block in hand is used up;
+    /// `None` once the table has no more.
+    fn head(&mut self) -> Option<&(LabelledFlow, R)> {
+        while self.block.peek().is_none() {
+            let next = self.rx.as_ref()?.recv();
+            match next {
+                Ok(b) => self.block = b.into_iter().peekable(),
+                Err(_) => self.rx = None,
             }
         }
-        out
-    })
+        self.block.peek()
+    }
 }
 
 /// One table's packets of an epoch, in file order, with the sweeps and its fragments at
