@@ -152,10 +152,7 @@ fn cluster_labels_initiators_and_counts() {
     let s2s = s2s[0];
     assert_eq!(ids(s2s), ["T22.2"]);
     assert_eq!(s2s.matches[0].label, "XCP server-to-server (S2S)");
-    assert_eq!(
-        (s2s.status.as_str(), s2s.initiator_rule.as_str()),
-        ("documented", "syn")
-    );
+    assert_eq!((&*s2s.status, &*s2s.initiator_rule), ("documented", "syn"));
     assert_eq!(
         (
             s2s.packets,
@@ -198,10 +195,7 @@ fn cluster_labels_initiators_and_counts() {
 fn undocumented_flows_and_findings_are_reported() {
     let rs = records(&[fixture("cluster.pcap").to_str().unwrap_or_default()]);
     let svc = find(&rs, 9999, "tcp");
-    assert_eq!(
-        (svc[0].status.as_str(), svc[0].matches.len()),
-        ("undocumented", 0)
-    );
+    assert_eq!((&*svc[0].status, svc[0].matches.len()), ("undocumented", 0));
     let dns_tcp = find(&rs, 53, "tcp");
     assert_eq!(dns_tcp[0].status, "undocumented");
     assert_eq!(dns_tcp[0].findings, ["transport-mismatch"]);
@@ -590,12 +584,7 @@ fn payloads_are_identified_and_checked_against_the_guide() {
     // Plaintext on 5061: HTTP is another protocol and not TLS; SIP is right but not TLS.
     let plain: Vec<(Option<&str>, Vec<&str>)> = tls5061[1..]
         .iter()
-        .map(|r| {
-            (
-                r.app.as_deref(),
-                r.findings.iter().map(String::as_str).collect(),
-            )
-        })
+        .map(|r| (r.app.as_deref(), r.findings.iter().map(|f| &**f).collect()))
         .collect();
     assert_eq!(
         plain,
@@ -608,7 +597,7 @@ fn payloads_are_identified_and_checked_against_the_guide() {
     let udp5060 = find(&rs, 5060, "udp");
     assert_eq!(
         (udp5060[0].app.as_deref(), udp5060[0].findings.clone()),
-        (None, vec!["protocol-mismatch".to_string()])
+        (None, vec![std::borrow::Cow::Borrowed("protocol-mismatch")])
     );
     let tcp5060 = by(5060, 0);
     assert_eq!(
@@ -628,7 +617,7 @@ fn payloads_are_identified_and_checked_against_the_guide() {
     assert_eq!(by(6379, 0)[0].app.as_deref(), Some("redis"));
     let web = by(9999, 0)[0];
     assert_eq!(
-        (web.status.as_str(), web.app.as_deref()),
+        (&*web.status, web.app.as_deref()),
         ("undocumented", Some("http"))
     );
     let d = web.app_detail.as_ref().expect("http detail");

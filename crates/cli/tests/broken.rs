@@ -102,10 +102,7 @@ fn a_truncated_file_still_gives_its_flows_and_the_next_file_is_read() {
         .lines()
         .map(|l| serde_json::from_str(l).expect("record"))
         .collect();
-    let got: Vec<(u64, &str)> = rs
-        .iter()
-        .map(|r| (r.packets, r.end_reason.as_str()))
-        .collect();
+    let got: Vec<(u64, &str)> = rs.iter().map(|r| (r.packets, &*r.end_reason)).collect();
     assert_eq!(got, [(7, "port-reused"), (8, "end-of-input")]);
     assert_eq!(run("bad-magic.pcap").flows, 0);
 }

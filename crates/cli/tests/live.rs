@@ -246,12 +246,12 @@ fn live_capture_on_loopback_labels_what_the_test_sends() {
     };
     assert_eq!(
         label(5269),
-        Some((vec!["T22.2".to_string()], Some("xmpp".to_string()))),
+        Some((vec!["T22.2".to_string()], Some("xmpp".into()))),
         "{rs:?}"
     );
     assert_eq!(
         label(5060),
-        Some((vec!["T2.1".to_string()], Some("sip".to_string()))),
+        Some((vec!["T2.1".to_string()], Some("sip".into()))),
         "{rs:?}"
     );
 }

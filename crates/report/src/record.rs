@@ -1,3 +1,4 @@
+use std::borrow::Cow;
 use std::io::{self, Write};
 
 use flowdoc_catalogue::Transport;
@@ -6,6 +7,10 @@ use flowdoc_flow::{Detail, Side};
 use flowdoc_pipeline::LabelledFlow;
 use flowdoc_pipeline::Reference;
 use serde::{Deserialize, Serialize};
+
+/// A text field that is mostly one of a few fixed words: those are borrowed, not copied
+/// (a record is made per flow); read back from JSON it is owned.
+pub type Text = Cow<'static, str>;
 
 /// One endpoint of a flow record. `port` is null for ICMP.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,7 +30,7 @@ pub struct MatchRecord {
     pub table: u8,
     /// The documented port the flow matched (the responder's, or the fixed source port); null for ICMP.
     pub port: Option<u16>,
-    pub transport: String,
+    pub transport: Text,
     pub protocol: String,
     pub label: String,
     /// The row's stable catalogue id (e.g. "T22.2").
@@ -41,27 +46,27 @@ pub struct SideRecord {
     /// Extra IP fragments after each datagram's first.
     pub fragments: u64,
     /// TCP flags seen, e.g. "SYN,ACK,FIN" (empty for other transports).
-    pub tcp_flags: String,
+    pub tcp_flags: Text,
 }
 
 /// The JSON flow record. Keys up to `findings` are the public contract.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FlowRecord {
-    pub transport: String,
+    pub transport: Text,
     pub initiator: EndpointRecord,
     pub responder: EndpointRecord,
-    pub initiator_rule: String,
+    pub initiator_rule: Text,
     pub packets: u64,
     pub bytes: u64,
     pub first_seen: String,
     pub last_seen: String,
-    pub status: String,
+    pub status: Text,
     pub matches: Vec<MatchRecord>,
-    pub findings: Vec<String>,
+    pub findings: Vec<Text>,
     /// The protocol the payload was identified as ("sip", "tls", ...); null when the flow
     /// carried no payload or nothing was recognised.
-    pub app: Option<String>,
+    pub app: Option<Text>,
     /// What the payload said (TLS version, SNI, ALPN, mutual_auth, JA4, XMPP namespace, HTTP
     /// host, SIP method, ...); only the keys seen. Null when `app` is null.
     pub app_detail: Option<Detail>,
@@ -70,10 +75,10 @@ pub struct FlowRecord {
     pub from_responder: SideRecord,
     /// The outermost tunnel the flow was carried in ("gre", "6in4", "ip-in-ip"); the endpoints
     /// are the inner ones.
-    pub tunnel: Option<String>,
+    pub tunnel: Option<Text>,
     pub vlan: Option<u16>,
     /// Why the flow record was closed: end-of-input, idle, port-reused, evicted.
-    pub end_reason: String,
+    pub end_reason: Text,
 }
 
 /// Nanoseconds since the epoch as RFC 3339 in UTC.
@@ -156,7 +161,14 @@ fn ip_text(ip: std::net::IpAddr) -> String {
     }
 }
 
-fn flags(f: u8) -> String {
+/// TCP flags as names, e.g. "SYN,ACK,FIN": each of the 256 sets written once.
+fn flags(f: u8) -> Text {
+    static ALL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let all = ALL.get_or_init(|| (0..=u8::MAX).map(flag_names).collect());
+    Cow::Borrowed(all[usize::from(f)].as_str())
+}
+
+fn flag_names(f: u8) -> String {
     const NAMES: [(u8, &str); 8] = [
         (0x02, "SYN"),
         (0x10, "ACK"),
@@ -214,7 +226,7 @@ impl FlowRecord {
                 MatchRecord {
                     table: row.table,
                     port,
-                    transport: transport.as_str().to_string(),
+                    transport: Cow::Borrowed(transport.as_str()),
                     protocol: row.protocol.clone(),
                     label: row.label.clone(),
                     id: row.id.clone(),
@@ -231,27 +243,27 @@ impl FlowRecord {
             }
         };
         FlowRecord {
-            transport: f.key.proto.as_str().to_string(),
+            transport: Cow::Borrowed(f.key.proto.as_str()),
             initiator: ep(c.initiator),
             responder: ep(c.initiator.other()),
-            initiator_rule: c.rule.as_str().to_string(),
+            initiator_rule: Cow::Borrowed(c.rule.as_str()),
             packets: f.packets(),
             bytes: f.bytes(),
             first_seen: rfc3339(f.first_ns),
             last_seen: rfc3339(f.last_ns),
-            status: c.status().to_string(),
+            status: Cow::Borrowed(c.status()),
             matches,
-            findings: c.findings.iter().map(|x| x.code().to_string()).collect(),
-            app: f.app().map(|a| a.as_str().to_string()),
+            findings: c.findings.iter().map(|x| Cow::Borrowed(x.code())).collect(),
+            app: f.app().map(|a| Cow::Borrowed(a.as_str())),
             app_detail: f
                 .identified()
                 .filter(|id| id.app.is_some())
                 .map(|id| id.detail().clone()),
             from_initiator: side(c.initiator),
             from_responder: side(c.initiator.other()),
-            tunnel: f.tunnel.map(|t| t.as_str().to_string()),
+            tunnel: f.tunnel.map(|t| Cow::Borrowed(t.as_str())),
             vlan: f.vlan,
-            end_reason: f.end.as_str().to_string(),
+            end_reason: Cow::Borrowed(f.end.as_str()),
         }
     }
 
@@ -285,7 +297,7 @@ impl FlowRecord {
                 None => j.extend_from_slice(b"null"),
             }
         }
-        fn opt_text(j: &mut Vec<u8>, s: &Option<String>) {
+        fn opt_text(j: &mut Vec<u8>, s: Option<&str>) {
             match s {
                 Some(s) => text(j, s),
                 None => j.extend_from_slice(b"null"),
@@ -358,7 +370,7 @@ impl FlowRecord {
             text(j, f);
         }
         j.extend_from_slice(b"],\"app\":");
-        opt_text(j, &self.app);
+        opt_text(j, self.app.as_deref());
         j.extend_from_slice(b",\"app_detail\":");
         match &self.app_detail {
             Some(d) => {
@@ -371,7 +383,7 @@ impl FlowRecord {
         j.extend_from_slice(b",\"from_responder\":");
         side(j, &self.from_responder);
         j.extend_from_slice(b",\"tunnel\":");
-        opt_text(j, &self.tunnel);
+        opt_text(j, self.tunnel.as_deref());
         j.extend_from_slice(b",\"vlan\":");
         opt_num(j, self.vlan);
         j.extend_from_slice(b",\"end_reason\":");
@@ -434,22 +446,22 @@ impl<W: Write> CsvWriter<W> {
             r.matches.iter().map(f).collect::<Vec<_>>().join(";")
         };
         let row = [
-            r.transport.clone(),
+            r.transport.to_string(),
             r.initiator.ip.clone(),
             opt(r.initiator.port),
             r.responder.ip.clone(),
             opt(r.responder.port),
-            r.initiator_rule.clone(),
+            r.initiator_rule.to_string(),
             r.packets.to_string(),
             r.bytes.to_string(),
             r.first_seen.clone(),
             r.last_seen.clone(),
-            r.status.clone(),
+            r.status.to_string(),
             join(&|m| m.table.to_string()),
             join(&|m| m.label.clone()),
             join(&|m| m.id.clone()),
             r.findings.join(";"),
-            r.app.clone().unwrap_or_default(),
+            r.app.as_deref().unwrap_or_default().to_string(),
             r.app_detail
                 .as_ref()
                 .and_then(|d| serde_json::to_string(d).ok())
@@ -458,9 +470,9 @@ impl<W: Write> CsvWriter<W> {
             r.from_initiator.bytes.to_string(),
             r.from_responder.packets.to_string(),
             r.from_responder.bytes.to_string(),
-            r.tunnel.clone().unwrap_or_default(),
+            r.tunnel.as_deref().unwrap_or_default().to_string(),
             opt(r.vlan),
-            r.end_reason.clone(),
+            r.end_reason.to_string(),
             r.initiator.name.clone().unwrap_or_default(),
             r.responder.name.clone().unwrap_or_default(),
         ];
@@ -500,7 +512,7 @@ mod tests {
                 packets,
                 bytes,
                 fragments,
-                tcp_flags,
+                tcp_flags: tcp_flags.into(),
             },
         )
     }
@@ -518,7 +530,7 @@ mod tests {
                 |(table, port, transport, protocol, label, id)| MatchRecord {
                     table,
                     port,
-                    transport,
+                    transport: transport.into(),
                     protocol,
                     label,
                     id,
@@ -562,18 +574,18 @@ mod tests {
                     (findings, app, detail),
                     (from_initiator, from_responder, tunnel, vlan, end_reason),
                 )| FlowRecord {
-                    transport,
+                    transport: transport.into(),
                     initiator,
                     responder,
-                    initiator_rule,
+                    initiator_rule: initiator_rule.into(),
                     packets,
                     bytes,
                     first_seen,
                     last_seen,
-                    status,
+                    status: status.into(),
                     matches,
-                    findings,
-                    app,
+                    findings: findings.into_iter().map(Text::from).collect(),
+                    app: app.map(Text::from),
                     app_detail: detail.map(|(sni, mutual_auth)| Detail {
                         sni,
                         mutual_auth,
@@ -581,9 +593,9 @@ mod tests {
                     }),
                     from_initiator,
                     from_responder,
-                    tunnel,
+                    tunnel: tunnel.map(Text::from),
                     vlan,
-                    end_reason,
+                    end_reason: end_reason.into(),
                 },
             )
     }
