@@ -42,6 +42,11 @@ pub(crate) struct LiveArgs {
     /// Bytes kept of each packet (interfaces only).
     #[arg(long, default_value_t = 65_535, value_name = "BYTES")]
     snaplen: i32,
+    /// The kernel's buffer for the capture, in megabytes: what absorbs a burst while flowdoc
+    /// catches up (interfaces only; tcpdump's -B).
+    #[arg(long, default_value_t = 64, value_name = "MB",
+          value_parser = clap::value_parser!(u32).range(1..=2047))]
+    buffer_mb: u32,
     /// Do not put the interface in promiscuous mode.
     #[arg(long)]
     no_promisc: bool,
@@ -613,7 +618,8 @@ fn open_interface(args: &LiveArgs, iface: &str, poll: Duration) -> Result<Source
         snaplen: args.snaplen,
         promisc: !args.no_promisc,
         poll,
-        buffer_bytes: 64 << 20,
+        // At most 2047 MiB: fits libpcap's int.
+        buffer_bytes: i32::try_from(u64::from(args.buffer_mb) << 20).unwrap_or(i32::MAX),
     };
     flowdoc_live::Live::open(&cfg)
         .map(Source::Live)

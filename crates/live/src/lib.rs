@@ -104,8 +104,8 @@ pub struct Live {
     cap: pcap::Capture<pcap::Active>,
     interface: String,
     link_type: u16,
-    /// How long to rest when no packet is waiting.
-    rest: std::time::Duration,
+    /// How long one wait for packets lasts at most, in milliseconds.
+    poll_ms: i32,
 }
 
 #[cfg(feature = "pcap")]
@@ -128,20 +128,38 @@ impl Live {
         let poll_ms = i32::try_from(cfg.poll.as_millis())
             .unwrap_or(i32::MAX)
             .max(1);
-        let mut cap = pcap::Capture::from_device(cfg.interface.as_str())
+        // Not immediate mode: on Linux that takes a ring of frames of the interface's largest
+        // packet each (64 KiB on lo: a thousand frames in 64 MiB, full after a few
+        // milliseconds at 300,000 packets/s). Without it, packets are packed one after
+        // another in blocks that the kernel hands over when full or after `poll`: the same
+        // buffer holds hundreds of thousands of small packets, and the live view is at most
+        // one poll interval late.
+        let cap = pcap::Capture::from_device(cfg.interface.as_str())
             .map_err(open_err)?
             .promisc(cfg.promisc)
             .snaplen(cfg.snaplen)
-            .immediate_mode(true)
             .timeout(poll_ms)
             .buffer_size(cfg.buffer_bytes)
             .open()
-            .map_err(open_err)?
-            // Non-blocking: on Linux, a blocking read in immediate mode waits for a packet
-            // whatever the timeout, so a quiet interface would never give control back for
-            // timers and signals.
-            .setnonblock()
             .map_err(open_err)?;
+        // On a loopback interface every packet passes twice, going out and coming in, and
+        // libpcap throws the outgoing copy away after the kernel has copied it into the
+        // buffer (and counted it as received). Only what comes in is taken: every packet
+        // once, for half the copying and half the buffer, and counters that add up.
+        let loopback = pcap::Device::list()
+            .map(|l| {
+                l.iter()
+                    .any(|d| d.name == cfg.interface && d.flags.is_loopback())
+            })
+            .unwrap_or(false);
+        if loopback {
+            cap.direction(pcap::Direction::In).map_err(open_err)?;
+            ignore_outgoing(&cap);
+        }
+        // Non-blocking: when nothing is waiting, `next_event` waits on the descriptor itself
+        // for at most the poll interval, so timers and signals get their turn on a quiet
+        // interface and a busy one is read the moment a block is ready.
+        let mut cap = cap.setnonblock().map_err(open_err)?;
         if let Some(f) = &cfg.filter {
             cap.filter(f, true).map_err(|e| LiveError::Filter {
                 interface: cfg.interface.clone(),
@@ -154,7 +172,7 @@ impl Live {
             cap,
             interface: cfg.interface.clone(),
             link_type,
-            rest: cfg.poll.min(Duration::from_millis(5)),
+            poll_ms,
         })
     }
 
@@ -166,6 +184,10 @@ impl Live {
     /// The next packet, or `Idle` when the poll interval passed without one.
     pub fn next_event(&mut self) -> Result<Event<'_>, LiveError> {
         let link_type = self.link_type;
+        let (fd, poll_ms) = (
+            std::os::unix::io::AsRawFd::as_raw_fd(&self.cap),
+            self.poll_ms,
+        );
         match self.cap.next_packet() {
             Ok(p) => {
                 let ts = p.header.ts;
@@ -182,8 +204,9 @@ impl Live {
                 })
             }
             Err(pcap::Error::TimeoutExpired) => {
-                // Nothing waiting: a short rest, then control goes back to the caller.
-                std::thread::sleep(self.rest);
+                // Nothing waiting: wait until something is (or the poll interval passes),
+                // then control goes back to the caller.
+                wait(fd, poll_ms);
                 Ok(Event::Idle)
             }
             Err(e) => Err(LiveError::Read {
@@ -205,3 +228,44 @@ impl Live {
             .unwrap_or_default()
     }
 }
+
+/// Waits until the descriptor has something to read, `ms` milliseconds pass or a signal comes.
+#[cfg(feature = "pcap")]
+fn wait(fd: std::os::unix::io::RawFd, ms: i32) {
+    let mut fds = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, for the count given; the descriptor is libpcap's, open while
+    // the capture lives. An error (EINTR from a signal) or the timeout only ends the wait
+    // early: the caller reads again.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::poll(&mut fds, 1, ms);
+    }
+}
+
+/// Asks the kernel (Linux 4.20 and later) not to copy outgoing packets into the capture's
+/// buffer at all; on older kernels libpcap's own direction filter still drops them.
+#[cfg(all(feature = "pcap", target_os = "linux"))]
+fn ignore_outgoing(cap: &pcap::Capture<pcap::Active>) {
+    /// From linux/if_packet.h.
+    const PACKET_IGNORE_OUTGOING: libc::c_int = 23;
+    let on: libc::c_int = 1;
+    // SAFETY: a valid int option for the length given, on libpcap's open socket; failure
+    // (an older kernel) changes nothing.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::setsockopt(
+            std::os::unix::io::AsRawFd::as_raw_fd(cap),
+            libc::SOL_PACKET,
+            PACKET_IGNORE_OUTGOING,
+            std::ptr::from_ref(&on).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+}
+
+#[cfg(all(feature = "pcap", not(target_os = "linux")))]
+fn ignore_outgoing(_: &pcap::Capture<pcap::Active>) {}
