@@ -277,7 +277,15 @@ fn a_burst_on_loopback_is_captured_whole() {
     };
     let port = sink.local_addr().expect("addr").port();
     let child = Command::new(bin())
-        .args(["live", "-i", "lo", "--interval", "0.2", "--no-color", "--filter"])
+        .args([
+            "live",
+            "-i",
+            "lo",
+            "--interval",
+            "0.2",
+            "--no-color",
+            "--filter",
+        ])
         .arg(format!("udp and dst port {port}"))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

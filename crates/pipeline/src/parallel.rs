@@ -230,6 +230,15 @@ struct FragEvent {
     fid: FragmentId,
 }
 
+/// One table's fold of an epoch: its number, table, fragments and where its ended flows go.
+type TableJob<'a, 'c, R> = (
+    usize,
+    (
+        (&'a mut Worker<'c>, &'a Vec<FragEvent>),
+        &'a mut Vec<Ended<R>>,
+    ),
+);
+
 /// What `render` makes of a flow, on the thread that ended it.
 type Render<'r, R> = &'r (dyn Fn(&LabelledFlow) -> R + Sync);
 
@@ -248,6 +257,10 @@ struct Parallel<'c, 'r, R> {
     /// Flows ended by the last epoch, in order, for the sink.
     ready: Vec<(LabelledFlow, R)>,
     summary: Summary,
+    /// The other `n - 1` threads, started once for the whole run: each epoch's two phases
+    /// hand them work instead of starting threads of their own (two per epoch, hundreds per
+    /// gigabyte, each a stack to map, fault in and unmap, and a wake-up to wait for).
+    pool: Option<rayon::ThreadPool>,
 }
 
 /// Hands flows to the sink.
@@ -289,6 +302,14 @@ pub(crate) fn analyze<'c, R: Send>(
             .collect(),
         ready: Vec::new(),
         summary: Summary::begin(rf),
+        // Without a pool (it could not start) the same work runs on this thread alone,
+        // in the same order.
+        pool: rayon::ThreadPoolBuilder::new()
+            .num_threads(n - 1)
+            .thread_name(|i| format!("flowdoc-{}", i + 1))
+            .build()
+            .ok()
+            .filter(|_| n > 1),
     };
     for (i, p) in paths.iter().enumerate() {
         run.read_file(p, sink, &mut |pos, len| progress(i, pos, len));
@@ -390,14 +411,20 @@ impl<R: Send> Parallel<'_, '_, R> {
             walk_chunk(split, &mut c, start, end, i == 0, n);
         };
         let ready = &mut self.ready;
-        std::thread::scope(|scope| {
-            let job = &job;
-            for _ in 1..n.min(ranges.len()) {
-                scope.spawn(job);
-            }
+        let mut here = || {
             drain(ready, sink);
             job();
-        });
+        };
+        match &self.pool {
+            Some(pool) => pool.in_place_scope(|scope| {
+                let job = &job;
+                for _ in 1..n.min(ranges.len()) {
+                    scope.spawn(move |_| job());
+                }
+                here();
+            }),
+            None => here(),
+        }
     }
 
     /// Any other file: this thread reads and dissects, the tables fold on all threads.
@@ -487,26 +514,30 @@ impl<R: Send> Parallel<'_, '_, R> {
         }
         let frags = route_fragments(&mut self.routes, &mut self.waiting, &chunks, self.n);
         let (chunks, sweeps, render) = (&chunks, &sweeps, self.render);
-        let mut outs: Vec<Vec<Ended<R>>> = std::thread::scope(|scope| {
-            let mut it = self.workers.iter_mut().zip(frags.iter()).enumerate();
-            let own = it.next();
-            let handles: Vec<_> = it
-                .map(|(s, (w, f))| {
-                    scope.spawn(move || fold_table(w, s, chunks, mapped, sweeps, f, render))
-                })
-                .collect();
-            let mut outs = Vec::with_capacity(self.n);
-            if let Some((s, (w, f))) = own {
-                outs.push(fold_table(w, s, chunks, mapped, sweeps, f, render));
-            }
-            for h in handles {
-                match h.join() {
-                    Ok(o) => outs.push(o),
-                    Err(panic) => std::panic::resume_unwind(panic),
+        let mut outs: Vec<Vec<Ended<R>>> = (0..self.n).map(|_| Vec::new()).collect();
+        let mut tables = self
+            .workers
+            .iter_mut()
+            .zip(frags.iter())
+            .zip(outs.iter_mut())
+            .enumerate();
+        let fold = |(s, ((w, f), out)): TableJob<'_, '_, R>| {
+            *out = fold_table(w, s, chunks, mapped, sweeps, f, render);
+        };
+        let own = tables.next();
+        match &self.pool {
+            // A panic in a table's fold comes back here when the scope ends.
+            Some(pool) => pool.in_place_scope(|scope| {
+                let fold = &fold;
+                for t in tables {
+                    scope.spawn(move |_| fold(t));
                 }
-            }
-            outs
-        });
+                if let Some(t) = own {
+                    fold(t);
+                }
+            }),
+            None => own.into_iter().chain(tables).for_each(fold),
+        }
         let mut all: Vec<Ended<R>> = Vec::new();
         for o in &mut outs {
             all.append(o);
