@@ -163,16 +163,32 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
+/// Whether this build and user can capture on lo; says why not when not.
+fn can_capture_on_lo() -> bool {
+    if !cfg!(feature = "live") {
+        eprintln!("skipped: built without the live feature (cargo test --features live)");
+        return false;
+    }
+    if !is_root() {
+        eprintln!("skipped: capturing on lo needs root (CAP_NET_RAW)");
+        return false;
+    }
+    true
+}
+
+/// Stops `flowdoc live` as Ctrl-C would and collects what it wrote.
+fn interrupt(child: std::process::Child) -> std::process::Output {
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    child.wait_with_output().expect("wait")
+}
+
 /// A real capture on the loopback interface: XMPP server-to-server and SIP sent by the test
 /// while `flowdoc live -i lo` runs are labelled with their rows and protocols.
 #[test]
 fn live_capture_on_loopback_labels_what_the_test_sends() {
-    if !cfg!(feature = "live") {
-        eprintln!("skipped: built without the live feature (cargo test --features live)");
-        return;
-    }
-    if !is_root() {
-        eprintln!("skipped: capturing on lo needs root (CAP_NET_RAW)");
+    if !can_capture_on_lo() {
         return;
     }
     // Listeners first, on documented ports; skip a port another process holds.
@@ -228,10 +244,7 @@ fn live_capture_on_loopback_labels_what_the_test_sends() {
     while Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
     }
-    let _ = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status();
-    let out = child.wait_with_output().expect("wait");
+    let out = interrupt(child);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(err.contains("libpcap received"), "{err}");
@@ -262,12 +275,7 @@ fn live_capture_on_loopback_labels_what_the_test_sends() {
 /// 5 ms between reads dropped most of such a burst.)
 #[test]
 fn a_burst_on_loopback_is_captured_whole() {
-    if !cfg!(feature = "live") {
-        eprintln!("skipped: built without the live feature (cargo test --features live)");
-        return;
-    }
-    if !is_root() {
-        eprintln!("skipped: capturing on lo needs root (CAP_NET_RAW)");
+    if !can_capture_on_lo() {
         return;
     }
     // A receiver that never reads: no port-unreachable answers, nothing else on this port.
@@ -301,10 +309,7 @@ fn a_burst_on_loopback_is_captured_whole() {
     }
     let took = started.elapsed();
     std::thread::sleep(Duration::from_millis(800));
-    let _ = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status();
-    let out = child.wait_with_output().expect("wait");
+    let out = interrupt(child);
     let err = String::from_utf8_lossy(&out.stderr);
     let report = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{err}");
