@@ -304,12 +304,15 @@ pub(crate) fn analyze<'c, R: Send>(
         summary: Summary::begin(rf),
         // Without a pool (it could not start) the same work runs on this thread alone,
         // in the same order.
-        pool: rayon::ThreadPoolBuilder::new()
-            .num_threads(n - 1)
-            .thread_name(|i| format!("flowdoc-{}", i + 1))
-            .build()
-            .ok()
-            .filter(|_| n > 1),
+        pool: (n > 1)
+            .then(|| {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(n - 1)
+                    .thread_name(|i| format!("flowdoc-{}", i + 1))
+                    .build()
+                    .ok()
+            })
+            .flatten(),
     };
     for (i, p) in paths.iter().enumerate() {
         run.read_file(p, sink, &mut |pos, len| progress(i, pos, len));
