@@ -230,15 +230,6 @@ struct FragEvent {
     fid: FragmentId,
 }
 
-/// One table's fold of an epoch: its number, table, fragments and where its ended flows go.
-type TableJob<'a, 'c, R> = (
-    usize,
-    (
-        (&'a mut Worker<'c>, &'a Vec<FragEvent>),
-        &'a mut Vec<Ended<R>>,
-    ),
-);
-
 /// What `render` makes of a flow, on the thread that ended it.
 type Render<'r, R> = &'r (dyn Fn(&LabelledFlow) -> R + Sync);
 
@@ -524,7 +515,7 @@ impl<R: Send> Parallel<'_, '_, R> {
             .zip(frags.iter())
             .zip(outs.iter_mut())
             .enumerate();
-        let fold = |(s, ((w, f), out)): TableJob<'_, '_, R>| {
+        let fold = |s: usize, w: &mut Worker<'_>, f: &[FragEvent], out: &mut Vec<Ended<R>>| {
             *out = fold_table(w, s, chunks, mapped, sweeps, f, render);
         };
         let own = tables.next();
@@ -532,14 +523,18 @@ impl<R: Send> Parallel<'_, '_, R> {
             // A panic in a table's fold comes back here when the scope ends.
             Some(pool) => pool.in_place_scope(|scope| {
                 let fold = &fold;
-                for t in tables {
-                    scope.spawn(move |_| fold(t));
+                for (s, ((w, f), out)) in tables {
+                    scope.spawn(move |_| fold(s, w, f, out));
                 }
-                if let Some(t) = own {
-                    fold(t);
+                if let Some((s, ((w, f), out))) = own {
+                    fold(s, w, f, out);
                 }
             }),
-            None => own.into_iter().chain(tables).for_each(fold),
+            None => {
+                for (s, ((w, f), out)) in own.into_iter().chain(tables) {
+                    fold(s, w, f, out);
+                }
+            }
         }
         let mut all: Vec<Ended<R>> = Vec::new();
         for o in &mut outs {
