@@ -447,42 +447,51 @@ impl<W: Write> CsvWriter<W> {
     }
 
     pub fn write(&mut self, r: &FlowRecord) -> io::Result<()> {
-        let opt = |p: Option<u16>| p.map(|p| p.to_string()).unwrap_or_default();
+        // Fields the record already holds are borrowed; only numbers and joined lists are made.
+        let opt = |p: Option<u16>| Cow::Owned(p.map(|p| p.to_string()).unwrap_or_default());
+        let num = |n: u64| Cow::Owned(n.to_string());
         let join = |f: &dyn Fn(&MatchRecord) -> String| {
-            r.matches.iter().map(f).collect::<Vec<_>>().join(";")
+            Cow::Owned(r.matches.iter().map(f).collect::<Vec<_>>().join(";"))
         };
-        let row = [
-            r.transport.to_string(),
-            r.initiator.ip.clone(),
+        fn text(s: Option<&str>) -> Cow<'_, str> {
+            Cow::Borrowed(s.unwrap_or_default())
+        }
+        let row: [Cow<'_, str>; 26] = [
+            Cow::Borrowed(&*r.transport),
+            Cow::Borrowed(&r.initiator.ip),
             opt(r.initiator.port),
-            r.responder.ip.clone(),
+            Cow::Borrowed(&r.responder.ip),
             opt(r.responder.port),
-            r.initiator_rule.to_string(),
-            r.packets.to_string(),
-            r.bytes.to_string(),
-            r.first_seen.clone(),
-            r.last_seen.clone(),
-            r.status.to_string(),
+            Cow::Borrowed(&*r.initiator_rule),
+            num(r.packets),
+            num(r.bytes),
+            Cow::Borrowed(&r.first_seen),
+            Cow::Borrowed(&r.last_seen),
+            Cow::Borrowed(&*r.status),
             join(&|m| m.table.to_string()),
             join(&|m| m.label.clone()),
             join(&|m| m.id.clone()),
-            r.findings.join(";"),
-            r.app.as_deref().unwrap_or_default().to_string(),
-            r.app_detail
-                .as_ref()
-                .and_then(|d| serde_json::to_string(d).ok())
-                .unwrap_or_default(),
-            r.from_initiator.packets.to_string(),
-            r.from_initiator.bytes.to_string(),
-            r.from_responder.packets.to_string(),
-            r.from_responder.bytes.to_string(),
-            r.tunnel.as_deref().unwrap_or_default().to_string(),
+            Cow::Owned(r.findings.join(";")),
+            text(r.app.as_deref()),
+            Cow::Owned(
+                r.app_detail
+                    .as_ref()
+                    .and_then(|d| serde_json::to_string(d).ok())
+                    .unwrap_or_default(),
+            ),
+            num(r.from_initiator.packets),
+            num(r.from_initiator.bytes),
+            num(r.from_responder.packets),
+            num(r.from_responder.bytes),
+            text(r.tunnel.as_deref()),
             opt(r.vlan),
-            r.end_reason.to_string(),
-            r.initiator.name.clone().unwrap_or_default(),
-            r.responder.name.clone().unwrap_or_default(),
+            Cow::Borrowed(&*r.end_reason),
+            text(r.initiator.name.as_deref()),
+            text(r.responder.name.as_deref()),
         ];
-        self.inner.write_record(&row).map_err(io::Error::other)
+        self.inner
+            .write_record(row.iter().map(|f| f.as_bytes()))
+            .map_err(io::Error::other)
     }
 
     /// Flushes and hands back the writer.
