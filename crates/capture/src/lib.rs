@@ -241,7 +241,31 @@ impl CaptureReader {
         let mut batch = std::mem::take(&mut self.batch);
         batch.clear();
         let mut failed = self.deferred.take();
-        while failed.is_none() && batch.len() < max.max(1) {
+        let max = max.max(1);
+        while failed.is_none() && batch.len() < max {
+            if let Parser::Pcap(st) = &self.parser {
+                // Whole records already in the buffer, without the general step's
+                // bookkeeping; whatever is not (a refill, a corrupt header) goes to `advance`.
+                let (start, bytes) = self.window.unread();
+                let mut p = 0;
+                while batch.len() < max {
+                    let Some((found, len)) = st.whole(&bytes[p..]) else {
+                        break;
+                    };
+                    self.records += 1;
+                    batch.push(At {
+                        found,
+                        start: start + p,
+                        len,
+                        number: self.records,
+                    });
+                    p += len;
+                }
+                self.window.consume(p);
+                if batch.len() == max {
+                    break;
+                }
+            }
             match self.advance(batch.is_empty()) {
                 Ok(Advance::Record(at)) => batch.push(at),
                 Ok(Advance::Wait | Advance::End) => break,

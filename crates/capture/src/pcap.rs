@@ -78,6 +78,38 @@ impl State {
             .then(|| (i64::from(u32_at(h, 0, big)), caplen))
     }
 
+    /// The packet record at the front of `b` when it is there whole and sane: the common case,
+    /// kept small enough to inline into the readers' loops. `None` sends the caller to
+    /// [`State::step`], which says what is missing or wrong.
+    #[inline]
+    pub(crate) fn whole(&self, b: &[u8]) -> Option<(Found, usize)> {
+        let hdr = self.header_len();
+        if b.len() < hdr {
+            return None;
+        }
+        let caplen = u32_at(b, 8, self.big_endian) as usize;
+        if caplen > MAX_CAPLEN || b.len() < hdr + caplen {
+            return None;
+        }
+        Some(self.found(b, hdr, caplen))
+    }
+
+    #[inline]
+    fn found(&self, b: &[u8], hdr: usize, caplen: usize) -> (Found, usize) {
+        let big = self.big_endian;
+        let sec = i64::from(u32_at(b, 0, big));
+        let frac = i64::from(u32_at(b, 4, big));
+        let ts_ns = sec * 1_000_000_000 + if self.nanos { frac } else { frac * 1_000 };
+        let total = hdr + caplen;
+        let found = Found {
+            ts_ns,
+            link_type: self.link_type,
+            orig_len: u32_at(b, 12, big),
+            data: hdr..total,
+        };
+        (found, total)
+    }
+
     pub(crate) fn step(
         &self,
         b: &[u8],
@@ -89,9 +121,7 @@ impl State {
         if b.len() < hdr {
             return Ok(Step::Need(hdr));
         }
-        let big = self.big_endian;
-        let caplen = u32_at(b, 8, big) as usize;
-        let orig_len = u32_at(b, 12, big);
+        let caplen = u32_at(b, 8, self.big_endian) as usize;
         if caplen > MAX_CAPLEN {
             return Err(CaptureError::corrupt(
                 file,
@@ -102,21 +132,10 @@ impl State {
                 ),
             ));
         }
-        let total = hdr + caplen;
-        if b.len() < total {
-            return Ok(Step::Need(total));
+        if b.len() < hdr + caplen {
+            return Ok(Step::Need(hdr + caplen));
         }
-        let sec = i64::from(u32_at(b, 0, big));
-        let frac = i64::from(u32_at(b, 4, big));
-        let ts_ns = sec * 1_000_000_000 + if self.nanos { frac } else { frac * 1_000 };
-        Ok(Step::Packet(
-            Found {
-                ts_ns,
-                link_type: self.link_type,
-                orig_len,
-                data: hdr..total,
-            },
-            total,
-        ))
+        let (found, total) = self.found(b, hdr, caplen);
+        Ok(Step::Packet(found, total))
     }
 }

@@ -191,7 +191,11 @@ impl PcapSplit {
             }
             let number = out.records + 1;
             let bytes: &[u8] = map.unwrap_or(buf);
-            match self.st.step(&bytes[p..have], &self.name, number, offset) {
+            let step = match self.st.whole(&bytes[p..have]) {
+                Some((found, total)) => Ok(Step::Packet(found, total)),
+                None => self.st.step(&bytes[p..have], &self.name, number, offset),
+            };
+            match step {
                 Err(e) => {
                     out.error = Some(e);
                     return out;

@@ -146,6 +146,11 @@ impl Window {
         &all[self.pos..self.end]
     }
 
+    /// Where the unread bytes start (for [`Window::consumed_slice`]) and the bytes.
+    pub(crate) fn unread(&self) -> (usize, &[u8]) {
+        (self.pos, self.bytes())
+    }
+
     pub(crate) fn take_error(&mut self) -> Option<io::Error> {
         self.error.take()
     }
