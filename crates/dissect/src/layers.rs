@@ -373,15 +373,13 @@ fn ethernet_ipv4(data: &[u8]) -> Option<Dissected<'_>> {
         Ok(t) => t,
         Err(r) => return Some(Dissected::Skip(r)),
     };
-    let addr = |at: usize| addr4([ip[at], ip[at + 1], ip[at + 2], ip[at + 3]]);
-    Some(Dissected::Packet(packet(
-        addr(12),
-        addr(16),
-        false,
-        t,
-        None,
-        None,
-    )))
+    // Both addresses in one load: the bounds were checked above (ihl >= 20).
+    let mut pair = [0u8; 8];
+    pair.copy_from_slice(&ip[12..20]);
+    let (mut src, mut dst) = ([0u8; 16], [0u8; 16]);
+    src[12..].copy_from_slice(&pair[..4]);
+    dst[12..].copy_from_slice(&pair[4..]);
+    Some(Dissected::Packet(packet(src, dst, false, t, None, None)))
 }
 
 /// GRE (RFC 2784/2890) and PPTP's enhanced GRE (version 1, carrying PPP).
