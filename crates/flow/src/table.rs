@@ -230,7 +230,9 @@ impl FlowTable {
                 if wants_payload(&self.cfg, flow, p) {
                     payload::on_packet(flow, side, p, self.cfg.payload_bytes, &mut self.spare);
                 }
-                self.note_first_fragment(p, key, side);
+                if p.first_fragment.is_some() {
+                    self.note_first_fragment(p, key, side);
+                }
                 return;
             }
             let mut old = self.take(hash, at);
@@ -254,7 +256,9 @@ impl FlowTable {
         self.stats.flows_started += 1;
         let at = self.slab.push(flow, self.cfg.max_flows);
         self.index.insert(hash, at);
-        self.note_first_fragment(p, key, side);
+        if p.first_fragment.is_some() {
+            self.note_first_fragment(p, key, side);
+        }
     }
 
     /// A flow leaves the table: its identification is settled, then it goes to the sink.
@@ -263,6 +267,8 @@ impl FlowTable {
         done(f);
     }
 
+    /// Called for the first fragment of a fragmented datagram only (rare: kept out of line).
+    #[cold]
     fn note_first_fragment(&mut self, p: &Packet<'_>, key: FlowKey, side: Side) {
         let Some(fid) = p.first_fragment else { return };
         if self.datagrams.len() >= MAX_OPEN_DATAGRAMS {
