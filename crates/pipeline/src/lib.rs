@@ -332,7 +332,7 @@ impl<'c> Engine<'c> {
         orig_len: u32,
         sink: &mut dyn FnMut(LabelledFlow),
     ) {
-        self.push_dissected(ts_ns, dissect(link_type, data), orig_len, None, sink);
+        self.push_dissected(ts_ns, &dissect(link_type, data), orig_len, None, sink);
     }
 
     /// A batch of records from a file: all are dissected first and their flows' memory asked
@@ -356,8 +356,9 @@ impl<'c> Engine<'c> {
         for h in hashes[..n].iter().flatten() {
             table.prefetch_flow(*h);
         }
-        for (&(ts_ns, orig_len, d), &hash) in ds[..n].iter().zip(&hashes) {
-            self.push_dissected(ts_ns, d, orig_len, hash, sink);
+        // By reference: a dissected packet is over a hundred bytes, not worth a copy.
+        for ((ts_ns, orig_len, d), &hash) in ds[..n].iter().zip(&hashes) {
+            self.push_dissected(*ts_ns, d, *orig_len, hash, sink);
         }
     }
 
@@ -366,18 +367,18 @@ impl<'c> Engine<'c> {
     fn push_dissected(
         &mut self,
         ts_ns: i64,
-        d: Dissected<'_>,
+        d: &Dissected<'_>,
         orig_len: u32,
         hash: Option<u64>,
         sink: &mut dyn FnMut(LabelledFlow),
     ) {
-        self.summary.tally(ts_ns, &d);
+        self.summary.tally(ts_ns, d);
         match d {
             Dissected::Packet(p) => {
-                let hash = hash.unwrap_or_else(|| packet_hash(&p));
-                self.worker.packet_hashed(hash, ts_ns, orig_len, &p, sink)
+                let hash = hash.unwrap_or_else(|| packet_hash(p));
+                self.worker.packet_hashed(hash, ts_ns, orig_len, p, sink)
             }
-            Dissected::Fragment(fid) => self.worker.fragment(ts_ns, fid),
+            Dissected::Fragment(fid) => self.worker.fragment(ts_ns, *fid),
             Dissected::Skip(_) => {}
         }
     }
