@@ -71,8 +71,11 @@ impl std::hash::Hash for FlowKey {
 
 impl FlowKey {
     /// The key of a packet from `src` to `dst`, and whether `src` is side `a`.
+    #[inline]
     pub fn new(src: Endpoint, dst: Endpoint, proto: Proto, v6: bool) -> (FlowKey, Side) {
-        if src <= dst {
+        // `src <= dst` as two integer compares: bytes in order compare as a big-endian number.
+        let order = |e: &Endpoint| (u128::from_be_bytes(e.addr), e.port);
+        if order(&src) <= order(&dst) {
             (
                 FlowKey {
                     a: src,
@@ -251,6 +254,19 @@ mod properties {
             prop_assert_eq!(k2.endpoint(s2), dst);
             if src != dst {
                 prop_assert_ne!(s1, s2);
+            }
+        }
+
+        /// Side `a` is the smaller endpoint in `Endpoint`'s own order (the order reports sort
+        /// by), addresses that share their first bytes included.
+        #[test]
+        fn side_a_is_the_smaller_endpoint(src in endpoint(), dst in endpoint(), cut in 0usize..16) {
+            let mut near = dst;
+            near.addr[..cut].copy_from_slice(&src.addr[..cut]);
+            for dst in [dst, near, Endpoint { port: dst.port, ..src }] {
+                let (k, _) = FlowKey::new(src, dst, Proto::Udp, true);
+                prop_assert_eq!(k.a, src.min(dst));
+                prop_assert_eq!(k.b, src.max(dst));
             }
         }
     }
