@@ -454,7 +454,7 @@ impl Run {
 
     /// The one analysis every command runs: each labelled flow goes to `on_flow`.
     fn execute(&self, on_flow: &mut dyn FnMut(LabelledFlow)) -> Summary {
-        self.execute_with(&|_| (), &mut |lf, ()| on_flow(lf))
+        self.execute_with(&|_| (), &mut |lf, &()| on_flow(lf))
     }
 
     /// [`Run::execute`] with a `render` step (an output line, say) done by the thread that
@@ -462,7 +462,7 @@ impl Run {
     fn execute_with<R: Send>(
         &self,
         render: &(dyn Fn(&LabelledFlow) -> R + Sync),
-        on_flow: &mut dyn FnMut(LabelledFlow, R),
+        on_flow: &mut dyn FnMut(LabelledFlow, &R),
     ) -> Summary {
         let progress_on = io::stderr().is_terminal();
         let nfiles = self.files.len();
@@ -583,7 +583,7 @@ fn analyze(args: AnalyzeArgs) -> Result<u8, Failure> {
         }
         Format::Csv => Rendered::Record(Box::new(FlowRecord::new(rf, lf))),
     };
-    let mut on_flow = |lf: LabelledFlow, made: Rendered| {
+    let mut on_flow = |lf: LabelledFlow, made: &Rendered| {
         undocumented |= !lf.class.documented();
         finding |= !lf.class.findings.is_empty();
         if write_err.is_some() {
@@ -594,8 +594,8 @@ fn analyze(args: AnalyzeArgs) -> Result<u8, Failure> {
                 report.add_in(rf.inventory, &lf);
                 Ok(())
             }
-            (Out::Json(sink), Rendered::Json(line)) => sink.write_all(&line),
-            (Out::Csv(w), Rendered::Record(r)) => w.write(&r),
+            (Out::Json(sink), Rendered::Json(line)) => sink.write_all(line),
+            (Out::Csv(w), Rendered::Record(r)) => w.write(r),
             (Out::Json(sink), _) => FlowRecord::new(rf, &lf).write_json(sink),
             (Out::Csv(w), _) => w.write(&FlowRecord::new(rf, &lf)),
         };

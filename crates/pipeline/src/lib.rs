@@ -492,19 +492,20 @@ pub fn analyze_files<'c>(
 
 /// [`analyze_files`] with a `render` step that runs on the thread that ended the flow (e.g.
 /// its output line), before the flow and what `render` made reach `sink` on this thread, in
-/// order. The work of `render` is spread over the threads; the sink's is not.
+/// order. The work of `render` is spread over the threads; the sink's is not. The sink only
+/// borrows what `render` made: it goes back to the thread that made it to be freed there.
 pub fn analyze_files_with<'c, R: Send>(
     rf: impl Into<Reference<'c>>,
     paths: &[PathBuf],
     opts: Options,
     threads: usize,
     render: &(dyn Fn(&LabelledFlow) -> R + Sync),
-    sink: &mut dyn FnMut(LabelledFlow, R),
+    sink: &mut dyn FnMut(LabelledFlow, &R),
     progress: &mut dyn FnMut(usize, u64, u64),
 ) -> Summary {
     let mut documented = 0;
     let mut undocumented = 0;
-    let mut counting = |lf: LabelledFlow, r: R| {
+    let mut counting = |lf: LabelledFlow, r: &R| {
         if lf.class.documented() {
             documented += 1;
         } else {
@@ -517,7 +518,7 @@ pub fn analyze_files_with<'c, R: Send>(
         let mut engine = Engine::new(rf, opts);
         let mut one = |lf: LabelledFlow| {
             let r = render(&lf);
-            counting(lf, r)
+            counting(lf, &r)
         };
         for (i, p) in paths.iter().enumerate() {
             engine.read_file(p, opts.read_mode, &mut one, &mut |pos, len| {
