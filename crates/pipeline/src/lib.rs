@@ -493,7 +493,9 @@ pub fn analyze_files<'c>(
 /// [`analyze_files`] with a `render` step that runs on the thread that ended the flow (e.g.
 /// its output line), before the flow and what `render` made reach `sink` on this thread, in
 /// order. The work of `render` is spread over the threads; the sink's is not. The sink only
-/// borrows what `render` made: it goes back to the thread that made it to be freed there.
+/// borrows what `render` made: at the end of input it goes back to the thread that made it
+/// to be freed there (flows ended earlier are few at a time; freeing them here measured the
+/// same).
 pub fn analyze_files_with<'c, R: Send>(
     rf: impl Into<Reference<'c>>,
     paths: &[PathBuf],
