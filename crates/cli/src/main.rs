@@ -578,7 +578,7 @@ fn analyze(args: AnalyzeArgs) -> Result<u8, Failure> {
         Format::Table => Rendered::Nothing,
         Format::Json => {
             let mut line = Vec::with_capacity(1024);
-            FlowRecord::new(rf, lf).json_line(&mut line);
+            FlowRecord::json_line_of(rf, lf, &mut line);
             Rendered::Json(line)
         }
         Format::Csv => Rendered::Record(Box::new(FlowRecord::new(rf, lf))),

@@ -748,3 +748,54 @@ fn a_capture_from_a_fifo_is_read_whole() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The JSON line `analyze` writes straight from a flow is, byte for byte, the line of the flow
+/// record that `report`, `live` and the CSV output make: every flow of the shipped captures
+/// (payload details, tunnels, fragments, IPv6, other link types), with the inventory's names.
+#[test]
+fn the_line_written_from_a_flow_is_its_records_line() {
+    use flowdoc_catalogue::Catalogue;
+    use flowdoc_inventory::Inventory;
+    use flowdoc_pipeline::{analyze_files, Options, Reference};
+
+    let cat = Catalogue::embedded();
+    let inv = Inventory::load(&fixture("cluster-inventory.toml")).expect("inventory");
+    let rf = Reference {
+        catalogue: &cat,
+        inventory: Some(&inv),
+    };
+    let paths: Vec<PathBuf> = [
+        "cluster.pcap",
+        "payloads.pcap",
+        "tunnels.pcap",
+        "fragments.pcap",
+        "links.pcapng",
+        "midstream.pcap",
+        "midstream-ns-be.pcap.gz",
+    ]
+    .iter()
+    .map(|n| fixture(n))
+    .collect();
+    let (mut flows, mut named, mut detailed) = (0, 0, 0);
+    analyze_files(
+        rf,
+        &paths,
+        Options::default(),
+        1,
+        &mut |lf| {
+            let (mut direct, mut record) = (Vec::new(), Vec::new());
+            FlowRecord::json_line_of(rf, &lf, &mut direct);
+            FlowRecord::new(rf, &lf).json_line(&mut record);
+            let direct = String::from_utf8_lossy(&direct).into_owned();
+            assert_eq!(direct, String::from_utf8_lossy(&record));
+            flows += 1;
+            named += usize::from(direct.contains("\"name\":"));
+            detailed += usize::from(!direct.contains("\"app_detail\":null"));
+        },
+        &mut |_, _, _| {},
+    );
+    assert!(
+        flows > 100 && named > 10 && detailed > 10,
+        "{flows} flows, {named} with names, {detailed} with details"
+    );
+}

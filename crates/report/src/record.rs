@@ -83,13 +83,22 @@ pub struct FlowRecord {
 
 /// Nanoseconds since the epoch as RFC 3339 in UTC.
 pub fn rfc3339(ns: i64) -> String {
-    civil(ns).unwrap_or_else(|| rfc3339_general(ns))
+    let mut b = Vec::with_capacity(30);
+    rfc3339_into(&mut b, ns);
+    String::from_utf8(b).unwrap_or_else(|_| rfc3339_general(ns))
 }
 
-/// Years 0 to 9999 without the general formatter (it runs twice per flow): the days-to-date
-/// conversion of Howard Hinnant's `civil_from_days`, and the fraction without trailing zeros,
-/// as the `time` crate writes it (a test holds the two together).
-fn civil(ns: i64) -> Option<String> {
+/// [`rfc3339`] appended to `j`, without a string of its own (it runs twice per flow).
+fn rfc3339_into(j: &mut Vec<u8>, ns: i64) {
+    if !civil(j, ns) {
+        j.extend_from_slice(rfc3339_general(ns).as_bytes());
+    }
+}
+
+/// Years 0 to 9999 without the general formatter: the days-to-date conversion of Howard
+/// Hinnant's `civil_from_days`, and the fraction without trailing zeros, as the `time` crate
+/// writes it (a test holds the two together). `false`, with nothing written, for other years.
+fn civil(j: &mut Vec<u8>, ns: i64) -> bool {
     let (secs, frac) = (ns.div_euclid(1_000_000_000), ns.rem_euclid(1_000_000_000));
     let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let z = days + 719_468;
@@ -102,25 +111,26 @@ fn civil(ns: i64) -> Option<String> {
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
     if !(0..=9999).contains(&year) {
-        return None;
+        return false;
     }
-    let mut out = String::with_capacity(30);
-    let two = |out: &mut String, v: i64| {
-        out.push(char::from(b'0' + (v / 10) as u8));
-        out.push(char::from(b'0' + (v % 10) as u8));
+    let mut b = [0u8; 30];
+    let two = |b: &mut [u8; 30], at: usize, v: i64| {
+        b[at] = b'0' + (v / 10) as u8;
+        b[at + 1] = b'0' + (v % 10) as u8;
     };
-    two(&mut out, year / 100);
-    two(&mut out, year % 100);
-    out.push('-');
-    two(&mut out, month);
-    out.push('-');
-    two(&mut out, day);
-    out.push('T');
-    two(&mut out, sod / 3600);
-    out.push(':');
-    two(&mut out, sod / 60 % 60);
-    out.push(':');
-    two(&mut out, sod % 60);
+    two(&mut b, 0, year / 100);
+    two(&mut b, 2, year % 100);
+    b[4] = b'-';
+    two(&mut b, 5, month);
+    b[7] = b'-';
+    two(&mut b, 8, day);
+    b[10] = b'T';
+    two(&mut b, 11, sod / 3600);
+    b[13] = b':';
+    two(&mut b, 14, sod / 60 % 60);
+    b[16] = b':';
+    two(&mut b, 17, sod % 60);
+    let mut n = 19;
     if frac > 0 {
         let mut digits = [b'0'; 9];
         let mut f = frac;
@@ -129,11 +139,13 @@ fn civil(ns: i64) -> Option<String> {
             f /= 10;
         }
         let keep = 9 - digits.iter().rev().take_while(|&&d| d == b'0').count();
-        out.push('.');
-        out.extend(digits[..keep].iter().map(|&d| char::from(d)));
+        b[n] = b'.';
+        b[n + 1..n + 1 + keep].copy_from_slice(&digits[..keep]);
+        n += 1 + keep;
     }
-    out.push('Z');
-    Some(out)
+    b[n] = b'Z';
+    j.extend_from_slice(&b[..=n]);
+    true
 }
 
 fn rfc3339_general(ns: i64) -> String {
@@ -144,28 +156,35 @@ fn rfc3339_general(ns: i64) -> String {
         .unwrap_or_else(|| format!("invalid-timestamp-{ns}"))
 }
 
-/// An address as text; IPv4 without the general formatter (it runs twice per flow).
+/// An address as text.
 fn ip_text(ip: std::net::IpAddr) -> String {
+    let mut b = Vec::with_capacity(15);
+    ip_into(&mut b, ip);
+    String::from_utf8(b).unwrap_or_else(|_| ip.to_string())
+}
+
+/// [`ip_text`] appended to `j`; IPv4 without the general formatter (it runs twice per flow).
+fn ip_into(j: &mut Vec<u8>, ip: std::net::IpAddr) {
     match ip {
         std::net::IpAddr::V4(v4) => {
-            let mut out = String::with_capacity(15);
             for (i, o) in v4.octets().into_iter().enumerate() {
                 if i > 0 {
-                    out.push('.');
+                    j.push(b'.');
                 }
-                out.push_str(itoa::Buffer::new().format(o));
+                j.extend_from_slice(itoa::Buffer::new().format(o).as_bytes());
             }
-            out
         }
-        v6 => v6.to_string(),
+        v6 => {
+            let _ = write!(j, "{v6}");
+        }
     }
 }
 
 /// TCP flags as names, e.g. "SYN,ACK,FIN": each of the 256 sets written once.
-fn flags(f: u8) -> Text {
+fn flags(f: u8) -> &'static str {
     static ALL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
     let all = ALL.get_or_init(|| (0..=u8::MAX).map(flag_names).collect());
-    Cow::Borrowed(all[usize::from(f)].as_str())
+    all[usize::from(f)].as_str()
 }
 
 fn flag_names(f: u8) -> String {
@@ -187,10 +206,66 @@ fn flag_names(f: u8) -> String {
     v.join(",")
 }
 
-impl FlowRecord {
-    /// The record of a flow; with an inventory in `rf`, its endpoints carry their names.
-    pub fn new<'a>(rf: impl Into<Reference<'a>>, lf: &LabelledFlow) -> FlowRecord {
-        let rf = rf.into();
+/// An address or a time as a record holds it (text) or as a flow has it (a value, written
+/// straight into the line without a string of its own).
+#[derive(Debug, Clone, Copy)]
+enum Shown<'a, T> {
+    Text(&'a str),
+    Value(T),
+}
+
+#[derive(Debug)]
+struct EndpointLine<'a> {
+    ip: Shown<'a, std::net::IpAddr>,
+    port: Option<u16>,
+    name: Option<&'a str>,
+}
+
+#[derive(Debug)]
+struct MatchLine<'a, 'w> {
+    table: u8,
+    port: Option<u16>,
+    transport: &'w str,
+    protocol: &'a str,
+    label: &'a str,
+    id: &'a str,
+}
+
+#[derive(Debug)]
+struct SideLine<'w> {
+    packets: u64,
+    bytes: u64,
+    fragments: u64,
+    tcp_flags: &'w str,
+}
+
+/// A flow record's fields, borrowed: from a [`FlowRecord`], or straight from a labelled flow
+/// (then the fixed words, `'w`, are `'static`, and an owned record is made without copying
+/// them). One derivation of the fields and one JSON writer serve both.
+#[derive(Debug)]
+struct Line<'a, 'w> {
+    transport: &'w str,
+    initiator: EndpointLine<'a>,
+    responder: EndpointLine<'a>,
+    initiator_rule: &'w str,
+    packets: u64,
+    bytes: u64,
+    first_seen: Shown<'a, i64>,
+    last_seen: Shown<'a, i64>,
+    status: &'w str,
+    matches: Vec<MatchLine<'a, 'w>>,
+    findings: Vec<&'w str>,
+    app: Option<&'w str>,
+    app_detail: Option<&'a Detail>,
+    from_initiator: SideLine<'w>,
+    from_responder: SideLine<'w>,
+    tunnel: Option<&'w str>,
+    vlan: Option<u16>,
+    end_reason: &'w str,
+}
+
+impl<'a> Line<'a, 'static> {
+    fn of(rf: Reference<'a>, lf: &'a LabelledFlow) -> Line<'a, 'static> {
         let cat = rf.catalogue;
         let f = &lf.flow;
         let c = &lf.class;
@@ -198,17 +273,15 @@ impl FlowRecord {
         let ep = |side: Side| {
             let e = f.key.endpoint(side);
             let ip = e.ip(f.key.v6);
-            EndpointRecord {
-                ip: ip_text(ip),
+            EndpointLine {
+                ip: Shown::Value(ip),
                 port: ports.then_some(e.port),
-                name: rf
-                    .inventory
-                    .and_then(|inv| inv.lookup(ip))
-                    .map(|w| w.name.to_string()),
+                name: rf.inventory.and_then(|inv| inv.lookup(ip)).map(|w| w.name),
             }
         };
         let init = f.key.endpoint(c.initiator);
         let resp = f.key.endpoint(c.initiator.other());
+        let transport = flowdoc_classify::transport_of(f.key.proto).unwrap_or(Transport::Icmp);
         let matches = c
             .matches
             .iter()
@@ -221,63 +294,156 @@ impl FlowRecord {
                 } else {
                     Some(init.port)
                 };
-                let transport =
-                    flowdoc_classify::transport_of(f.key.proto).unwrap_or(Transport::Icmp);
-                MatchRecord {
+                MatchLine {
                     table: row.table,
                     port,
-                    transport: Cow::Borrowed(transport.as_str()),
-                    protocol: row.protocol.clone(),
-                    label: row.label.clone(),
-                    id: row.id.clone(),
+                    transport: transport.as_str(),
+                    protocol: &row.protocol,
+                    label: &row.label,
+                    id: &row.id,
                 }
             })
             .collect();
         let side = |s: Side| {
             let d = f.side(s);
-            SideRecord {
+            SideLine {
                 packets: d.packets,
                 bytes: d.bytes,
                 fragments: u64::from(d.fragments),
                 tcp_flags: flags(d.tcp_flags),
             }
         };
-        FlowRecord {
-            transport: Cow::Borrowed(f.key.proto.as_str()),
+        Line {
+            transport: f.key.proto.as_str(),
             initiator: ep(c.initiator),
             responder: ep(c.initiator.other()),
-            initiator_rule: Cow::Borrowed(c.rule.as_str()),
+            initiator_rule: c.rule.as_str(),
             packets: f.packets(),
             bytes: f.bytes(),
-            first_seen: rfc3339(f.first_ns),
-            last_seen: rfc3339(f.last_ns),
-            status: Cow::Borrowed(c.status()),
+            first_seen: Shown::Value(f.first_ns),
+            last_seen: Shown::Value(f.last_ns),
+            status: c.status(),
             matches,
-            findings: c.findings.iter().map(|x| Cow::Borrowed(x.code())).collect(),
-            app: f.app().map(|a| Cow::Borrowed(a.as_str())),
+            findings: c.findings.iter().map(|x| x.code()).collect(),
+            app: f.app().map(|a| a.as_str()),
             app_detail: f
                 .identified()
                 .filter(|id| id.app.is_some())
-                .map(|id| id.detail().clone()),
+                .map(|id| id.detail()),
             from_initiator: side(c.initiator),
             from_responder: side(c.initiator.other()),
-            tunnel: f.tunnel.map(|t| Cow::Borrowed(t.as_str())),
+            tunnel: f.tunnel.map(|t| t.as_str()),
             vlan: f.vlan,
-            end_reason: Cow::Borrowed(f.end.as_str()),
+            end_reason: f.end.as_str(),
         }
     }
 
-    /// One line of JSON, newline included, handed to `out` in one write.
-    pub fn write_json(&self, out: &mut impl Write) -> io::Result<()> {
-        let mut line = Vec::with_capacity(1024);
-        self.json_line(&mut line);
-        out.write_all(&line)
+    fn to_record(&self) -> FlowRecord {
+        let ip = |e: &EndpointLine<'_>| match e.ip {
+            Shown::Text(t) => t.to_string(),
+            Shown::Value(ip) => ip_text(ip),
+        };
+        let time = |t: Shown<'_, i64>| match t {
+            Shown::Text(t) => t.to_string(),
+            Shown::Value(ns) => rfc3339(ns),
+        };
+        let ep = |e: &EndpointLine<'_>| EndpointRecord {
+            ip: ip(e),
+            port: e.port,
+            name: e.name.map(str::to_string),
+        };
+        let side = |s: &SideLine<'static>| SideRecord {
+            packets: s.packets,
+            bytes: s.bytes,
+            fragments: s.fragments,
+            tcp_flags: Cow::Borrowed(s.tcp_flags),
+        };
+        FlowRecord {
+            transport: Cow::Borrowed(self.transport),
+            initiator: ep(&self.initiator),
+            responder: ep(&self.responder),
+            initiator_rule: Cow::Borrowed(self.initiator_rule),
+            packets: self.packets,
+            bytes: self.bytes,
+            first_seen: time(self.first_seen),
+            last_seen: time(self.last_seen),
+            status: Cow::Borrowed(self.status),
+            matches: self
+                .matches
+                .iter()
+                .map(|m| MatchRecord {
+                    table: m.table,
+                    port: m.port,
+                    transport: Cow::Borrowed(m.transport),
+                    protocol: m.protocol.to_string(),
+                    label: m.label.to_string(),
+                    id: m.id.to_string(),
+                })
+                .collect(),
+            findings: self.findings.iter().map(|&x| Cow::Borrowed(x)).collect(),
+            app: self.app.map(Cow::Borrowed),
+            app_detail: self.app_detail.cloned(),
+            from_initiator: side(&self.from_initiator),
+            from_responder: side(&self.from_responder),
+            tunnel: self.tunnel.map(Cow::Borrowed),
+            vlan: self.vlan,
+            end_reason: Cow::Borrowed(self.end_reason),
+        }
     }
+}
 
-    /// The record as one line of JSON, byte for byte what serde_json writes for it (a test
-    /// holds the two together), appended to `j`. Written by hand because it runs once per
-    /// flow: a scan of millions of flows spent most of its time in the generic serializer.
-    pub fn json_line(&self, j: &mut Vec<u8>) {
+impl<'a> Line<'a, 'a> {
+    fn from_record(r: &'a FlowRecord) -> Line<'a, 'a> {
+        let ep = |e: &'a EndpointRecord| EndpointLine {
+            ip: Shown::Text(&e.ip),
+            port: e.port,
+            name: e.name.as_deref(),
+        };
+        let side = |s: &'a SideRecord| SideLine {
+            packets: s.packets,
+            bytes: s.bytes,
+            fragments: s.fragments,
+            tcp_flags: &s.tcp_flags,
+        };
+        Line {
+            transport: &r.transport,
+            initiator: ep(&r.initiator),
+            responder: ep(&r.responder),
+            initiator_rule: &r.initiator_rule,
+            packets: r.packets,
+            bytes: r.bytes,
+            first_seen: Shown::Text(&r.first_seen),
+            last_seen: Shown::Text(&r.last_seen),
+            status: &r.status,
+            matches: r
+                .matches
+                .iter()
+                .map(|m| MatchLine {
+                    table: m.table,
+                    port: m.port,
+                    transport: &m.transport,
+                    protocol: &m.protocol,
+                    label: &m.label,
+                    id: &m.id,
+                })
+                .collect(),
+            findings: r.findings.iter().map(|f| &**f).collect(),
+            app: r.app.as_deref(),
+            app_detail: r.app_detail.as_ref(),
+            from_initiator: side(&r.from_initiator),
+            from_responder: side(&r.from_responder),
+            tunnel: r.tunnel.as_deref(),
+            vlan: r.vlan,
+            end_reason: &r.end_reason,
+        }
+    }
+}
+
+impl Line<'_, '_> {
+    /// One line of JSON, byte for byte what serde_json writes for the record (a test holds
+    /// the two together). Written by hand because it runs once per flow: a scan of millions
+    /// of flows spent most of its time in the generic serializer.
+    fn write(&self, j: &mut Vec<u8>) {
         fn text(j: &mut Vec<u8>, s: &str) {
             // Without an early exit the check is a few vector instructions for a short
             // string (nearly every string here needs no escape).
@@ -309,18 +475,36 @@ impl FlowRecord {
                 None => j.extend_from_slice(b"null"),
             }
         }
-        fn endpoint(j: &mut Vec<u8>, e: &EndpointRecord) {
+        // Addresses and times hold no character JSON escapes.
+        fn time(j: &mut Vec<u8>, t: Shown<'_, i64>) {
+            match t {
+                Shown::Text(t) => text(j, t),
+                Shown::Value(ns) => {
+                    j.push(b'"');
+                    rfc3339_into(j, ns);
+                    j.push(b'"');
+                }
+            }
+        }
+        fn endpoint(j: &mut Vec<u8>, e: &EndpointLine<'_>) {
             j.extend_from_slice(b"{\"ip\":");
-            text(j, &e.ip);
+            match e.ip {
+                Shown::Text(t) => text(j, t),
+                Shown::Value(ip) => {
+                    j.push(b'"');
+                    ip_into(j, ip);
+                    j.push(b'"');
+                }
+            }
             j.extend_from_slice(b",\"port\":");
             opt_num(j, e.port);
-            if let Some(name) = &e.name {
+            if let Some(name) = e.name {
                 j.extend_from_slice(b",\"name\":");
                 text(j, name);
             }
             j.push(b'}');
         }
-        fn side(j: &mut Vec<u8>, s: &SideRecord) {
+        fn side(j: &mut Vec<u8>, s: &SideLine<'_>) {
             j.extend_from_slice(b"{\"packets\":");
             num(j, s.packets);
             j.extend_from_slice(b",\"bytes\":");
@@ -328,27 +512,27 @@ impl FlowRecord {
             j.extend_from_slice(b",\"fragments\":");
             num(j, s.fragments);
             j.extend_from_slice(b",\"tcp_flags\":");
-            text(j, &s.tcp_flags);
+            text(j, s.tcp_flags);
             j.push(b'}');
         }
         j.extend_from_slice(b"{\"transport\":");
-        text(j, &self.transport);
+        text(j, self.transport);
         j.extend_from_slice(b",\"initiator\":");
         endpoint(j, &self.initiator);
         j.extend_from_slice(b",\"responder\":");
         endpoint(j, &self.responder);
         j.extend_from_slice(b",\"initiator_rule\":");
-        text(j, &self.initiator_rule);
+        text(j, self.initiator_rule);
         j.extend_from_slice(b",\"packets\":");
         num(j, self.packets);
         j.extend_from_slice(b",\"bytes\":");
         num(j, self.bytes);
         j.extend_from_slice(b",\"first_seen\":");
-        text(j, &self.first_seen);
+        time(j, self.first_seen);
         j.extend_from_slice(b",\"last_seen\":");
-        text(j, &self.last_seen);
+        time(j, self.last_seen);
         j.extend_from_slice(b",\"status\":");
-        text(j, &self.status);
+        text(j, self.status);
         j.extend_from_slice(b",\"matches\":[");
         for (i, m) in self.matches.iter().enumerate() {
             if i > 0 {
@@ -359,13 +543,13 @@ impl FlowRecord {
             j.extend_from_slice(b",\"port\":");
             opt_num(j, m.port);
             j.extend_from_slice(b",\"transport\":");
-            text(j, &m.transport);
+            text(j, m.transport);
             j.extend_from_slice(b",\"protocol\":");
-            text(j, &m.protocol);
+            text(j, m.protocol);
             j.extend_from_slice(b",\"label\":");
-            text(j, &m.label);
+            text(j, m.label);
             j.extend_from_slice(b",\"id\":");
-            text(j, &m.id);
+            text(j, m.id);
             j.push(b'}');
         }
         j.extend_from_slice(b"],\"findings\":[");
@@ -376,9 +560,9 @@ impl FlowRecord {
             text(j, f);
         }
         j.extend_from_slice(b"],\"app\":");
-        opt_text(j, self.app.as_deref());
+        opt_text(j, self.app);
         j.extend_from_slice(b",\"app_detail\":");
-        match &self.app_detail {
+        match self.app_detail {
             Some(d) => {
                 let _ = serde_json::to_writer(&mut *j, d);
             }
@@ -389,12 +573,39 @@ impl FlowRecord {
         j.extend_from_slice(b",\"from_responder\":");
         side(j, &self.from_responder);
         j.extend_from_slice(b",\"tunnel\":");
-        opt_text(j, self.tunnel.as_deref());
+        opt_text(j, self.tunnel);
         j.extend_from_slice(b",\"vlan\":");
         opt_num(j, self.vlan);
         j.extend_from_slice(b",\"end_reason\":");
-        text(j, &self.end_reason);
+        text(j, self.end_reason);
         j.extend_from_slice(b"}\n");
+    }
+}
+
+impl FlowRecord {
+    /// The record of a labelled flow, with the catalogue row each match names.
+    pub fn new<'a>(rf: impl Into<Reference<'a>>, lf: &LabelledFlow) -> FlowRecord {
+        Line::of(rf.into(), lf).to_record()
+    }
+
+    /// The JSON line of a labelled flow, appended to `j`: the same bytes as
+    /// `FlowRecord::new(rf, lf).json_line(j)` without making the record (its strings are
+    /// written straight from the flow and the catalogue).
+    pub fn json_line_of<'a>(rf: impl Into<Reference<'a>>, lf: &LabelledFlow, j: &mut Vec<u8>) {
+        Line::of(rf.into(), lf).write(j);
+    }
+
+    /// One line of JSON, newline included, handed to `out` in one write.
+    pub fn write_json(&self, out: &mut impl Write) -> io::Result<()> {
+        let mut line = Vec::with_capacity(1024);
+        self.json_line(&mut line);
+        out.write_all(&line)
+    }
+
+    /// The record as one line of JSON, byte for byte what serde_json writes for it (a test
+    /// holds the two together), appended to `j`.
+    pub fn json_line(&self, j: &mut Vec<u8>) {
+        Line::from_record(self).write(j);
     }
 }
 
