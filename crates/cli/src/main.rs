@@ -453,7 +453,7 @@ impl Run {
     }
 
     /// The one analysis every command runs: each labelled flow goes to `on_flow`.
-    fn execute(&self, on_flow: &mut dyn FnMut(LabelledFlow)) -> Summary {
+    fn execute(&self, on_flow: &mut dyn FnMut(&LabelledFlow)) -> Summary {
         self.execute_with(&|_| (), &mut |lf, &()| on_flow(lf))
     }
 
@@ -462,7 +462,7 @@ impl Run {
     fn execute_with<R: Send>(
         &self,
         render: &(dyn Fn(&LabelledFlow) -> R + Sync),
-        on_flow: &mut dyn FnMut(LabelledFlow, &R),
+        on_flow: &mut dyn FnMut(&LabelledFlow, &R),
     ) -> Summary {
         let progress_on = io::stderr().is_terminal();
         let nfiles = self.files.len();
@@ -583,7 +583,7 @@ fn analyze(args: AnalyzeArgs) -> Result<u8, Failure> {
         }
         Format::Csv => Rendered::Record(Box::new(FlowRecord::new(rf, lf))),
     };
-    let mut on_flow = |lf: LabelledFlow, made: &Rendered| {
+    let mut on_flow = |lf: &LabelledFlow, made: &Rendered| {
         undocumented |= !lf.class.documented();
         finding |= !lf.class.findings.is_empty();
         if write_err.is_some() {
@@ -591,13 +591,13 @@ fn analyze(args: AnalyzeArgs) -> Result<u8, Failure> {
         }
         let r = match (&mut out, made) {
             (Out::Table(report, _), _) => {
-                report.add_in(rf.inventory, &lf);
+                report.add_in(rf.inventory, lf);
                 Ok(())
             }
             (Out::Json(sink), Rendered::Json(line)) => sink.write_all(line),
             (Out::Csv(w), Rendered::Record(r)) => w.write(r),
-            (Out::Json(sink), _) => FlowRecord::new(rf, &lf).write_json(sink),
-            (Out::Csv(w), _) => w.write(&FlowRecord::new(rf, &lf)),
+            (Out::Json(sink), _) => FlowRecord::new(rf, lf).write_json(sink),
+            (Out::Csv(w), _) => w.write(&FlowRecord::new(rf, lf)),
         };
         if let Err(e) = r {
             write_err = Some(e);
@@ -648,7 +648,7 @@ fn analyze(args: AnalyzeArgs) -> Result<u8, Failure> {
 /// Runs the analysis into the compliance aggregate.
 fn compliance(run: &Run, inventory: Option<&std::path::Path>) -> (ComplianceReport, Summary) {
     let mut c = Compliance::new(run.reference());
-    let summary = run.execute(&mut |lf| c.add(&lf));
+    let summary = run.execute(&mut |lf| c.add(lf));
     (c.finish(&summary, inventory), summary)
 }
 
@@ -706,7 +706,7 @@ fn check(args: CheckArgs) -> Result<u8, Failure> {
     })?;
     let run = Run::prepare(&args.run)?;
     let mut check = Check::new(run.reference(), policy);
-    let summary = run.execute(&mut |lf| check.add(&lf));
+    let summary = run.execute(&mut |lf| check.add(lf));
     let mut out = io::stdout().lock();
     out.write_all(check.render(&name, format).as_bytes())
         .and_then(|_| out.flush())

@@ -784,8 +784,8 @@ fn the_line_written_from_a_flow_is_its_records_line() {
         1,
         &mut |lf| {
             let (mut direct, mut record) = (Vec::new(), Vec::new());
-            FlowRecord::json_line_of(rf, &lf, &mut direct);
-            FlowRecord::new(rf, &lf).json_line(&mut record);
+            FlowRecord::json_line_of(rf, lf, &mut direct);
+            FlowRecord::new(rf, lf).json_line(&mut record);
             let direct = String::from_utf8_lossy(&direct).into_owned();
             assert_eq!(direct, String::from_utf8_lossy(&record));
             flows += 1;

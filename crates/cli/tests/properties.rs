@@ -54,7 +54,7 @@ fn analyse(paths: &[std::path::PathBuf], threads: usize) -> Vec<FlowRecord> {
         paths,
         opts,
         threads,
-        &mut |lf| out.push(FlowRecord::new(&cat, &lf)),
+        &mut |lf| out.push(FlowRecord::new(&cat, lf)),
         &mut |_, _, _| {},
     );
     out

@@ -73,7 +73,7 @@ fn ours(cat: &Catalogue, path: &Path, threads: usize) -> BTreeMap<Key, Counts> {
         ..Options::default()
     };
     let mut out: BTreeMap<Key, Counts> = BTreeMap::new();
-    let mut sink = |lf: flowdoc_pipeline::LabelledFlow| {
+    let mut sink = |lf: &flowdoc_pipeline::LabelledFlow| {
         let k = lf.flow.key;
         let icmp = k.proto.as_str().starts_with("icmp");
         let ep = |e: flowdoc_flow::Endpoint| {

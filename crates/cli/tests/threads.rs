@@ -27,7 +27,7 @@ fn run(paths: &[PathBuf], flow: FlowConfig, threads: usize, split: Split) -> Vec
         threads,
         &mut |lf| {
             let mut line = Vec::new();
-            FlowRecord::new(&cat, &lf).json_line(&mut line);
+            FlowRecord::new(&cat, lf).json_line(&mut line);
             out.push(String::from_utf8_lossy(&line).into_owned());
         },
         &mut |_, _, _| {},

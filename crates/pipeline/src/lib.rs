@@ -476,7 +476,7 @@ pub fn analyze_files<'c>(
     paths: &[PathBuf],
     opts: Options,
     threads: usize,
-    sink: &mut dyn FnMut(LabelledFlow),
+    sink: &mut dyn FnMut(&LabelledFlow),
     progress: &mut dyn FnMut(usize, u64, u64),
 ) -> Summary {
     analyze_files_with(
@@ -493,21 +493,21 @@ pub fn analyze_files<'c>(
 /// [`analyze_files`] with a `render` step that runs on the thread that ended the flow (e.g.
 /// its output line), before the flow and what `render` made reach `sink` on this thread, in
 /// order. The work of `render` is spread over the threads; the sink's is not. The sink only
-/// borrows what `render` made: at the end of input it goes back to the thread that made it
-/// to be freed there (flows ended earlier are few at a time; freeing them here measured the
-/// same).
+/// borrows the flow and what `render` made: at the end of input both go back to the thread
+/// that made them to be freed there (flows ended earlier are few at a time; freeing those
+/// here measured the same).
 pub fn analyze_files_with<'c, R: Send>(
     rf: impl Into<Reference<'c>>,
     paths: &[PathBuf],
     opts: Options,
     threads: usize,
     render: &(dyn Fn(&LabelledFlow) -> R + Sync),
-    sink: &mut dyn FnMut(LabelledFlow, &R),
+    sink: &mut dyn FnMut(&LabelledFlow, &R),
     progress: &mut dyn FnMut(usize, u64, u64),
 ) -> Summary {
     let mut documented = 0;
     let mut undocumented = 0;
-    let mut counting = |lf: LabelledFlow, r: &R| {
+    let mut counting = |lf: &LabelledFlow, r: &R| {
         if lf.class.documented() {
             documented += 1;
         } else {
@@ -520,7 +520,7 @@ pub fn analyze_files_with<'c, R: Send>(
         let mut engine = Engine::new(rf, opts);
         let mut one = |lf: LabelledFlow| {
             let r = render(&lf);
-            counting(lf, &r)
+            counting(&lf, &r)
         };
         for (i, p) in paths.iter().enumerate() {
             engine.read_file(p, opts.read_mode, &mut one, &mut |pos, len| {

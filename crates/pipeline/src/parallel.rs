@@ -255,9 +255,9 @@ struct Parallel<'c, 'r, R> {
 }
 
 /// Hands flows to the sink.
-fn drain<R>(ready: &mut Vec<(LabelledFlow, R)>, sink: &mut dyn FnMut(LabelledFlow, &R)) {
+fn drain<R>(ready: &mut Vec<(LabelledFlow, R)>, sink: &mut dyn FnMut(&LabelledFlow, &R)) {
     for (lf, r) in ready.drain(..) {
-        sink(lf, &r);
+        sink(&lf, &r);
     }
 }
 
@@ -267,7 +267,7 @@ pub(crate) fn analyze<'c, R: Send>(
     opts: Options,
     threads: usize,
     render: Render<'_, R>,
-    sink: &mut dyn FnMut(LabelledFlow, &R),
+    sink: &mut dyn FnMut(&LabelledFlow, &R),
     progress: &mut dyn FnMut(usize, u64, u64),
 ) -> Summary {
     let n = threads.max(1);
@@ -315,7 +315,7 @@ impl<R: Send> Parallel<'_, '_, R> {
     fn read_file(
         &mut self,
         path: &Path,
-        sink: &mut dyn FnMut(LabelledFlow, &R),
+        sink: &mut dyn FnMut(&LabelledFlow, &R),
         progress: &mut dyn FnMut(u64, u64),
     ) {
         let mut fs = FileSummary::new(path);
@@ -331,7 +331,7 @@ impl<R: Send> Parallel<'_, '_, R> {
         &mut self,
         split: &PcapSplit,
         fs: &mut FileSummary,
-        sink: &mut dyn FnMut(LabelledFlow, &R),
+        sink: &mut dyn FnMut(&LabelledFlow, &R),
         progress: &mut dyn FnMut(u64, u64),
     ) {
         fs.format = Some(split.format().name());
@@ -391,7 +391,7 @@ impl<R: Send> Parallel<'_, '_, R> {
         &mut self,
         split: &PcapSplit,
         ranges: &[(u64, u64)],
-        sink: &mut dyn FnMut(LabelledFlow, &R),
+        sink: &mut dyn FnMut(&LabelledFlow, &R),
     ) {
         let next = AtomicUsize::new(0);
         let chunks = &self.chunks;
@@ -426,7 +426,7 @@ impl<R: Send> Parallel<'_, '_, R> {
         &mut self,
         path: &Path,
         fs: &mut FileSummary,
-        sink: &mut dyn FnMut(LabelledFlow, &R),
+        sink: &mut dyn FnMut(&LabelledFlow, &R),
         progress: &mut dyn FnMut(u64, u64),
     ) {
         let mut reader = match CaptureReader::open(path, self.opts.read_mode) {
@@ -555,7 +555,7 @@ impl<R: Send> Parallel<'_, '_, R> {
     }
 
     /// Ends every open flow (each table on its own thread) and merges them by first packet.
-    fn finish(mut self, sink: &mut dyn FnMut(LabelledFlow, &R)) -> Summary {
+    fn finish(mut self, sink: &mut dyn FnMut(&LabelledFlow, &R)) -> Summary {
         drain(&mut self.ready, sink);
         // Fragments whose first never came: one table counts them as orphans.
         if let Some(w) = self.workers.first_mut() {
@@ -576,10 +576,11 @@ impl<R: Send> Parallel<'_, '_, R> {
             let mut handles = Vec::with_capacity(self.workers.len());
             for w in &mut self.workers {
                 let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(LabelledFlow, R)>>(4);
-                // What `render` made comes back once written, to be freed by the thread that
-                // made it: glibc frees another thread's memory slowly (under that arena's
-                // lock), and the merging thread is the one every flow waits for.
-                let (back, spent) = std::sync::mpsc::channel::<Vec<R>>();
+                // The flows and what `render` made of them come back once written, to be
+                // freed by the thread that made them: glibc frees another thread's memory
+                // slowly (under that arena's lock), and the merging thread is the one every
+                // flow waits for.
+                let (back, spent) = std::sync::mpsc::channel::<Vec<(LabelledFlow, R)>>();
                 lanes.push(Lane {
                     rx: Some(rx),
                     block: Vec::new().into_iter().peekable(),
@@ -625,8 +626,8 @@ impl<R: Send> Parallel<'_, '_, R> {
                 let Some((i, _)) = best else { break };
                 let lane = &mut lanes[i];
                 if let Some((lf, r)) = lane.block.next() {
-                    sink(lf, &r);
-                    lane.spent.push(r);
+                    sink(&lf, &r);
+                    lane.spent.push((lf, r));
                 }
             }
             for h in handles {
@@ -646,8 +647,8 @@ struct Lane<R> {
     rx: Option<std::sync::mpsc::Receiver<Vec<(LabelledFlow, R)>>>,
     block: std::iter::Peekable<std::vec::IntoIter<(LabelledFlow, R)>>,
     /// What the sink is done with, going back to the table's thread a block at a time.
-    spent: Vec<R>,
-    back: Option<std::sync::mpsc::Sender<Vec<R>>>,
+    spent: Vec<(LabelledFlow, R)>,
+    back: Option<std::sync::mpsc::Sender<Vec<(LabelledFlow, R)>>>,
 }
 
 impl<R> Lane<R> {
