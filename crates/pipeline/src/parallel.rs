@@ -27,7 +27,7 @@ use std::sync::{Mutex, PoisonError};
 
 use flowdoc_capture::{CaptureError, CaptureReader, PcapSplit, ReadMode, Record};
 use flowdoc_dissect::{dissect, Addr, Dissected, FragmentId, Packet, Proto, Tunnel};
-use flowdoc_flow::{packet_hash, FlowKey, TableStats};
+use flowdoc_flow::{packet_hash, Flow, FlowKey, TableStats};
 use foldhash::fast::FixedState;
 
 use crate::{label, FileSummary, LabelledFlow, Options, Reference, Summary, SweepClock, Worker};
@@ -565,16 +565,33 @@ impl<R: Send> Parallel<'_, '_, R> {
                 }
             }
         }
-        // Each table ends its flows on its own thread, in order of first packet, then key,
-        // labels and renders them and hands them over a few at a time; this thread merges
-        // them (a key is in one table only) and writes. Memory holds a few blocks per table,
-        // not every open flow's output, and the blocks are still in cache when written.
+        // Each table ends its flows in order of first packet, then key, labels and renders
+        // them and hands them over a few at a time; this thread merges them (a key is in one
+        // table only) and writes. The first table's flows are made here, as the merge needs
+        // them, the others' each on a thread of its own: one thread per core, as many as
+        // the tables. Memory holds a few blocks per table, not every open flow's output,
+        // and the blocks are still in cache when written.
         let (rf, render) = (self.rf, self.render);
+        let make = |f: Flow| {
+            let lf = label(rf, f);
+            let r = render(&lf);
+            (lf, r)
+        };
+        let make = &make;
         let mut table = TableStats::default();
+        let mut workers = self.workers.iter_mut();
+        let Some(own) = workers.next() else {
+            return self.summary;
+        };
         std::thread::scope(|scope| {
-            let mut lanes = Vec::with_capacity(self.workers.len());
-            let mut handles = Vec::with_capacity(self.workers.len());
-            for w in &mut self.workers {
+            let mut lanes = Vec::with_capacity(self.n);
+            let mut handles = Vec::with_capacity(self.n);
+            lanes.push(Lane {
+                source: Source::Here(own.table.finish_sorted().into_iter()),
+                block: Vec::new().into_iter().peekable(),
+                spent: Vec::new(),
+            });
+            for w in workers {
                 let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(LabelledFlow, R)>>(4);
                 // The flows and what `render` made of them come back once written, to be
                 // freed by the thread that made them: glibc frees another thread's memory
@@ -582,18 +599,18 @@ impl<R: Send> Parallel<'_, '_, R> {
                 // flow waits for.
                 let (back, spent) = std::sync::mpsc::channel::<Vec<(LabelledFlow, R)>>();
                 lanes.push(Lane {
-                    rx: Some(rx),
+                    source: Source::Thread {
+                        rx: Some(rx),
+                        back: Some(back),
+                    },
                     block: Vec::new().into_iter().peekable(),
                     spent: Vec::new(),
-                    back: Some(back),
                 });
                 handles.push(scope.spawn(move || {
                     let flows = w.table.finish_sorted();
                     let mut block = Vec::with_capacity(FINISH_BLOCK);
                     for f in flows {
-                        let lf = label(rf, f);
-                        let r = render(&lf);
-                        block.push((lf, r));
+                        block.push(make(f));
                         if block.len() == FINISH_BLOCK {
                             let full =
                                 std::mem::replace(&mut block, Vec::with_capacity(FINISH_BLOCK));
@@ -616,7 +633,7 @@ impl<R: Send> Parallel<'_, '_, R> {
             loop {
                 let mut best: Option<(usize, (i64, FlowKey))> = None;
                 for (i, lane) in lanes.iter_mut().enumerate() {
-                    if let Some((lf, _)) = lane.head() {
+                    if let Some((lf, _)) = lane.head(make) {
                         let k = (lf.flow.first_ns, lf.flow.key);
                         if best.is_none_or(|(_, b)| k < b) {
                             best = Some((i, k));
@@ -630,6 +647,7 @@ impl<R: Send> Parallel<'_, '_, R> {
                     lane.spent.push((lf, r));
                 }
             }
+            table.add(&own.table.stats());
             for h in handles {
                 match h.join() {
                     Ok(st) => table.add(&st),
@@ -642,33 +660,55 @@ impl<R: Send> Parallel<'_, '_, R> {
     }
 }
 
-/// One table's flows at the end, as they come from its thread.
+/// Where a table's flows come from at the end.
+enum Source<R> {
+    /// Made on this thread as the merge needs them.
+    Here(std::vec::IntoIter<Flow>),
+    /// Made by the table's own thread and handed over in blocks.
+    Thread {
+        rx: Option<std::sync::mpsc::Receiver<Vec<(LabelledFlow, R)>>>,
+        back: Option<std::sync::mpsc::Sender<Vec<(LabelledFlow, R)>>>,
+    },
+}
+
+/// One table's flows at the end.
 struct Lane<R> {
-    rx: Option<std::sync::mpsc::Receiver<Vec<(LabelledFlow, R)>>>,
+    source: Source<R>,
     block: std::iter::Peekable<std::vec::IntoIter<(LabelledFlow, R)>>,
-    /// What the sink is done with, going back to the table's thread a block at a time.
+    /// What the sink is done with: freed here, or going back to the table's thread a
+    /// block at a time.
     spent: Vec<(LabelledFlow, R)>,
-    back: Option<std::sync::mpsc::Sender<Vec<(LabelledFlow, R)>>>,
 }
 
 impl<R> Lane<R> {
-    /// The table's next flow, waiting for its thread when the block in hand is used up;
-    /// `None` once the table has no more.
-    fn head(&mut self) -> Option<&(LabelledFlow, R)> {
+    /// The table's next flow, made here or waited for from its thread when the block in hand
+    /// is used up; `None` once the table has no more.
+    fn head(&mut self, make: &dyn Fn(Flow) -> (LabelledFlow, R)) -> Option<&(LabelledFlow, R)> {
         while self.block.peek().is_none() {
-            if !self.spent.is_empty() {
-                if let Some(back) = &self.back {
-                    // A table thread that is gone leaves it to be freed here.
-                    let _ = back.send(std::mem::take(&mut self.spent));
+            match &mut self.source {
+                Source::Here(flows) => {
+                    self.spent.clear();
+                    let block: Vec<_> = flows.by_ref().take(FINISH_BLOCK).map(make).collect();
+                    if block.is_empty() {
+                        return None;
+                    }
+                    self.block = block.into_iter().peekable();
                 }
-            }
-            let next = self.rx.as_ref()?.recv();
-            match next {
-                Ok(b) => self.block = b.into_iter().peekable(),
-                Err(_) => {
-                    self.rx = None;
-                    // Lets the table's thread end.
-                    self.back = None;
+                Source::Thread { rx, back } => {
+                    if !self.spent.is_empty() {
+                        if let Some(back) = back {
+                            // A table thread that is gone leaves it to be freed here.
+                            let _ = back.send(std::mem::take(&mut self.spent));
+                        }
+                    }
+                    match rx.as_ref()?.recv() {
+                        Ok(b) => self.block = b.into_iter().peekable(),
+                        Err(_) => {
+                            *rx = None;
+                            // Lets the table's thread end.
+                            *back = None;
+                        }
+                    }
                 }
             }
         }
