@@ -554,7 +554,8 @@ impl<R: Send> Parallel<'_, '_, R> {
         self.ready.extend(all.into_iter().map(|(_, lf, r)| (lf, r)));
     }
 
-    /// Ends every open flow (each table on its own thread) and merges them by first packet.
+    /// Ends every open flow (the first table's on this thread, each other's on a thread of its
+    /// own) and merges them by first packet.
     fn finish(mut self, sink: &mut dyn FnMut(&LabelledFlow, &R)) -> Summary {
         drain(&mut self.ready, sink);
         // Fragments whose first never came: one table counts them as orphans.
