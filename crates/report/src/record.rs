@@ -214,6 +214,16 @@ enum Shown<'a, T> {
     Value(T),
 }
 
+impl<T: Copy> Shown<'_, T> {
+    /// As a string of its own, a value made by `text`.
+    fn owned(self, text: fn(T) -> String) -> String {
+        match self {
+            Shown::Text(t) => t.to_string(),
+            Shown::Value(v) => text(v),
+        }
+    }
+}
+
 #[derive(Debug)]
 struct EndpointLine<'a> {
     ip: Shown<'a, std::net::IpAddr>,
@@ -339,16 +349,8 @@ impl<'a> Line<'a, 'static> {
     }
 
     fn to_record(&self) -> FlowRecord {
-        let ip = |e: &EndpointLine<'_>| match e.ip {
-            Shown::Text(t) => t.to_string(),
-            Shown::Value(ip) => ip_text(ip),
-        };
-        let time = |t: Shown<'_, i64>| match t {
-            Shown::Text(t) => t.to_string(),
-            Shown::Value(ns) => rfc3339(ns),
-        };
         let ep = |e: &EndpointLine<'_>| EndpointRecord {
-            ip: ip(e),
+            ip: e.ip.owned(ip_text),
             port: e.port,
             name: e.name.map(str::to_string),
         };
@@ -365,8 +367,8 @@ impl<'a> Line<'a, 'static> {
             initiator_rule: Cow::Borrowed(self.initiator_rule),
             packets: self.packets,
             bytes: self.bytes,
-            first_seen: time(self.first_seen),
-            last_seen: time(self.last_seen),
+            first_seen: self.first_seen.owned(rfc3339),
+            last_seen: self.last_seen.owned(rfc3339),
             status: Cow::Borrowed(self.status),
             matches: self
                 .matches
@@ -475,27 +477,21 @@ impl Line<'_, '_> {
                 None => j.extend_from_slice(b"null"),
             }
         }
-        // Addresses and times hold no character JSON escapes.
-        fn time(j: &mut Vec<u8>, t: Shown<'_, i64>) {
-            match t {
+        /// A value is written by `into` without escaping: addresses and times hold no
+        /// character JSON escapes.
+        fn shown<T: Copy>(j: &mut Vec<u8>, v: Shown<'_, T>, into: fn(&mut Vec<u8>, T)) {
+            match v {
                 Shown::Text(t) => text(j, t),
-                Shown::Value(ns) => {
+                Shown::Value(x) => {
                     j.push(b'"');
-                    rfc3339_into(j, ns);
+                    into(j, x);
                     j.push(b'"');
                 }
             }
         }
         fn endpoint(j: &mut Vec<u8>, e: &EndpointLine<'_>) {
             j.extend_from_slice(b"{\"ip\":");
-            match e.ip {
-                Shown::Text(t) => text(j, t),
-                Shown::Value(ip) => {
-                    j.push(b'"');
-                    ip_into(j, ip);
-                    j.push(b'"');
-                }
-            }
+            shown(j, e.ip, ip_into);
             j.extend_from_slice(b",\"port\":");
             opt_num(j, e.port);
             if let Some(name) = e.name {
@@ -528,9 +524,9 @@ impl Line<'_, '_> {
         j.extend_from_slice(b",\"bytes\":");
         num(j, self.bytes);
         j.extend_from_slice(b",\"first_seen\":");
-        time(j, self.first_seen);
+        shown(j, self.first_seen, rfc3339_into);
         j.extend_from_slice(b",\"last_seen\":");
-        time(j, self.last_seen);
+        shown(j, self.last_seen, rfc3339_into);
         j.extend_from_slice(b",\"status\":");
         text(j, self.status);
         j.extend_from_slice(b",\"matches\":[");
@@ -583,7 +579,7 @@ impl Line<'_, '_> {
 }
 
 impl FlowRecord {
-    /// The record of a labelled flow, with the catalogue row each match names.
+    /// The record of a flow; with an inventory in `rf`, its endpoints carry their names.
     pub fn new<'a>(rf: impl Into<Reference<'a>>, lf: &LabelledFlow) -> FlowRecord {
         Line::of(rf.into(), lf).to_record()
     }
