@@ -1,17 +1,23 @@
 //! Several threads on one analysis, with the results of one thread.
 //!
-//! A file is read in epochs of a few tens of megabytes, each in two phases:
+//! A file is read in epochs of a few megabytes, each in two phases:
 //!
 //! 1. **Read and dissect** (every thread): the epoch is cut into chunks of bytes that threads
 //!    take in turn. A thread reads its chunk with `pread`, finds where its first record begins
 //!    ([`PcapSplit`] guesses from a chain of record headers), dissects every record and files
 //!    each packet under the flow table (shard) its symmetric hash picks, with the hash and the
-//!    record's place. Between chunks the reading thread writes the flows the last epoch ended.
+//!    record's place. Before its first job the writing thread writes the flows the last
+//!    epoch ended.
 //!    The guesses are then checked in file order: each chunk must begin exactly where the one
 //!    before ended, or it is walked again from there. Files that cannot be cut (pcapng, gzip,
 //!    FIFOs) are read by one thread into the same chunks.
 //! 2. **Fold** (one thread per flow table): each table takes its packets chunk by chunk in
 //!    file order, so every flow sees its packets in the order one table would.
+//!
+//! The two phases of neighbouring epochs overlap: while the tables fold epoch `k` from one
+//! set of chunks, the threads read epoch `k + 1` into the other set. The jobs of a round (the
+//! tables, then the chunks) are taken from one queue, so a thread that is done with its table
+//! reads instead of waiting for the slowest table, and a round ends at one wait, not two.
 //!
 //! The rest keeps one thread's results exactly: the table sweeps (idle and active timeouts)
 //! happen at the packets where one thread's clock would sweep, found from each chunk's
@@ -244,7 +250,9 @@ struct Parallel<'c, 'r, R> {
     /// Table of each datagram whose first fragment was seen.
     routes: HashMap<FragmentId, usize, FixedState>,
     waiting: HashMap<FragmentId, Vec<Waiting>, FixedState>,
-    chunks: Vec<Mutex<Chunk>>,
+    /// Two sets of an epoch's chunks: while the tables fold one epoch from one set, the
+    /// next epoch is read into the other.
+    chunks: [Vec<Mutex<Chunk>>; 2],
     /// Flows ended by the last epoch, in order, for the sink.
     ready: Vec<(LabelledFlow, R)>,
     summary: Summary,
@@ -288,9 +296,11 @@ pub(crate) fn analyze<'c, R: Send>(
         clock: SweepClock::new(&opts.flow),
         routes: HashMap::with_hasher(FixedState::default()),
         waiting: HashMap::with_hasher(FixedState::default()),
-        chunks: (0..opts.split.chunks(n))
-            .map(|_| Mutex::new(Chunk::default()))
-            .collect(),
+        chunks: [0, 1].map(|_| {
+            (0..opts.split.chunks(n))
+                .map(|_| Mutex::new(Chunk::default()))
+                .collect()
+        }),
         ready: Vec::new(),
         summary: Summary::begin(rf),
         // Without a pool (it could not start) the same work runs on this thread alone,
@@ -326,7 +336,9 @@ impl<R: Send> Parallel<'_, '_, R> {
         self.summary.files.push(fs);
     }
 
-    /// A pcap file: every thread reads and dissects.
+    /// A pcap file: every thread reads and dissects. The tables fold each epoch while the
+    /// next one is read, on the same threads: one wait a epoch, not two, and a thread done
+    /// with its table takes chunks instead of waiting for the other tables.
     fn read_split(
         &mut self,
         split: &PcapSplit,
@@ -338,20 +350,25 @@ impl<R: Send> Parallel<'_, '_, R> {
         fs.link_types = split.link_types();
         let len = split.len();
         let step = self.opts.split.chunk_bytes.max(1);
-        let n = self.n;
-        let mut pos = split.data_start();
-        while pos < len {
-            let ranges: Vec<(u64, u64)> = (0..self.chunks.len() as u64)
+        let per_epoch = self.chunks[0].len() as u64;
+        let ranges_from = |pos: u64| -> Vec<(u64, u64)> {
+            (0..per_epoch)
                 .map(|i| (pos + i * step, (pos + (i + 1) * step).min(len)))
                 .take_while(|r| r.0 < len)
-                .collect();
-            self.read_ranges(split, &ranges, sink);
+                .collect()
+        };
+        let n = self.n;
+        let mut pos = split.data_start();
+        let mut ranges = ranges_from(pos);
+        let mut set = 0;
+        self.run_epoch(None, Some((split, &ranges, set)), sink);
+        while !ranges.is_empty() {
             // Each chunk must begin where the one before ended; a wrong guess is walked again.
             let mut expected = pos;
             let mut used = ranges.len();
             let mut failed = None;
             for (i, &(_, end)) in ranges.iter().enumerate() {
-                let c = self.chunks[i]
+                let c = self.chunks[set][i]
                     .get_mut()
                     .unwrap_or_else(PoisonError::into_inner);
                 if expected >= end {
@@ -373,7 +390,15 @@ impl<R: Send> Parallel<'_, '_, R> {
                 }
                 expected = c.next;
             }
-            self.fold_epoch(used, split.mapped());
+            let next = match failed {
+                None => ranges_from(expected),
+                Some(_) => Vec::new(),
+            };
+            self.run_epoch(
+                Some((set, used, split.mapped())),
+                Some((split, &next, 1 - set)),
+                sink,
+            );
             split.done_with(pos, expected);
             pos = expected;
             progress(pos.min(len), len);
@@ -381,44 +406,10 @@ impl<R: Send> Parallel<'_, '_, R> {
                 fs.error = Some(e.to_string());
                 break;
             }
+            ranges = next;
+            set = 1 - set;
         }
         progress(len, len);
-    }
-
-    /// Phase 1 over the ranges of one epoch; the reading thread writes out the flows of the
-    /// last epoch first.
-    fn read_ranges(
-        &mut self,
-        split: &PcapSplit,
-        ranges: &[(u64, u64)],
-        sink: &mut dyn FnMut(&LabelledFlow, &R),
-    ) {
-        let next = AtomicUsize::new(0);
-        let chunks = &self.chunks;
-        let n = self.n;
-        let job = || loop {
-            let i = next.fetch_add(1, Ordering::Relaxed);
-            let Some(&(start, end)) = ranges.get(i) else {
-                break;
-            };
-            let mut c = chunks[i].lock().unwrap_or_else(PoisonError::into_inner);
-            walk_chunk(split, &mut c, start, end, i == 0, n);
-        };
-        let ready = &mut self.ready;
-        let mut here = || {
-            drain(ready, sink);
-            job();
-        };
-        match &self.pool {
-            Some(pool) => pool.in_place_scope(|scope| {
-                let job = &job;
-                for _ in 1..n.min(ranges.len()) {
-                    scope.spawn(move |_| job());
-                }
-                here();
-            }),
-            None => here(),
-        }
     }
 
     /// Any other file: this thread reads and dissects, the tables fold on all threads.
@@ -446,8 +437,8 @@ impl<R: Send> Parallel<'_, '_, R> {
         while !end {
             drain(&mut self.ready, sink);
             let mut used = 0;
-            while used < self.chunks.len() && !end {
-                let c = self.chunks[used]
+            while used < self.chunks[0].len() && !end {
+                let c = self.chunks[0][used]
                     .get_mut()
                     .unwrap_or_else(PoisonError::into_inner);
                 c.reset(n);
@@ -479,7 +470,7 @@ impl<R: Send> Parallel<'_, '_, R> {
                 fs.records += u64::from(c.count);
                 used += 1;
             }
-            self.fold_epoch(used, None);
+            self.run_epoch(Some((0, used, None)), None, sink);
             progress(reader.file_pos(), reader.file_len());
         }
         fs.link_types = reader.link_types();
@@ -488,10 +479,33 @@ impl<R: Send> Parallel<'_, '_, R> {
         fs.error = failed.map(|e| e.to_string());
     }
 
-    /// Phase 2 over the first `used` chunks: counts, sweeps, fragments, then every table
-    /// folds its packets on its own thread; the flows that ended join `ready` in order.
-    fn fold_epoch(&mut self, used: usize, mapped: Option<&[u8]>) {
-        let chunks: Vec<&Chunk> = self.chunks[..used]
+    /// One round on every thread: phase 2 over the first `used` chunks of set `fold`
+    /// (counts, sweeps and fragments here, then every table folds its packets), while phase 1
+    /// walks `read`'s ranges into the chunks of its set. This thread first writes out the
+    /// flows the last round ended; those this round's folds end join `ready` in order.
+    #[allow(clippy::type_complexity)]
+    fn run_epoch(
+        &mut self,
+        fold: Option<(usize, usize, Option<&[u8]>)>,
+        read: Option<(&PcapSplit, &[(u64, u64)], usize)>,
+        sink: &mut dyn FnMut(&LabelledFlow, &R),
+    ) {
+        let n = self.n;
+        // The set folded (none: the one not read) and the set read are never the same.
+        let fold_at = match (fold, read) {
+            (Some(f), _) => f.0,
+            (None, Some(r)) => 1 - r.2,
+            (None, None) => 0,
+        };
+        debug_assert!(read.is_none_or(|r| r.2 != fold_at));
+        let [set0, set1] = &mut self.chunks;
+        let (fold_set, read_set) = if fold_at == 0 {
+            (set0, &*set1)
+        } else {
+            (set1, &*set0)
+        };
+        let (used, mapped) = fold.map_or((0, None), |(_, used, mapped)| (used, mapped));
+        let chunks: Vec<&Chunk> = fold_set[..used]
             .iter_mut()
             .map(|m| &*m.get_mut().unwrap_or_else(PoisonError::into_inner))
             .collect();
@@ -506,36 +520,56 @@ impl<R: Send> Parallel<'_, '_, R> {
                 }
             }
         }
-        let frags = route_fragments(&mut self.routes, &mut self.waiting, &chunks, self.n);
+        let frags = route_fragments(&mut self.routes, &mut self.waiting, &chunks, n);
         let (chunks, sweeps, render) = (&chunks, &sweeps, self.render);
-        let mut outs: Vec<Vec<Ended<R>>> = (0..self.n).map(|_| Vec::new()).collect();
-        let mut tables = self
-            .workers
-            .iter_mut()
-            .zip(frags.iter())
-            .zip(outs.iter_mut())
-            .enumerate();
-        let fold = |s: usize, w: &mut Worker<'_>, f: &[FragEvent], out: &mut Vec<Ended<R>>| {
-            *out = fold_table(w, s, chunks, mapped, sweeps, f, render);
+        let mut outs: Vec<Vec<Ended<R>>> = (0..n).map(|_| Vec::new()).collect();
+        // The tables first (the larger jobs), then the chunks; each thread takes the next.
+        let tables: Vec<Mutex<_>> = if fold.is_some() {
+            self.workers
+                .iter_mut()
+                .zip(frags.iter())
+                .zip(outs.iter_mut())
+                .map(Mutex::new)
+                .collect()
+        } else {
+            Vec::new()
         };
-        let own = tables.next();
-        match &self.pool {
-            // A panic in a table's fold comes back here when the scope ends.
-            Some(pool) => pool.in_place_scope(|scope| {
-                let fold = &fold;
-                for (s, ((w, f), out)) in tables {
-                    scope.spawn(move |_| fold(s, w, f, out));
-                }
-                if let Some((s, ((w, f), out))) = own {
-                    fold(s, w, f, out);
-                }
-            }),
-            None => {
-                for (s, ((w, f), out)) in own.into_iter().chain(tables) {
-                    fold(s, w, f, out);
-                }
+        let ranges = read.map_or(&[][..], |r| r.1);
+        let next = AtomicUsize::new(0);
+        let job = || loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            if let Some(t) = tables.get(i) {
+                let mut t = t.lock().unwrap_or_else(PoisonError::into_inner);
+                let ((w, f), out) = &mut *t;
+                **out = fold_table(w, i, chunks, mapped, sweeps, f, render);
+            } else if let (Some(&(start, end)), Some((split, ..))) =
+                (ranges.get(i - tables.len()), read)
+            {
+                let ci = i - tables.len();
+                let mut c = read_set[ci].lock().unwrap_or_else(PoisonError::into_inner);
+                walk_chunk(split, &mut c, start, end, ci == 0, n);
+            } else {
+                break;
             }
+        };
+        let ready = &mut self.ready;
+        let mut here = || {
+            drain(ready, sink);
+            job();
+        };
+        let jobs = tables.len() + ranges.len();
+        match &self.pool {
+            // A panic in a job comes back here when the scope ends.
+            Some(pool) => pool.in_place_scope(|scope| {
+                let job = &job;
+                for _ in 1..n.min(jobs) {
+                    scope.spawn(move |_| job());
+                }
+                here();
+            }),
+            None => here(),
         }
+        drop(tables);
         let mut all: Vec<Ended<R>> = Vec::new();
         for o in &mut outs {
             all.append(o);
