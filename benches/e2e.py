@@ -119,8 +119,12 @@ def main():
     print(f"payload identification costs {100 * (statistics.median(paired) - 1):+.1f}% of one thread's time (median of {a.rounds} paired rounds)")
     one = results["flowdoc 1 thread"][0]
     print(f"{cores} threads run at {one / results[f'flowdoc {cores} threads'][0]:.2f} times one thread's rate")
-    for name in slow:
-        print(f"flowdoc (one thread) is {results[name][0] / one:.0f} times as fast as {name}")
+    every = results[f"flowdoc {cores} threads"][0]
+    for name in sorted(slow):
+        print(
+            f"flowdoc is {results[name][0] / one:.0f} times as fast as {name} on one thread, "
+            f"{results[name][0] / every:.0f} times on {cores} threads"
+        )
     if a.check is not None:
         ratio = base / results["flowdoc 1 thread"][0]
         if ratio < a.check:
