@@ -337,7 +337,7 @@ impl<R: Send> Parallel<'_, '_, R> {
     }
 
     /// A pcap file: every thread reads and dissects. The tables fold each epoch while the
-    /// next one is read, on the same threads: one wait a epoch, not two, and a thread done
+    /// next one is read, on the same threads: one wait an epoch, not two, and a thread done
     /// with its table takes chunks instead of waiting for the other tables.
     fn read_split(
         &mut self,
