@@ -361,7 +361,8 @@ impl<R: Send> Parallel<'_, '_, R> {
         let mut pos = split.data_start();
         let mut ranges = ranges_from(pos);
         let mut set = 0;
-        self.run_epoch(None, Some((split, &ranges, set)), sink);
+        // Nothing to fold yet: the first epoch is read into set 0.
+        self.run_epoch(1, 0, None, Some((split, &ranges)), sink);
         while !ranges.is_empty() {
             // Each chunk must begin where the one before ended; a wrong guess is walked again.
             let mut expected = pos;
@@ -394,11 +395,7 @@ impl<R: Send> Parallel<'_, '_, R> {
                 None => ranges_from(expected),
                 Some(_) => Vec::new(),
             };
-            self.run_epoch(
-                Some((set, used, split.mapped())),
-                Some((split, &next, 1 - set)),
-                sink,
-            );
+            self.run_epoch(set, used, split.mapped(), Some((split, &next)), sink);
             split.done_with(pos, expected);
             pos = expected;
             progress(pos.min(len), len);
@@ -470,7 +467,7 @@ impl<R: Send> Parallel<'_, '_, R> {
                 fs.records += u64::from(c.count);
                 used += 1;
             }
-            self.run_epoch(Some((0, used, None)), None, sink);
+            self.run_epoch(0, used, None, None, sink);
             progress(reader.file_pos(), reader.file_len());
         }
         fs.link_types = reader.link_types();
@@ -479,32 +476,25 @@ impl<R: Send> Parallel<'_, '_, R> {
         fs.error = failed.map(|e| e.to_string());
     }
 
-    /// One round on every thread: phase 2 over the first `used` chunks of set `fold`
-    /// (counts, sweeps and fragments here, then every table folds its packets), while phase 1
-    /// walks `read`'s ranges into the chunks of its set. This thread first writes out the
+    /// One round on every thread: phase 2 over the first `used` chunks of set `set` (counts,
+    /// sweeps and fragments here, then every table folds its packets), while phase 1 walks
+    /// `read`'s ranges into the chunks of the other set. This thread first writes out the
     /// flows the last round ended; those this round's folds end join `ready` in order.
-    #[allow(clippy::type_complexity)]
     fn run_epoch(
         &mut self,
-        fold: Option<(usize, usize, Option<&[u8]>)>,
-        read: Option<(&PcapSplit, &[(u64, u64)], usize)>,
+        set: usize,
+        used: usize,
+        mapped: Option<&[u8]>,
+        read: Option<(&PcapSplit, &[(u64, u64)])>,
         sink: &mut dyn FnMut(&LabelledFlow, &R),
     ) {
         let n = self.n;
-        // The set folded (none: the one not read) and the set read are never the same.
-        let fold_at = match (fold, read) {
-            (Some(f), _) => f.0,
-            (None, Some(r)) => 1 - r.2,
-            (None, None) => 0,
-        };
-        debug_assert!(read.is_none_or(|r| r.2 != fold_at));
         let [set0, set1] = &mut self.chunks;
-        let (fold_set, read_set) = if fold_at == 0 {
+        let (fold_set, read_set) = if set == 0 {
             (set0, &*set1)
         } else {
             (set1, &*set0)
         };
-        let (used, mapped) = fold.map_or((0, None), |(_, used, mapped)| (used, mapped));
         let chunks: Vec<&Chunk> = fold_set[..used]
             .iter_mut()
             .map(|m| &*m.get_mut().unwrap_or_else(PoisonError::into_inner))
@@ -524,7 +514,7 @@ impl<R: Send> Parallel<'_, '_, R> {
         let (chunks, sweeps, render) = (&chunks, &sweeps, self.render);
         let mut outs: Vec<Vec<Ended<R>>> = (0..n).map(|_| Vec::new()).collect();
         // The tables first (the larger jobs), then the chunks; each thread takes the next.
-        let tables: Vec<Mutex<_>> = if fold.is_some() {
+        let tables: Vec<Mutex<_>> = if used > 0 {
             self.workers
                 .iter_mut()
                 .zip(frags.iter())
@@ -542,7 +532,7 @@ impl<R: Send> Parallel<'_, '_, R> {
                 let mut t = t.lock().unwrap_or_else(PoisonError::into_inner);
                 let ((w, f), out) = &mut *t;
                 **out = fold_table(w, i, chunks, mapped, sweeps, f, render);
-            } else if let (Some(&(start, end)), Some((split, ..))) =
+            } else if let (Some(&(start, end)), Some((split, _))) =
                 (ranges.get(i - tables.len()), read)
             {
                 let ci = i - tables.len();
