@@ -152,7 +152,7 @@ impl PcapSplit {
         end: u64,
         exact: bool,
         buf: &mut Vec<u8>,
-        f: &mut dyn FnMut(Record<'_>, usize),
+        f: &mut impl FnMut(Record<'_>, usize),
     ) -> RangeWalk {
         let end = end.min(self.len);
         let mut out = RangeWalk {

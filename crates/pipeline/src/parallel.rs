@@ -151,15 +151,15 @@ impl Chunk {
         &mut self,
         rec: &Record<'_>,
         n: usize,
-        payload_at: &mut dyn FnMut(&[u8]) -> (u32, u32),
+        payload_at: impl FnOnce(&[u8]) -> (u32, u32),
     ) {
         let pos = self.count;
         self.count += 1;
         let d = dissect(rec.link_type, rec.data);
         self.counts.tally(rec.ts_ns, &d);
-        match d {
+        match &d {
             Dissected::Packet(p) => {
-                let hash = packet_hash(&p);
+                let hash = packet_hash(p);
                 let s = shard_of(hash, n);
                 if self.maxima.last().is_none_or(|&(_, t)| rec.ts_ns > t) {
                     self.maxima.push((pos, rec.ts_ns));
@@ -189,7 +189,7 @@ impl Chunk {
                     first_fragment: p.first_fragment.is_some(),
                 });
             }
-            Dissected::Fragment(fid) => self.frags.push((pos, rec.ts_ns, fid)),
+            Dissected::Fragment(fid) => self.frags.push((pos, rec.ts_ns, *fid)),
             Dissected::Skip(_) => {}
         }
     }
@@ -201,7 +201,7 @@ fn walk_chunk(split: &PcapSplit, c: &mut Chunk, start: u64, end: u64, exact: boo
     c.reset(n);
     let w = split.walk(start, end, exact, &mut buf, &mut |rec, at| {
         let base = rec.data.as_ptr() as usize;
-        c.record(&rec, n, &mut |pl| {
+        c.record(&rec, n, |pl| {
             let off = (pl.as_ptr() as usize).wrapping_sub(base);
             if pl.is_empty() || off > rec.data.len() {
                 (0, 0)
@@ -446,7 +446,7 @@ impl<R: Send> Parallel<'_, '_, R> {
                     match reader.next_record() {
                         Ok(Some(rec)) => {
                             bytes += rec.data.len() as u64 + 16;
-                            c.record(&rec, n, &mut |pl| {
+                            c.record(&rec, n, |pl| {
                                 let at = buf.len();
                                 let k = pl.len().min(budget);
                                 buf.extend_from_slice(&pl[..k]);
