@@ -139,6 +139,14 @@ def run(a, rel, cap, size):
     print(f"payload identification costs {100 * (statistics.median(paired) - 1):+.1f}% of one thread's time (median of {a.rounds} paired rounds)")
     one = results["flowdoc 1 thread"][0]
     print(f"{cores} threads run at {one / results[f'flowdoc {cores} threads'][0]:.2f} times one thread's rate")
+    # The same ratios taken round by round (each round's tools ran within a second or two of
+    # each other): their spread shows how far the machine moved them during the run.
+    def spread(label, num, den):
+        r = sorted(n / d for n, d in zip(times[num], times[den]))
+        print(f"{label}: median {statistics.median(r):.2f}, range {r[0]:.2f}-{r[-1]:.2f} over {len(r)} rounds")
+    spread("one thread's rate vs the baseline's, per round", "baseline", "flowdoc 1 thread")
+    spread(f"{cores} threads' rate vs the baseline's, per round", "baseline", f"flowdoc {cores} threads")
+    spread(f"{cores} threads' rate vs one thread's, per round", "flowdoc 1 thread", f"flowdoc {cores} threads")
     every = results[f"flowdoc {cores} threads"][0]
     for name in sorted(slow):
         print(
