@@ -147,12 +147,7 @@ impl Chunk {
     }
 
     /// Files one record; `payload_at` says where the packet's payload is kept in the buffer.
-    fn record(
-        &mut self,
-        rec: &Record<'_>,
-        n: usize,
-        payload_at: impl FnOnce(&[u8]) -> (u32, u32),
-    ) {
+    fn record(&mut self, rec: &Record<'_>, n: usize, payload_at: impl FnOnce(&[u8]) -> (u32, u32)) {
         let pos = self.count;
         self.count += 1;
         let d = dissect(rec.link_type, rec.data);
