@@ -232,10 +232,13 @@ pub const MAX_TEXT: usize = 200;
 
 /// Bytes from the wire as a short, valid string (lossy UTF-8, cut at [`MAX_TEXT`] chars).
 pub(crate) fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(&b[..b.len().min(MAX_TEXT * 4)])
-        .chars()
-        .take(MAX_TEXT)
-        .collect()
+    let b = &b[..b.len().min(MAX_TEXT * 4)];
+    match std::str::from_utf8(b) {
+        // No more bytes than MAX_TEXT: no more characters either, nothing to cut. One
+        // allocation of the right size, where collecting characters grows the string.
+        Ok(s) if s.len() <= MAX_TEXT => s.to_owned(),
+        _ => String::from_utf8_lossy(b).chars().take(MAX_TEXT).collect(),
+    }
 }
 
 /// The protocol of a flow and what it said. Small: a flow holds one for its whole life.

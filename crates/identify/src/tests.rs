@@ -157,3 +157,42 @@ fn app_names_round_trip() {
         assert_eq!(App::from_name(a.as_str()), Some(a));
     }
 }
+
+#[test]
+fn wire_text_is_lossy_and_cut_at_max_text_characters() {
+    // What `text` has always meant: lossy UTF-8 of the first MAX_TEXT * 4 bytes, cut at
+    // MAX_TEXT characters. Its fast path (valid and short) must agree.
+    let slow = |b: &[u8]| -> String {
+        String::from_utf8_lossy(&b[..b.len().min(MAX_TEXT * 4)])
+            .chars()
+            .take(MAX_TEXT)
+            .collect()
+    };
+    let e_acute = "\u{e9}";
+    let cases: Vec<Vec<u8>> = vec![
+        b"INVITE".to_vec(),
+        Vec::new(),
+        vec![b'a'; MAX_TEXT],
+        vec![b'a'; MAX_TEXT + 1],
+        vec![b'a'; MAX_TEXT * 5],
+        e_acute.repeat(MAX_TEXT / 2).into_bytes(),
+        e_acute.repeat(MAX_TEXT + 7).into_bytes(),
+        b"ok\xff\xfe then more".to_vec(),
+        [e_acute.repeat(99).as_bytes(), &[0xc3]].concat(),
+    ];
+    for c in &cases {
+        assert_eq!(text(c), slow(c), "{c:?}");
+    }
+    assert_eq!(text(b"INVITE"), "INVITE");
+    assert_eq!(text(&vec![b'a'; MAX_TEXT + 1]).len(), MAX_TEXT);
+    assert_eq!(
+        text(e_acute.repeat(MAX_TEXT + 7).as_bytes())
+            .chars()
+            .count(),
+        MAX_TEXT
+    );
+    assert_eq!(
+        text(b"ok\xff\xfe then more"),
+        "ok\u{fffd}\u{fffd} then more"
+    );
+}
