@@ -427,7 +427,6 @@ impl<R: Send> Parallel<'_, '_, R> {
         let mut failed = None;
         let mut end = false;
         while !end {
-            drain(&mut self.ready, sink);
             let mut used = 0;
             while used < self.chunks[0].len() && !end {
                 let c = self.chunks[0][used]
