@@ -14,7 +14,7 @@
 
 use flowdoc_catalogue::{App, Catalogue, Expect, RowId, SourcePort, Transport};
 use flowdoc_dissect::Proto;
-use flowdoc_flow::{Endpoint, Flow, Side};
+use flowdoc_flow::{Endpoint, Flow, Side, Value};
 pub use flowdoc_inventory::Inventory;
 
 /// What flows are judged against: the guide's catalogue and, when the site gave one, its
@@ -262,7 +262,7 @@ fn payload_findings(cat: &Catalogue, flow: &Flow, matches: &[RowId], out: &mut V
     if app == App::Icmp {
         return;
     }
-    let taken = id.detail().starttls.as_deref() == Some("taken");
+    let taken = id.detail.as_ref().and_then(|d| d.get("starttls")) == Some(Value::Text("taken"));
     if expects().any(|e| e.accepts(app, taken)) {
         return;
     }

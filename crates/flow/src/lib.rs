@@ -17,7 +17,7 @@ mod index;
 mod payload;
 mod table;
 
-pub use flowdoc_identify::{App, Detail, Identified};
+pub use flowdoc_identify::{App, Detail, Identified, PackedDetail, Value};
 pub use payload::DEFAULT_PAYLOAD_BYTES;
 pub use table::{packet_hash, FlowConfig, FlowTable, TableStats, DEFAULT_MAX_FLOWS};
 

@@ -25,11 +25,14 @@
 
 mod asn1;
 mod binary;
+mod detail;
 mod text;
 mod tls;
 mod wire;
 
 use serde::{Deserialize, Serialize};
+
+pub use detail::{Detail, PackedDetail, Texts, Value};
 
 /// A protocol flowdoc can recognise from payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -109,124 +112,6 @@ impl std::fmt::Display for App {
     }
 }
 
-/// What the payload said, beyond the protocol's name. Only what was seen is set.
-///
-/// Strings come from the wire: they are cut to [`MAX_TEXT`] characters and must be escaped
-/// before they reach a terminal.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Detail {
-    // TLS
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tls_version: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sni: Option<String>,
-    /// ALPN protocols the client offered, in its order.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub alpn: Option<Vec<String>>,
-    /// ALPN protocol the server chose.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub alpn_chosen: Option<String>,
-    /// Cipher suite the server chose (IANA name, or hex when unknown).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cipher: Option<String>,
-    /// TLS 1.2 and earlier: the server asked for a client certificate.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cert_request: Option<bool>,
-    /// TLS 1.2 and earlier: the client sent a certificate (a non-empty Certificate message).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub client_cert: Option<bool>,
-    /// The client authenticated with a certificate. Unknown (absent) for TLS 1.3, where the
-    /// certificates are encrypted, for resumed sessions and for handshakes not seen whole.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub mutual_auth: Option<bool>,
-    /// A TLS 1.3 handshake: certificates are encrypted, mutual_auth cannot be seen.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tls13: Option<bool>,
-    /// The server answered with HelloRetryRequest.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub hello_retry: Option<bool>,
-    /// Abbreviated handshake (session resumption): no certificates exchanged.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub resumed: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ja3: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ja4: Option<String>,
-    // XMPP
-    /// Default namespace of the stream: jabber:client or jabber:server.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub xmpp_ns: Option<String>,
-    /// STARTTLS (XMPP) or SSLRequest (PostgreSQL): "offered", "taken" or "refused".
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub starttls: Option<String>,
-    // HTTP
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub http_method: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub http_host: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub http_path: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub http_status: Option<u16>,
-    /// XMPP over HTTP (BOSH, XEP-0124/0206).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub bosh: Option<bool>,
-    // SIP
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sip_method: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sip_status: Option<u16>,
-    // LDAP
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ldap_op: Option<String>,
-    // SNMP (the community string is a password and is never reported)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub snmp_version: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub snmp_pdu: Option<String>,
-    // DNS and mDNS
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub dns_qname: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub dns_qtype: Option<u16>,
-    // NTP
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ntp_version: Option<u8>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ntp_mode: Option<u8>,
-    // ISAKMP / IKE
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ike_version: Option<u8>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ike_exchange: Option<String>,
-    /// UDP-encapsulated ESP (NAT traversal, RFC 3948) on 4500.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub esp_in_udp: Option<bool>,
-    // SSH
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ssh_client: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ssh_server: Option<String>,
-    // Databases, RMI, Redis
-    /// First message type of the database protocol (startup, ssl-request, connect, prelogin, ...).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub db_message: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub redis_command: Option<String>,
-    // ICMP
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub icmp_type: Option<u8>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub icmp_code: Option<u8>,
-}
-
-impl Detail {
-    pub fn is_empty(&self) -> bool {
-        *self == Detail::default()
-    }
-}
-
 /// Longest string kept from a packet.
 pub const MAX_TEXT: usize = 200;
 
@@ -246,23 +131,23 @@ pub(crate) fn text(b: &[u8]) -> String {
 pub struct Identified {
     pub app: Option<App>,
     /// `None` when nothing beyond the name was seen.
-    pub detail: Option<Box<Detail>>,
+    pub detail: Option<PackedDetail>,
 }
 
-/// What `detail()` lends when nothing was seen.
-static NO_DETAIL: std::sync::LazyLock<Detail> = std::sync::LazyLock::new(Detail::default);
-
 impl Identified {
-    fn new(app: App, detail: Box<Detail>) -> Identified {
+    fn new(app: App, detail: &Detail) -> Identified {
         Identified {
             app: Some(app),
-            detail: (!detail.is_empty()).then_some(detail),
+            detail: detail.pack(),
         }
     }
 
     /// The detail, empty when none was seen.
-    pub fn detail(&self) -> &Detail {
-        self.detail.as_deref().unwrap_or(&NO_DETAIL)
+    pub fn detail(&self) -> Detail {
+        self.detail
+            .as_ref()
+            .map(PackedDetail::unpack)
+            .unwrap_or_default()
     }
 }
 
@@ -310,6 +195,8 @@ pub enum Verdict {
 
 /// What one recogniser says.
 #[derive(Debug)]
+// A guess lives for one call, on the stack: boxing its detail would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Guess {
     /// Not this protocol.
     No,
@@ -318,7 +205,7 @@ pub(crate) enum Guess {
     /// This protocol; `complete` when no later byte would add detail.
     Yes {
         app: App,
-        detail: Box<Detail>,
+        detail: Detail,
         complete: bool,
     },
 }
@@ -327,7 +214,7 @@ impl Guess {
     pub(crate) fn yes(app: App, detail: Detail, complete: bool) -> Guess {
         Guess::Yes {
             app,
-            detail: Box::new(detail),
+            detail,
             complete,
         }
     }
@@ -411,7 +298,7 @@ pub fn identify(input: &Input<'_>) -> Verdict {
                 complete,
             } => {
                 if complete || input.last {
-                    return Verdict::Done(Identified::new(app, detail));
+                    return Verdict::Done(Identified::new(app, &detail));
                 }
                 return Verdict::More;
             }
@@ -432,11 +319,11 @@ pub fn identify(input: &Input<'_>) -> Verdict {
 pub fn identify_icmp(icmp_type: u8, icmp_code: u8) -> Identified {
     Identified::new(
         App::Icmp,
-        Box::new(Detail {
+        &Detail {
             icmp_type: Some(icmp_type),
             icmp_code: Some(icmp_code),
             ..Detail::default()
-        }),
+        },
     )
 }
 

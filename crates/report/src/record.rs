@@ -3,7 +3,7 @@ use std::io::{self, Write};
 
 use flowdoc_catalogue::Transport;
 use flowdoc_dissect::Proto;
-use flowdoc_flow::{Detail, Side};
+use flowdoc_flow::{Detail, PackedDetail, Side, Value};
 use flowdoc_pipeline::LabelledFlow;
 use flowdoc_pipeline::Reference;
 use serde::{Deserialize, Serialize};
@@ -266,7 +266,8 @@ struct Line<'a, 'w> {
     matches: Vec<MatchLine<'a, 'w>>,
     findings: Vec<&'w str>,
     app: Option<&'w str>,
-    app_detail: Option<&'a Detail>,
+    /// `None`: no app (`null`). `Some(None)`: an app and nothing beyond its name (`{}`).
+    app_detail: Option<Option<Cow<'a, PackedDetail>>>,
     from_initiator: SideLine<'w>,
     from_responder: SideLine<'w>,
     tunnel: Option<&'w str>,
@@ -339,7 +340,7 @@ impl<'a> Line<'a, 'static> {
             app_detail: f
                 .identified()
                 .filter(|id| id.app.is_some())
-                .map(|id| id.detail()),
+                .map(|id| id.detail.as_ref().map(Cow::Borrowed)),
             from_initiator: side(c.initiator),
             from_responder: side(c.initiator.other()),
             tunnel: f.tunnel.map(|t| t.as_str()),
@@ -384,7 +385,10 @@ impl<'a> Line<'a, 'static> {
                 .collect(),
             findings: self.findings.iter().map(|&x| Cow::Borrowed(x)).collect(),
             app: self.app.map(Cow::Borrowed),
-            app_detail: self.app_detail.cloned(),
+            app_detail: self
+                .app_detail
+                .as_ref()
+                .map(|d| d.as_ref().map(|p| p.unpack()).unwrap_or_default()),
             from_initiator: side(&self.from_initiator),
             from_responder: side(&self.from_responder),
             tunnel: self.tunnel.map(Cow::Borrowed),
@@ -431,7 +435,7 @@ impl<'a> Line<'a, 'a> {
                 .collect(),
             findings: r.findings.iter().map(|f| &**f).collect(),
             app: r.app.as_deref(),
-            app_detail: r.app_detail.as_ref(),
+            app_detail: r.app_detail.as_ref().map(|d| d.pack().map(Cow::Owned)),
             from_initiator: side(&r.from_initiator),
             from_responder: side(&r.from_responder),
             tunnel: r.tunnel.as_deref(),
@@ -558,9 +562,32 @@ impl Line<'_, '_> {
         j.extend_from_slice(b"],\"app\":");
         opt_text(j, self.app);
         j.extend_from_slice(b",\"app_detail\":");
-        match self.app_detail {
+        match &self.app_detail {
             Some(d) => {
-                let _ = serde_json::to_writer(&mut *j, d);
+                j.push(b'{');
+                for (i, (name, v)) in d.iter().flat_map(|p| p.fields()).enumerate() {
+                    if i > 0 {
+                        j.push(b',');
+                    }
+                    text(j, name);
+                    j.push(b':');
+                    match v {
+                        Value::Text(s) => text(j, s),
+                        Value::Flag(b) => j.extend_from_slice(if b { b"true" } else { b"false" }),
+                        Value::Num(n) => num(j, n),
+                        Value::Texts(list) => {
+                            j.push(b'[');
+                            for (k, s) in list.enumerate() {
+                                if k > 0 {
+                                    j.push(b',');
+                                }
+                                text(j, s);
+                            }
+                            j.push(b']');
+                        }
+                    }
+                }
+                j.push(b'}');
             }
             None => j.extend_from_slice(b"null"),
         }
@@ -760,6 +787,29 @@ mod tests {
             )
     }
 
+    /// A detail with a field of each kind (text, list, flag, u16, u8), each maybe set.
+    fn detail() -> impl Strategy<Value = Detail> {
+        (
+            proptest::option::of(text()),
+            proptest::option::of(proptest::collection::vec(text(), 0..3)),
+            any::<Option<bool>>(),
+            any::<Option<u16>>(),
+            any::<Option<u8>>(),
+            proptest::option::of(text()),
+        )
+            .prop_map(
+                |(sni, alpn, mutual_auth, http_status, ntp_mode, redis_command)| Detail {
+                    sni,
+                    alpn,
+                    mutual_auth,
+                    http_status,
+                    ntp_mode,
+                    redis_command,
+                    ..Detail::default()
+                },
+            )
+    }
+
     fn record() -> impl Strategy<Value = FlowRecord> {
         (
             (
@@ -779,7 +829,7 @@ mod tests {
             (
                 proptest::collection::vec(text(), 0..3),
                 proptest::option::of(text()),
-                proptest::option::of((proptest::option::of(text()), any::<Option<bool>>())),
+                proptest::option::of(detail()),
             ),
             (
                 side(),
@@ -808,11 +858,7 @@ mod tests {
                     matches,
                     findings: findings.into_iter().map(Text::from).collect(),
                     app: app.map(Text::from),
-                    app_detail: detail.map(|(sni, mutual_auth)| Detail {
-                        sni,
-                        mutual_auth,
-                        ..Detail::default()
-                    }),
+                    app_detail: detail,
                     from_initiator,
                     from_responder,
                     tunnel: tunnel.map(Text::from),
