@@ -31,13 +31,17 @@ impl<'a> Iterator for Texts<'a> {
     }
 }
 
-/// A value's bytes: a `u32` length (little-endian) and the bytes.
-fn put_bytes(b: &[u8], out: &mut Vec<u8>) {
-    // A string is at most MAX_TEXT characters and a list has at most 16 of them: far below
-    // 4 GiB, but the length must not wrap whatever comes.
-    let len = u32::try_from(b.len()).unwrap_or(u32::MAX);
+/// A value's length as it is packed: a `u32`, little-endian. A string is at most MAX_TEXT
+/// characters and a list has at most 16 of them, far below 4 GiB.
+fn put_len(len: usize, out: &mut Vec<u8>) {
+    let len = u32::try_from(len).unwrap_or(u32::MAX);
     out.extend_from_slice(&len.to_le_bytes());
-    out.extend_from_slice(&b[..len as usize]);
+}
+
+/// A list item: its length and its bytes.
+fn put_bytes(b: &[u8], out: &mut Vec<u8>) {
+    put_len(b.len(), out);
+    out.extend_from_slice(b);
 }
 
 /// The first length-prefixed value of `b` and what follows it.
@@ -54,12 +58,17 @@ fn as_str(b: &[u8]) -> &str {
 
 /// A type a detail field holds, and how it is packed.
 trait Field: Sized {
+    /// Bytes `put` writes.
+    fn size(&self) -> usize;
     fn put(&self, out: &mut Vec<u8>);
     fn get(b: &[u8]) -> Self;
     fn value(b: &[u8]) -> Value<'_>;
 }
 
 impl Field for String {
+    fn size(&self) -> usize {
+        self.len()
+    }
     fn put(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(self.as_bytes());
     }
@@ -72,6 +81,9 @@ impl Field for String {
 }
 
 impl Field for bool {
+    fn size(&self) -> usize {
+        1
+    }
     fn put(&self, out: &mut Vec<u8>) {
         out.push(u8::from(*self));
     }
@@ -84,6 +96,9 @@ impl Field for bool {
 }
 
 impl Field for u8 {
+    fn size(&self) -> usize {
+        1
+    }
     fn put(&self, out: &mut Vec<u8>) {
         out.push(*self);
     }
@@ -96,6 +111,9 @@ impl Field for u8 {
 }
 
 impl Field for u16 {
+    fn size(&self) -> usize {
+        2
+    }
     fn put(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.to_le_bytes());
     }
@@ -110,6 +128,9 @@ impl Field for u16 {
 }
 
 impl Field for Vec<String> {
+    fn size(&self) -> usize {
+        self.iter().map(|s| 4 + s.len()).sum()
+    }
     fn put(&self, out: &mut Vec<u8>) {
         for s in self {
             put_bytes(s.as_bytes(), out);
@@ -153,15 +174,18 @@ macro_rules! detail {
                 true $(&& self.$name.is_none())*
             }
 
+            /// Bytes `pack_into` writes.
+            fn packed_len(&self) -> usize {
+                0 $(+ self.$name.as_ref().map_or(0, |v| 5 + Field::size(v)))*
+            }
+
             fn pack_into(&self, out: &mut Vec<u8>) {
                 let mut field = 0u8;
-                let mut value = Vec::new();
                 $(
                     if let Some(v) = &self.$name {
                         out.push(field);
-                        value.clear();
-                        v.put(&mut value);
-                        put_bytes(&value, out);
+                        put_len(Field::size(v), out);
+                        v.put(out);
                     }
                     field += 1;
                 )*
@@ -259,8 +283,11 @@ impl Detail {
         if self.is_empty() {
             return None;
         }
-        let mut out = Vec::with_capacity(64);
+        // Sized first: one allocation, which the boxed slice keeps.
+        let len = self.packed_len();
+        let mut out = Vec::with_capacity(len);
         self.pack_into(&mut out);
+        debug_assert_eq!(out.len(), len, "packed_len and pack_into disagree");
         Some(PackedDetail(out.into_boxed_slice()))
     }
 }
@@ -286,7 +313,9 @@ impl PackedDetail {
 
     /// One field, when it was set: read in place, nothing unpacked.
     pub fn get(&self, name: &str) -> Option<Value<'_>> {
-        self.fields().find(|f| f.0 == name).map(|f| f.1)
+        let i = NAMES.iter().position(|n| *n == name)?;
+        let (_, b) = self.entries().find(|e| usize::from(e.0) == i)?;
+        Some(VALUES[i](b))
     }
 
     /// (field number, value bytes), in order.
