@@ -6,6 +6,7 @@ use std::borrow::Cow;
 
 use md5::{Digest as _, Md5};
 use sha2::Sha256;
+use smallvec::SmallVec;
 use tls_parser::{
     parse_tls_client_hello_extensions, parse_tls_handshake_client_hello,
     parse_tls_handshake_server_hello, parse_tls_server_hello_extensions, TlsCipherSuite,
@@ -118,18 +119,23 @@ fn plain_hello(body: &[u8]) -> bool {
             == body.len()
 }
 
-/// Handshake messages (type, body) that are whole in `hs`.
-fn messages(mut hs: &[u8]) -> Vec<(u8, &[u8])> {
-    let mut out = Vec::new();
-    while hs.len() >= 4 {
-        let len = usize::from(hs[1]) << 16 | usize::from(hs[2]) << 8 | usize::from(hs[3]);
-        if hs.len() < 4 + len {
-            break;
-        }
-        out.push((hs[0], &hs[4..4 + len]));
-        hs = &hs[4 + len..];
+/// Handshake messages (type, body) that are whole in `hs`. Read again for each question
+/// asked of them: a message header is four bytes, cheaper to read than a list to allocate.
+#[derive(Debug, Clone, Default)]
+struct Messages<'a>(&'a [u8]);
+
+impl<'a> Iterator for Messages<'a> {
+    type Item = (u8, &'a [u8]);
+    fn next(&mut self) -> Option<(u8, &'a [u8])> {
+        let hs = self.0;
+        let [t, l0, l1, l2, ..] = *hs else {
+            return None;
+        };
+        let len = usize::from(l0) << 16 | usize::from(l1) << 8 | usize::from(l2);
+        let body = hs.get(4..4 + len)?;
+        self.0 = &hs[4 + len..];
+        Some((t, body))
     }
-    out
 }
 
 /// An SSL 2.0-compatible ClientHello (RFC 5246 appendix E.2), which old clients still send
@@ -166,21 +172,27 @@ pub(crate) fn recognise(input: &Input<'_>) -> Guess {
             .all(|d| d.len() < 3 && (d.is_empty() || d[0] == HANDSHAKE));
         return if short { Guess::Short } else { Guess::No };
     }
-    let msgs: [Vec<(u8, &[u8])>; 2] = [
-        sides[0]
-            .as_ref()
-            .map(|s| messages(&s.handshake))
-            .unwrap_or_default(),
-        sides[1]
-            .as_ref()
-            .map(|s| messages(&s.handshake))
-            .unwrap_or_default(),
+    let msgs: [Messages<'_>; 2] = [
+        Messages(sides[0].as_ref().map_or(&[], |s| &s.handshake)),
+        Messages(sides[1].as_ref().map_or(&[], |s| &s.handshake)),
     ];
     // The client is the side whose first handshake message is a ClientHello.
     let client = (0..2)
-        .find(|&i| msgs[i].first().is_some_and(|m| m.0 == HS_CLIENT_HELLO))
+        .find(|&i| {
+            msgs[i]
+                .clone()
+                .next()
+                .is_some_and(|m| m.0 == HS_CLIENT_HELLO)
+        })
         .or(v2_client)
-        .or_else(|| (0..2).find(|&i| msgs[1 - i].first().is_some_and(|m| m.0 == HS_SERVER_HELLO)));
+        .or_else(|| {
+            (0..2).find(|&i| {
+                msgs[1 - i]
+                    .clone()
+                    .next()
+                    .is_some_and(|m| m.0 == HS_SERVER_HELLO)
+            })
+        });
     let Some(c) = client else {
         // No hello on either side: a session seen after its handshake. Records that are whole
         // and well formed are TLS; a lone partial header is not enough.
@@ -207,7 +219,7 @@ pub(crate) fn recognise(input: &Input<'_>) -> Guess {
     let mut tls13 = false;
     let mut server_done = false;
     let mut server_hello = false;
-    for &(t, body) in &msgs[s] {
+    for (t, body) in msgs[s].clone() {
         match t {
             HS_SERVER_HELLO => {
                 if let Ok((_, sh)) = parse_tls_handshake_server_hello(body) {
@@ -249,8 +261,8 @@ pub(crate) fn recognise(input: &Input<'_>) -> Guess {
         complete = true;
     } else {
         // The client's second flight: Certificate (possibly empty) before ClientKeyExchange.
-        let cert = msgs[c].iter().find(|m| m.0 == HS_CERTIFICATE).map(|m| m.1);
-        let kex = msgs[c].iter().any(|m| m.0 == HS_CLIENT_KEY_EXCHANGE);
+        let cert = msgs[c].clone().find(|m| m.0 == HS_CERTIFICATE).map(|m| m.1);
+        let kex = msgs[c].clone().any(|m| m.0 == HS_CLIENT_KEY_EXCHANGE);
         if let Some(body) = cert {
             // certificate_list<0..2^24-1>: an empty list is three zero bytes.
             let sent = body.len() > 3;
@@ -278,7 +290,7 @@ pub(crate) fn recognise(input: &Input<'_>) -> Guess {
     // The ClientHello's detail (SNI, ALPN, JA3, JA4: the costly part) only for the answer that
     // stands: an undecided verdict is thrown away.
     if complete || input.last {
-        if let Some(&(_, body)) = msgs[c].iter().find(|m| m.0 == HS_CLIENT_HELLO) {
+        if let Some((_, body)) = msgs[c].clone().find(|m| m.0 == HS_CLIENT_HELLO) {
             client_hello(body, &mut d);
         }
     }
@@ -308,10 +320,13 @@ fn grease(v: u16) -> bool {
     v & 0x0f0f == 0x0a0a && v >> 8 == v & 0xff
 }
 
+/// Numbers of a ClientHello (ciphers, extension types), on the stack for any usual hello.
+type Numbers = SmallVec<[u16; 64]>;
+
 /// Extension types of a ClientHello in their order, from the raw bytes (JA3 and JA4 need the
 /// order and the GREASE values, which a parsed list loses when one extension is odd).
-fn extension_types(mut ext: &[u8]) -> Vec<u16> {
-    let mut out = Vec::new();
+fn extension_types(mut ext: &[u8]) -> Numbers {
+    let mut out = Numbers::new();
     while ext.len() >= 4 {
         let t = u16::from_be_bytes([ext[0], ext[1]]);
         let len = usize::from(u16::from_be_bytes([ext[2], ext[3]]));
@@ -324,23 +339,26 @@ fn extension_types(mut ext: &[u8]) -> Vec<u16> {
     out
 }
 
+/// The ClientHello's detail: SNI, ALPN, JA3 and JA4. Runs once per TLS flow: the lists it
+/// needs live on the stack, and the strings it keeps are the only allocations made here
+/// (tls-parser allocates its own lists).
 fn client_hello(body: &[u8], d: &mut Detail) {
     let Ok((_, ch)) = parse_tls_handshake_client_hello(body) else {
         return;
     };
-    let ciphers: Vec<u16> = ch
+    let ciphers: Numbers = ch
         .ciphers
         .iter()
         .map(|c| c.0)
         .filter(|&c| !grease(c))
         .collect();
-    let types: Vec<u16> = ch.ext.map(extension_types).unwrap_or_default();
+    let types = ch.ext.map(extension_types).unwrap_or_default();
     let mut sni = None;
     let mut alpn: Vec<&[u8]> = Vec::new();
-    let mut versions: Vec<u16> = Vec::new();
+    let mut version = ch.version.0;
     let mut sigalgs: Vec<u16> = Vec::new();
-    let mut groups: Vec<u16> = Vec::new();
-    let mut point_formats: Vec<u8> = Vec::new();
+    let mut groups = Vec::new();
+    let mut point_formats: &[u8] = &[];
     if let Some(ext) = ch.ext {
         if let Ok((_, exts)) = parse_tls_client_hello_extensions(ext) {
             for e in exts {
@@ -350,11 +368,13 @@ fn client_hello(body: &[u8], d: &mut Detail) {
                     }
                     TlsExtension::ALPN(p) => alpn = p,
                     TlsExtension::SupportedVersions(v) => {
-                        versions = v.iter().map(|x| x.0).collect()
+                        if let Some(max) = v.iter().map(|x| x.0).filter(|&v| !grease(v)).max() {
+                            version = max;
+                        }
                     }
                     TlsExtension::SignatureAlgorithms(v) => sigalgs = v,
-                    TlsExtension::EllipticCurves(g) => groups = g.iter().map(|x| x.0).collect(),
-                    TlsExtension::EcPointFormats(p) => point_formats = p.to_vec(),
+                    TlsExtension::EllipticCurves(g) => groups = g,
+                    TlsExtension::EcPointFormats(p) => point_formats = p,
                     _ => {}
                 }
             }
@@ -366,41 +386,37 @@ fn client_hello(body: &[u8], d: &mut Detail) {
     }
 
     // JA3: version,ciphers,extensions,groups,point formats (decimal, GREASE left out), MD5.
-    // Written into one buffer: this runs once per ClientHello of every TLS flow.
-    let mut ja3 = String::with_capacity(256);
-    push_dec(&mut ja3, ch.version.0);
-    ja3.push(',');
-    push_list(&mut ja3, ciphers.iter().copied(), '-', push_dec);
-    ja3.push(',');
+    // Written into one buffer, which JA4's hash inputs reuse.
+    let mut buf = String::with_capacity(512);
+    push_dec(&mut buf, ch.version.0);
+    buf.push(',');
+    push_list(&mut buf, ciphers.iter().copied(), '-', push_dec);
+    buf.push(',');
     push_list(
-        &mut ja3,
+        &mut buf,
         types.iter().copied().filter(|&t| !grease(t)),
         '-',
         push_dec,
     );
-    ja3.push(',');
+    buf.push(',');
     push_list(
-        &mut ja3,
-        groups.iter().copied().filter(|&g| !grease(g)),
+        &mut buf,
+        groups.iter().map(|g| g.0).filter(|&g| !grease(g)),
         '-',
         push_dec,
     );
-    ja3.push(',');
+    buf.push(',');
     push_list(
-        &mut ja3,
+        &mut buf,
         point_formats.iter().map(|&p| u16::from(p)),
         '-',
         push_dec,
     );
-    d.ja3 = Some(hex(&Md5::digest(ja3.as_bytes())));
+    let mut ja3 = String::with_capacity(32);
+    push_hex(&mut ja3, &Md5::digest(buf.as_bytes()));
+    d.ja3 = Some(ja3);
 
     // JA4 (FoxIO): t<version><d|i><ciphers><extensions><alpn>_<ciphers hash>_<extensions hash>.
-    let version = versions
-        .iter()
-        .copied()
-        .filter(|&v| !grease(v))
-        .max()
-        .unwrap_or(ch.version.0);
     let ja4_version = match version {
         0x0304 => "13",
         0x0303 => "12",
@@ -413,16 +429,18 @@ fn client_hello(body: &[u8], d: &mut Detail) {
         0xfefc => "d3",
         _ => "00",
     };
-    let exts: Vec<u16> = types.iter().copied().filter(|&t| !grease(t)).collect();
+    let exts = types.iter().copied().filter(|&t| !grease(t));
     let alpn_mark = match alpn.first() {
         Some(p) if !p.is_empty() => {
             let (f, l) = (p[0], p[p.len() - 1]);
             if f.is_ascii_alphanumeric() && l.is_ascii_alphanumeric() {
                 [f as char, l as char]
             } else {
-                let h = hex(p);
-                let h = h.as_bytes();
-                [h[0] as char, h[h.len() - 1] as char]
+                // The first and last characters of the protocol's hex.
+                [
+                    HEX[usize::from(f >> 4)] as char,
+                    HEX[usize::from(l & 0xf)] as char,
+                ]
             }
         }
         _ => ['0', '0'],
@@ -430,42 +448,39 @@ fn client_hello(body: &[u8], d: &mut Detail) {
     // Sorted as four-digit hex strings, which is numeric order.
     let mut sorted_ciphers = ciphers.clone();
     sorted_ciphers.sort_unstable();
-    let mut sorted_exts: Vec<u16> = exts
-        .iter()
-        .copied()
+    let mut sorted_exts: Numbers = exts
+        .clone()
         .filter(|&t| t != 0x0000 && t != 0x0010)
         .collect();
     sorted_exts.sort_unstable();
-    let mut input = String::with_capacity(512);
-    let b_part = if sorted_ciphers.is_empty() {
-        "000000000000".to_string()
-    } else {
-        push_list(&mut input, sorted_ciphers.iter().copied(), ',', push_hex4);
-        hash12(&input)
-    };
-    let c_part = if sorted_exts.is_empty() {
-        "000000000000".to_string()
-    } else {
-        input.clear();
-        push_list(&mut input, sorted_exts.iter().copied(), ',', push_hex4);
-        let mut sigs = sigalgs.iter().copied().filter(|&s| !grease(s)).peekable();
-        if sigs.peek().is_some() {
-            input.push('_');
-            push_list(&mut input, sigs, ',', push_hex4);
-        }
-        hash12(&input)
-    };
     let mut ja4 = String::with_capacity(36);
     ja4.push('t');
     ja4.push_str(ja4_version);
     ja4.push(if sni.is_some() { 'd' } else { 'i' });
     push_two_digits(&mut ja4, ciphers.len().min(99));
-    push_two_digits(&mut ja4, exts.len().min(99));
+    push_two_digits(&mut ja4, exts.count().min(99));
     ja4.extend(alpn_mark);
     ja4.push('_');
-    ja4.push_str(&b_part);
+    if sorted_ciphers.is_empty() {
+        ja4.push_str("000000000000");
+    } else {
+        buf.clear();
+        push_list(&mut buf, sorted_ciphers.iter().copied(), ',', push_hex4);
+        push_hash12(&mut ja4, &buf);
+    }
     ja4.push('_');
-    ja4.push_str(&c_part);
+    if sorted_exts.is_empty() {
+        ja4.push_str("000000000000");
+    } else {
+        buf.clear();
+        push_list(&mut buf, sorted_exts.iter().copied(), ',', push_hex4);
+        let mut sigs = sigalgs.iter().copied().filter(|&s| !grease(s)).peekable();
+        if sigs.peek().is_some() {
+            buf.push('_');
+            push_list(&mut buf, sigs, ',', push_hex4);
+        }
+        push_hash12(&mut ja4, &buf);
+    }
     d.ja4 = Some(ja4);
 }
 
@@ -512,24 +527,33 @@ fn push_two_digits(out: &mut String, n: usize) {
     out.push((b'0' + (n % 10) as u8) as char);
 }
 
-fn hash12(s: &str) -> String {
-    let mut h = hex(&Sha256::digest(s.as_bytes())[..6]);
-    h.truncate(12);
-    h
+/// The first 12 hex digits of the SHA-256 of `s`.
+fn push_hash12(out: &mut String, s: &str) {
+    push_hex(out, &Sha256::digest(s.as_bytes())[..6]);
 }
 
-fn hex(b: &[u8]) -> String {
-    let mut s = String::with_capacity(b.len() * 2);
+fn push_hex(out: &mut String, b: &[u8]) {
     for &x in b {
-        s.push(HEX[usize::from(x >> 4)] as char);
-        s.push(HEX[usize::from(x & 0xf)] as char);
+        out.push(HEX[usize::from(x >> 4)] as char);
+        out.push(HEX[usize::from(x & 0xf)] as char);
     }
-    s
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn hash12(s: &str) -> String {
+        let mut out = String::new();
+        push_hash12(&mut out, s);
+        out
+    }
+
+    fn hex(b: &[u8]) -> String {
+        let mut out = String::new();
+        push_hex(&mut out, b);
+        out
+    }
 
     #[test]
     fn grease_values_are_recognised() {
