@@ -107,13 +107,17 @@ impl Finding {
     }
 }
 
+/// Catalogue rows: a flow matches at most a handful (5 in the shipped guide), held without an
+/// allocation.
+pub type Rows = smallvec::SmallVec<[RowId; 8]>;
+
 /// The verdict on one flow.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Classification {
     pub initiator: Side,
     pub rule: InitiatorRule,
     /// Every catalogue row that documents the flow, in catalogue order.
-    pub matches: Vec<RowId>,
+    pub matches: Rows,
     pub findings: Vec<Finding>,
 }
 
@@ -161,7 +165,7 @@ pub fn classify_in(rf: Reference<'_>, flow: &Flow) -> Classification {
     let cat = rf.catalogue;
     let transport = transport_of(flow.key.proto);
     let (initiator, rule) = initiator(cat, flow, transport);
-    let mut matches = Vec::new();
+    let mut matches = Rows::new();
     let mut findings = Vec::new();
     let Some(t) = transport else {
         return Classification {
@@ -179,9 +183,7 @@ pub fn classify_in(rf: Reference<'_>, flow: &Flow) -> Classification {
         rows_for(cat, t, init, resp, &mut matches);
         if matches.is_empty() {
             if let Some(o) = other_transport(t) {
-                let mut elsewhere = Vec::new();
-                rows_for(cat, o, init, resp, &mut elsewhere);
-                if !elsewhere.is_empty() {
+                if documents(cat, o, init, resp) {
                     findings.push(Finding::TransportMismatch);
                 }
             }
@@ -276,7 +278,7 @@ fn payload_findings(cat: &Catalogue, flow: &Flow, matches: &[RowId], out: &mut V
 
 /// Rows documenting a connection from `init` to `resp`: by listener port (a fixed source port,
 /// where the row has one, must match too), and rows that fix only the source port.
-fn rows_for(cat: &Catalogue, t: Transport, init: Endpoint, resp: Endpoint, out: &mut Vec<RowId>) {
+fn rows_for(cat: &Catalogue, t: Transport, init: Endpoint, resp: Endpoint, out: &mut Rows) {
     for &r in cat.index().by_listener(t, resp.port) {
         match cat.row(r).source_port {
             SourcePort::Fixed(sp) if sp != init.port => {}

@@ -7,6 +7,7 @@ use flowdoc_flow::{Detail, PackedDetail, Side, Value};
 use flowdoc_pipeline::LabelledFlow;
 use flowdoc_pipeline::Reference;
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 
 /// A text field that is mostly one of a few fixed words: those are borrowed, not copied
 /// (a record is made per flow); read back from JSON it is owned.
@@ -263,8 +264,9 @@ struct Line<'a, 'w> {
     first_seen: Shown<'a, i64>,
     last_seen: Shown<'a, i64>,
     status: &'w str,
-    matches: Vec<MatchLine<'a, 'w>>,
-    findings: Vec<&'w str>,
+    /// On the stack for the usual flow (the shipped guide matches a flow to at most 5 rows).
+    matches: SmallVec<[MatchLine<'a, 'w>; 5]>,
+    findings: SmallVec<[&'w str; 4]>,
     app: Option<&'w str>,
     /// `None`: no app (`null`). `Some(None)`: an app and nothing beyond its name (`{}`).
     app_detail: Option<Option<Cow<'a, PackedDetail>>>,

@@ -4,8 +4,9 @@ use std::fmt::Write as _;
 use comfy_table::{
     presets::UTF8_FULL_CONDENSED, Attribute, Cell, CellAlignment, Color, ContentArrangement, Table,
 };
-use flowdoc_catalogue::{Catalogue, RowId};
+use flowdoc_catalogue::Catalogue;
 use flowdoc_classify::Finding;
+use flowdoc_classify::Rows;
 use flowdoc_dissect::{link, Addr, Proto};
 use flowdoc_inventory::Inventory;
 use flowdoc_pipeline::{LabelledFlow, Summary};
@@ -81,11 +82,11 @@ impl Agg {
 }
 
 /// Documented flows grouped by (matched rows, transport, port).
-type LabelKey = (Vec<RowId>, Proto, Option<u16>);
+type LabelKey = (Rows, Proto, Option<u16>);
 /// Undocumented flows grouped by (transport, responder port, initiator, responder).
 type UndocKey = (Proto, Option<u16>, String, String, bool);
 /// Findings grouped by (finding, matched rows, transport, port).
-type FindingKey = (Finding, Vec<RowId>, Proto, Option<u16>);
+type FindingKey = (Finding, Rows, Proto, Option<u16>);
 
 /// Most distinct undocumented groups held; past it flows are only counted.
 const MAX_UNDOC_GROUPS: usize = 100_000;
