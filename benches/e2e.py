@@ -10,7 +10,9 @@ parse Ethernet/IPv4/TCP/UDP, count 5-tuples), flowdoc analyze on one thread (wit
 payload identification) and with flow threads, and tshark, tcpdump and ndpiReader where
 installed (at most 3 rounds for those: they take minutes). Rounds interleave the tools so that
 load drifting on a shared machine touches all. Prints the machine, packets/s, bytes/s, peak
-memory and each ratio to the baseline. --check RATIO exits 1 when flowdoc (one thread) runs
+memory and each ratio to the baseline, and this machine's own ceiling for several threads: one
+baseline per core, all at once (what perfect cores would run in the time of one).
+--check RATIO exits 1 when flowdoc (one thread) runs
 at less than RATIO of the baseline's rate (`.ci/run` does this on a small capture).
 
 Every tool reads a fresh copy of the capture, made just before the rounds and removed after
@@ -32,10 +34,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def timed(cmd):
-    """Wall time and peak RSS (KiB) of one run of cmd."""
+    """Wall time and peak RSS (KiB) of one run of cmd (a list of commands: all at once)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     t0 = time.perf_counter()
-    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    if isinstance(cmd[0], list):
+        procs = [subprocess.Popen(c, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for c in cmd]
+        for p in procs:
+            p.wait()
+    else:
+        subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
     elapsed = time.perf_counter() - t0
     # ru_maxrss of children is the largest so far; a later, smaller child cannot lower it.
     after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -44,6 +51,8 @@ def timed(cmd):
 
 def peak_rss(cmd):
     """Peak RSS of one run, measured in a fresh Python child so earlier runs do not mask it."""
+    if isinstance(cmd[0], list):
+        return max(peak_rss(c) for c in cmd)
     code = (
         "import resource,subprocess,sys;"
         "subprocess.run(sys.argv[1:],stdout=subprocess.DEVNULL,stderr=subprocess.DEVNULL);"
@@ -108,6 +117,12 @@ def run(a, rel, cap, size):
         ("flowdoc 1 thread, no payload", [flowdoc, "analyze", "--format", "json", "--threads", "1", "--payload-bytes", "0", cap]),
         (f"flowdoc {cores} threads", [flowdoc, "analyze", "--format", "json", "--threads", str(cores), cap]),
     ]
+    # The machine's own scaling: one baseline per core, all at once, each over the whole file.
+    # Perfect cores would run them in the time of one; what they take bounds what any number
+    # of threads can gain on this machine for this kind of work.
+    many = f"{cores} baselines at once"
+    if cores > 1:
+        tools.append((many, [[os.path.join(rel, "baseline"), cap]] * cores))
     others = []
     if a.no_others:
         pass
@@ -133,7 +148,8 @@ def run(a, rel, cap, size):
     base = results["baseline"][0]
     print(f"{'tool':<26}{'median s':>10}{'Mpkt/s':>10}{'MB/s':>10}{'peak MB':>10}{'rate vs baseline':>18}")
     for name, (med, rss) in results.items():
-        print(f"{name:<26}{med:>10.3f}{a.packets / med / 1e6:>10.2f}{size / med / 1e6:>10.0f}{rss / 1024:>10.1f}{base / med:>18.2f}")
+        k = cores if name == many else 1  # they read the file that many times
+        print(f"{name:<26}{med:>10.3f}{k * a.packets / med / 1e6:>10.2f}{k * size / med / 1e6:>10.0f}{rss / 1024:>10.1f}{k * base / med:>18.2f}")
     # Payload identification's cost: the median of each round's paired ratio.
     paired = [w / wo for w, wo in zip(times["flowdoc 1 thread"], times["flowdoc 1 thread, no payload"])]
     print(f"payload identification costs {100 * (statistics.median(paired) - 1):+.1f}% of one thread's time (median of {a.rounds} paired rounds)")
@@ -147,6 +163,14 @@ def run(a, rel, cap, size):
     spread("one thread's rate vs the baseline's, per round", "baseline", "flowdoc 1 thread")
     spread(f"{cores} threads' rate vs the baseline's, per round", "baseline", f"flowdoc {cores} threads")
     spread(f"{cores} threads' rate vs one thread's, per round", "flowdoc 1 thread", f"flowdoc {cores} threads")
+    if cores > 1:
+        # n baselines at once did n times one baseline's work.
+        ceiling = [cores * b / m for b, m in zip(times["baseline"], times[many])]
+        r = sorted(ceiling)
+        print(
+            f"this machine's ceiling: {cores} baselines at once run at {statistics.median(r):.2f} times one "
+            f"baseline's rate (range {r[0]:.2f}-{r[-1]:.2f} over {len(r)} rounds; {cores} perfect cores: {cores:.2f})"
+        )
     every = results[f"flowdoc {cores} threads"][0]
     for name in sorted(slow):
         print(
