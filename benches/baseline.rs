@@ -1,6 +1,6 @@
 //! The yardstick: the least work that still reads every packet of a pcap, parses
 //! Ethernet/IPv4/TCP/UDP by hand and counts packets per 5-tuple in a hash table. flowdoc's
-//! end-to-end benchmark (`benches/e2e.sh`) compares itself with this in the same run.
+//! end-to-end benchmark (`benches/e2e.py`) compares itself with this in the same run.
 //!
 //! Usage: `baseline FILE` prints `packets flows`.
 
@@ -19,7 +19,9 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let mut buf = vec![0u8; 4 << 20];
+    // 128 KiB at a time: the bytes `read` copies are still in the L2 cache when the loop
+    // reads them. With 4 MiB this ran 20% slower (61 rounds in two runs).
+    let mut buf = vec![0u8; 128 << 10];
     let (mut start, mut end) = (0usize, 0usize);
     let mut flows: HashMap<[u8; 13], u64, foldhash::fast::FixedState> = HashMap::default();
     let mut packets = 0u64;

@@ -9,8 +9,10 @@ use std::sync::Arc;
 
 use crate::{CaptureError, ReadMode};
 
-/// Size of one `read` into the reused buffer.
-const CHUNK: usize = 2 << 20;
+/// Size of one `read` into the reused buffer: small enough that the bytes the kernel copied are
+/// still in the L2 cache when the records are walked and dissected (2 MiB ran 3 to 7% slower
+/// on one thread; 32 KiB, 1.5 to 8%, from the syscalls).
+const CHUNK: usize = 128 << 10;
 
 enum Store {
     Map(memmap2::Mmap),
