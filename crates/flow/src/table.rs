@@ -443,18 +443,35 @@ struct Slab {
     flows: Vec<Flow>,
 }
 
+/// Most flows whose room is reserved at once (128 MiB of address space): the default cap.
+const RESERVE: usize = 1 << 20;
+
 impl Slab {
     /// Appends a flow and returns its place.
     #[inline]
     fn push(&mut self, flow: Flow, cap: usize) -> usize {
         if self.flows.len() == self.flows.capacity() {
-            let want = (self.flows.capacity() * 2).clamp(1024, cap.max(1024));
-            self.flows
-                .reserve_exact(want.saturating_sub(self.flows.len()).max(1));
-            huge_pages(&self.flows);
+            self.grow(cap);
         }
         self.flows.push(flow);
         self.flows.len() - 1
+    }
+
+    /// Room for more flows. The first time, room for the cap (up to [`RESERVE`]) is reserved
+    /// at once: address space only, which the kernel backs page by page as flows are written
+    /// (on huge pages where it can), so the array is never copied and its memory grows with
+    /// the flows, not the cap. Doubling is the fallback, past that or if the reservation fails.
+    #[cold]
+    fn grow(&mut self, cap: usize) {
+        let cap = cap.max(1024);
+        if self.flows.capacity() == 0 && self.flows.try_reserve_exact(cap.min(RESERVE)).is_ok() {
+            huge_pages(&self.flows);
+            return;
+        }
+        let want = (self.flows.capacity() * 2).clamp(1024, cap);
+        self.flows
+            .reserve_exact(want.saturating_sub(self.flows.len()).max(1));
+        huge_pages(&self.flows);
     }
 }
 
