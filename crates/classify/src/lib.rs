@@ -264,8 +264,12 @@ fn payload_findings(cat: &Catalogue, flow: &Flow, matches: &[RowId], out: &mut V
     if app == App::Icmp {
         return;
     }
-    let taken = id.detail.as_ref().and_then(|d| d.get("starttls")) == Some(Value::Text("taken"));
-    if expects().any(|e| e.accepts(app, taken)) {
+    // A STARTTLS taken matters only where a row would accept this protocol with it: the
+    // flow's detail (a cold cache line by now) is read then, not for every flow.
+    let taken = || id.detail.as_ref().and_then(|d| d.get("starttls")) == Some(Value::Text("taken"));
+    if expects().any(|e| e.accepts(app, false))
+        || (expects().any(|e| e.accepts(app, true)) && taken())
+    {
         return;
     }
     if !expects().any(|e| e.app == Some(app)) {

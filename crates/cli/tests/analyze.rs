@@ -456,6 +456,36 @@ fn overlay_moves_a_port_and_bad_overlays_name_the_line() {
     );
 }
 
+/// A row that wants XMPP over TLS is satisfied by a stream that took STARTTLS; a row that
+/// wants TLS from the first byte is not.
+#[test]
+fn starttls_taken_satisfies_a_row_that_wants_xmpp_over_tls_only() {
+    let dir = std::env::temp_dir().join(format!("flowdoc-starttls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp");
+    let site = dir.join("site.toml");
+    let s2s = |payload: &str| {
+        std::fs::write(
+            &site,
+            format!("[[change]]\nid = \"T22.2\"\npayload = \"{payload}\"\n"),
+        )
+        .expect("write");
+        let rs = records(&[
+            fixture("cluster.pcap").to_str().unwrap_or_default(),
+            "--overlay",
+            site.to_str().unwrap_or_default(),
+        ]);
+        let flows = find(&rs, 5269, "tcp");
+        assert_eq!(flows.len(), 2);
+        for f in &flows {
+            let d = f.app_detail.as_ref().expect("detail");
+            assert_eq!(d.starttls.as_deref(), Some("taken"));
+        }
+        flows[0].findings.clone()
+    };
+    assert!(s2s("xmpp/tls").is_empty());
+    assert_eq!(s2s("tls"), ["protocol-mismatch", "tls-expected"]);
+}
+
 #[test]
 fn catalogue_filters_by_port_table_and_text() {
     let out = flowdoc()
