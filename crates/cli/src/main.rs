@@ -103,6 +103,7 @@ impl CommonArgs {
             payload_bytes: self.payload_bytes,
             closed_linger_ns: None,
             active_timeout_ns: secs_ns(self.active_timeout),
+            ..flowdoc_flow::FlowConfig::default()
         }
     }
 }

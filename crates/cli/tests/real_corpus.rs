@@ -69,6 +69,7 @@ fn ours(cat: &Catalogue, path: &Path, threads: usize) -> BTreeMap<Key, Counts> {
             payload_bytes: flowdoc_flow::DEFAULT_PAYLOAD_BYTES,
             closed_linger_ns: None,
             active_timeout_ns: None,
+            ..FlowConfig::default()
         },
         ..Options::default()
     };

@@ -33,6 +33,10 @@ pub struct FlowConfig {
     /// A flow longer than this ends (and its next packet starts a new one), so that a
     /// connection that lasts for days is reported while it lasts. `None`: never.
     pub active_timeout_ns: Option<i64>,
+    /// A full table evicts down to this many sixteenths of the cap (at least one flow). 7
+    /// (the default): a flood pays the sort once per many new flows. The threads' tables keep
+    /// 15: what one eviction ends is held until its round is merged, so it must stay small.
+    pub evict_to_16ths: u8,
 }
 
 /// The default cap: a million flows, 128 bytes each in one dense array (about 140 MB with the
@@ -48,6 +52,7 @@ impl Default for FlowConfig {
             payload_bytes: DEFAULT_PAYLOAD_BYTES,
             closed_linger_ns: None,
             active_timeout_ns: None,
+            evict_to_16ths: 7,
         }
     }
 }
@@ -358,14 +363,15 @@ impl FlowTable {
         }
     }
 
-    /// Frees room: idle flows first, then the least recently seen, down to 7/16 of the cap.
+    /// Frees room: idle flows first, then the least recently seen, down to
+    /// [`FlowConfig::evict_to_16ths`] of the cap.
     fn make_room(&mut self, now_ns: i64, done: &mut impl FnMut(Flow)) {
         self.expire(now_ns, done);
         if self.len() < self.cfg.max_flows {
             return;
         }
-        // Down to 7/16 of the cap, so that a flood pays this sort once per many new flows.
-        let n = (self.len() - self.cfg.max_flows * 7 / 16).max(1);
+        let keep = self.cfg.max_flows * usize::from(self.cfg.evict_to_16ths.min(16)) / 16;
+        let n = self.len().saturating_sub(keep).max(1);
         let mut by_age: Vec<(i64, FlowKey)> = self.open().map(|f| (f.last_ns, f.key)).collect();
         by_age.select_nth_unstable(n - 1);
         by_age.truncate(n);
@@ -682,6 +688,28 @@ mod tests {
         assert_eq!(flows[0].end, EndReason::Evicted);
         assert_eq!(flows[0].key.a.port.min(flows[0].key.b.port), 80);
         assert_eq!(flows.iter().map(|f| f.packets()).sum::<u64>(), 40);
+    }
+
+    #[test]
+    fn a_full_table_evicts_down_to_its_share_of_the_cap() {
+        // The 17th flow finds the table full: down to 7/16 of 16 (9 evicted), or to 15/16 (1).
+        let pkts: Vec<_> = (0..17u16)
+            .map(|i| (i64::from(i), tcp(1, 1000 + i, 2, 80, SYN)))
+            .collect();
+        for (keep, evicted) in [(7, 9), (15, 1), (16, 1), (0, 16)] {
+            let cfg = FlowConfig {
+                max_flows: 16,
+                idle_timeout_ns: None,
+                evict_to_16ths: keep,
+                ..FlowConfig::default()
+            };
+            let (flows, stats) = run(cfg, &pkts);
+            assert_eq!(
+                (stats.evicted, flows.len()),
+                (evicted, 17),
+                "keep {keep}/16"
+            );
+        }
     }
 
     #[test]
