@@ -4,7 +4,7 @@
 //! A flow keeps its detail for its whole life, and most fields are unset: a `Detail` is 560
 //! bytes of options whatever was seen, and each string is one more allocation. Kept, it is
 //! packed: the fields that were seen, one after another in one allocation sized to them (a
-//! SIP method, 11 bytes; a whole TLS handshake's detail, about 200).
+//! SIP method, a dozen bytes; a whole TLS handshake's detail, about 200).
 
 use serde::{Deserialize, Serialize};
 
