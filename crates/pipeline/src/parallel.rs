@@ -477,7 +477,7 @@ impl<R: Send> Parallel<'_, '_, R> {
     /// One round on every thread: phase 2 over the first `used` chunks of set `set` (counts,
     /// sweeps and fragments here, then every table folds its packets), while phase 1 walks
     /// `read`'s ranges into the chunks of the other set. This thread first writes out the
-    /// flows the last round ended; those this round's folds end join `ready` in order.
+    /// flows the last round ended; those this round's folds end become `ready`, in order.
     fn run_epoch(
         &mut self,
         set: usize,
@@ -540,9 +540,11 @@ impl<R: Send> Parallel<'_, '_, R> {
                 break;
             }
         };
-        let ready = &mut self.ready;
+        // The last round's flows, written by this thread before its first job; this round's
+        // take their place below.
+        let mut last = std::mem::take(&mut self.ready);
         let mut here = || {
-            drain(ready, sink);
+            drain(&mut last, sink);
             job();
         };
         let jobs = tables.len() + ranges.len();
@@ -576,12 +578,7 @@ impl<R: Send> Parallel<'_, '_, R> {
                 }
             })
         });
-        // The last round's flows were written by this round's first job.
-        if self.ready.is_empty() {
-            self.ready = all;
-        } else {
-            self.ready.extend(all);
-        }
+        self.ready = all;
     }
 
     /// Ends every open flow (the first table's on this thread, each other's on a thread of its
