@@ -157,20 +157,15 @@ def run(a, rel, cap, size):
     print(f"{cores} threads run at {one / results[f'flowdoc {cores} threads'][0]:.2f} times one thread's rate")
     # The same ratios taken round by round (each round's tools ran within a second or two of
     # each other): their spread shows how far the machine moved them during the run.
-    def spread(label, num, den):
-        r = sorted(n / d for n, d in zip(times[num], times[den]))
+    def spread(label, num, den, k=1):
+        r = sorted(k * n / d for n, d in zip(times[num], times[den]))
         print(f"{label}: median {statistics.median(r):.2f}, range {r[0]:.2f}-{r[-1]:.2f} over {len(r)} rounds")
     spread("one thread's rate vs the baseline's, per round", "baseline", "flowdoc 1 thread")
     spread(f"{cores} threads' rate vs the baseline's, per round", "baseline", f"flowdoc {cores} threads")
     spread(f"{cores} threads' rate vs one thread's, per round", "flowdoc 1 thread", f"flowdoc {cores} threads")
     if cores > 1:
-        # n baselines at once did n times one baseline's work.
-        ceiling = [cores * b / m for b, m in zip(times["baseline"], times[many])]
-        r = sorted(ceiling)
-        print(
-            f"this machine's ceiling: {cores} baselines at once run at {statistics.median(r):.2f} times one "
-            f"baseline's rate (range {r[0]:.2f}-{r[-1]:.2f} over {len(r)} rounds; {cores} perfect cores: {cores:.2f})"
-        )
+        # n baselines at once did n times one baseline's work; perfect cores would give n.
+        spread(f"this machine's ceiling ({many} against one, work for work), per round", "baseline", many, k=cores)
     every = results[f"flowdoc {cores} threads"][0]
     for name in sorted(slow):
         print(
