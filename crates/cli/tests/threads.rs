@@ -86,15 +86,15 @@ fn splits() -> Vec<Split> {
         Split::default(),
         Split {
             chunk_bytes: 97,
-            chunks_per_epoch: 1,
+            chunks_in_flight: 1,
         },
         Split {
             chunk_bytes: 500,
-            chunks_per_epoch: 3,
+            chunks_in_flight: 3,
         },
         Split {
             chunk_bytes: 4096,
-            chunks_per_epoch: 5,
+            chunks_in_flight: 5,
         },
     ]
 }
@@ -227,7 +227,7 @@ proptest! {
         let mut tail = pcap(&o, &frames[at..]);
         tail.truncate(tail.len().saturating_sub(7).max(24));
         std::fs::write(&b, tail).expect("write");
-        let split = Split { chunk_bytes: chunk, chunks_per_epoch: per };
+        let split = Split { chunk_bytes: chunk, chunks_in_flight: per };
         for paths in [vec![whole.clone()], vec![a.clone(), b.clone()]] {
             for (name, cfg) in configs() {
                 let one = run(&paths, cfg, 1, Split::default());

@@ -38,29 +38,29 @@ pub struct Options {
     pub split: Split,
 }
 
-/// How a file is cut up for several threads: ranges of `chunk_bytes` (walked by any thread),
-/// `chunks_per_epoch` of them (0: four per thread) read before the flow tables take their
-/// packets. Small enough that an epoch's bytes and packets stay in the processor's cache
-/// between the two phases; the results do not depend on it.
+/// How a file is cut up for several threads: chunks of `chunk_bytes` (each read by any
+/// thread, then folded by every flow table), at most `chunks_in_flight` of them (0: four per
+/// thread) between being read and being written out. Small enough that the chunks in flight
+/// stay in the processor's cache; the results do not depend on either.
 #[derive(Debug, Clone, Copy)]
 pub struct Split {
     pub chunk_bytes: u64,
-    pub chunks_per_epoch: usize,
+    pub chunks_in_flight: usize,
 }
 
 impl Default for Split {
     fn default() -> Self {
         Split {
             chunk_bytes: 512 << 10,
-            chunks_per_epoch: 0,
+            chunks_in_flight: 0,
         }
     }
 }
 
 impl Split {
-    /// Chunks per epoch for `threads` threads.
+    /// Chunks in flight for `threads` threads.
     fn chunks(&self, threads: usize) -> usize {
-        match self.chunks_per_epoch {
+        match self.chunks_in_flight {
             0 => 4 * threads.max(1),
             n => n,
         }

@@ -1,35 +1,33 @@
 //! Several threads on one analysis, with the results of one thread.
 //!
-//! A file is read in epochs of a few megabytes, each in two phases:
+//! A file is cut into chunks of bytes. Each chunk goes through four jobs, and every thread
+//! takes whichever job is ready next ([`Sched`]), so that no thread waits for a round of
+//! others to end, only for a chunk it needs:
 //!
-//! 1. **Read and dissect** (every thread): the epoch is cut into chunks of bytes that threads
-//!    take in turn. A thread reads its chunk with `pread`, finds where its first record begins
-//!    ([`PcapSplit`] guesses from a chain of record headers), dissects every record and files
-//!    each packet under the flow table (shard) its symmetric hash picks, with the hash and the
-//!    record's place. Before its first job the writing thread writes the flows the last
-//!    epoch ended.
-//!    The guesses are then checked in file order: each chunk must begin exactly where the one
-//!    before ended, or it is walked again from there. Files that cannot be cut (pcapng, gzip,
-//!    FIFOs) are read by one thread into the same chunks.
-//! 2. **Fold** (one thread per flow table): each table takes its packets chunk by chunk in
-//!    file order, so every flow sees its packets in the order one table would.
+//! 1. **Read** (any thread): the chunk is read with `pread` into its slot's buffer. The thread
+//!    finds where its first record begins ([`PcapSplit`] guesses from a chain of record
+//!    headers), dissects every record and files each packet under the flow table its
+//!    symmetric hash picks, with the hash and the record's place. Files that cannot be cut
+//!    (pcapng, gzip, FIFOs) are read in order, one chunk at a time.
+//! 2. **Order** (one thread at a time, chunk after chunk): each chunk must begin exactly where
+//!    the one before ended, or it is walked again from there. Here too the sweeps (idle and
+//!    active timeouts) are found where one thread's clock would strike, from each chunk's
+//!    running maxima of time, and non-first IP fragments are sent to the table of their
+//!    datagram's first fragment, at their place.
+//! 3. **Fold** (one per table, chunk after chunk): the table takes its packets, sweeps and
+//!    fragments in file order, so every flow sees its packets in the order one table would.
+//!    Each flow that ends is tagged with the place of the record that ended it.
+//! 4. **Write** (the caller's thread): the flows the tables ended in the chunk are merged by
+//!    that place (flows a sweep ends by first packet, then key) and handed to the sink. The
+//!    chunk's slot is then free to read another chunk into.
 //!
-//! The two phases of neighbouring epochs overlap: while the tables fold epoch `k` from one
-//! set of chunks, the threads read epoch `k + 1` into the other set. The jobs of a round (the
-//! tables, then the chunks) are taken from one queue, so a thread that is done with its table
-//! reads instead of waiting for the slowest table, and a round ends at one wait, not two.
-//!
-//! The rest keeps one thread's results exactly: the table sweeps (idle and active timeouts)
-//! happen at the packets where one thread's clock would sweep, found from each chunk's
-//! running maxima of time; non-first IP fragments go to the table of their datagram's first
-//! fragment, at their place; every flow that ends is tagged with the place of the record that
-//! ended it, and the tables' flows are merged by that place (flows a sweep ends by first
-//! packet, then key; the flows open at the end likewise).
+//! A few chunks are in flight at once (four per thread), so their bytes and packets stay in
+//! the processor's cache between the jobs. The flows still open at the end are merged by
+//! first packet, then key.
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Condvar, Mutex, PoisonError, RwLock};
 
 use flowdoc_capture::{CaptureError, CaptureReader, PcapSplit, ReadMode, Record};
 use flowdoc_dissect::{dissect, Addr, Dissected, FragmentId, Packet, Proto, Tunnel};
@@ -51,9 +49,9 @@ const BEFORE: u64 = 0;
 const RECORD: u64 = 1;
 const SWEEP: u64 = 2;
 
-/// The place of an event: chunk of the epoch, record in the chunk, kind.
-fn place(chunk: usize, pos: u32, kind: u64) -> u64 {
-    ((chunk as u64) << 40) | (u64::from(pos) << 2) | kind
+/// The place of an event in its chunk: record, kind.
+fn place(pos: u32, kind: u64) -> u64 {
+    (u64::from(pos) << 2) | kind
 }
 
 /// The table (of `n`) that owns a packet's flow: from the hash's low half, which the tables'
@@ -107,7 +105,7 @@ impl Desc {
     }
 }
 
-/// A part of an epoch, read and dissected by one thread.
+/// A part of a file, read and dissected by one thread.
 #[derive(Debug, Default)]
 struct Chunk {
     buf: Vec<u8>,
@@ -130,6 +128,10 @@ struct Chunk {
     /// packets where the sweep clock can strike.
     maxima: Vec<(u32, i64)>,
     counts: Summary,
+    /// Set when the chunk is put in order: the sweeps due in it, and its non-first fragments
+    /// by table.
+    sweeps: Vec<(u64, i64)>,
+    events: Vec<Vec<FragEvent>>,
 }
 
 impl Chunk {
@@ -212,11 +214,53 @@ fn walk_chunk(split: &PcapSplit, c: &mut Chunk, start: u64, end: u64, exact: boo
     c.error = w.error;
 }
 
+/// Reads the next records of a serial input into a chunk, about `step` bytes of them, with at
+/// most `budget` bytes of each payload. Returns true when the input ended or failed.
+fn read_serial(
+    reader: &mut CaptureReader,
+    c: &mut Chunk,
+    step: u64,
+    budget: usize,
+    n: usize,
+) -> bool {
+    c.reset(n);
+    let mut buf = std::mem::take(&mut c.buf);
+    buf.clear();
+    let mut bytes = 0u64;
+    let mut ended = false;
+    while bytes < step {
+        match reader.next_record() {
+            Ok(Some(rec)) => {
+                bytes += rec.data.len() as u64 + 16;
+                c.record(&rec, n, |pl| {
+                    let at = buf.len();
+                    let k = pl.len().min(budget);
+                    buf.extend_from_slice(&pl[..k]);
+                    (at as u32, k as u32)
+                });
+            }
+            Ok(None) => {
+                ended = true;
+                break;
+            }
+            Err(e) => {
+                c.error = Some(e);
+                ended = true;
+                break;
+            }
+        }
+    }
+    c.buf = buf;
+    c.base = 0;
+    c.next = reader.file_pos();
+    ended
+}
+
 /// A flow that ended, with the place that ended it and what `render` made of it.
 type Ended<R> = (u64, LabelledFlow, R);
 
 /// A non-first fragment whose datagram's first fragment has not come yet: its place when it
-/// is in the epoch being routed.
+/// is in the chunk being routed.
 #[derive(Debug)]
 struct Waiting {
     at: Option<u64>,
@@ -245,23 +289,304 @@ struct Parallel<'c, 'r, R> {
     /// Table of each datagram whose first fragment was seen.
     routes: HashMap<FragmentId, usize, FixedState>,
     waiting: HashMap<FragmentId, Vec<Waiting>, FixedState>,
-    /// Two sets of an epoch's chunks: while the tables fold one epoch from one set, the
-    /// next epoch is read into the other.
-    chunks: [Vec<Mutex<Chunk>>; 2],
-    /// Flows ended by the last epoch, in order, for the sink.
-    ready: Vec<Ended<R>>,
+    /// The chunks in flight, used in turn: a file's chunk `i` is in slot `i % slots.len()`.
+    slots: Vec<Slot<R>>,
     summary: Summary,
-    /// The other `n - 1` threads, started once for the whole run: each epoch's two phases
-    /// hand them work instead of starting threads of their own (two per epoch, hundreds per
-    /// gigabyte, each a stack to map, fault in and unmap, and a wake-up to wait for).
+    /// The other `n - 1` threads, started once for the whole run: each file hands them its
+    /// jobs instead of starting threads of its own.
     pool: Option<rayon::ThreadPool>,
 }
 
-/// Hands flows to the sink.
-fn drain<R>(ready: &mut Vec<Ended<R>>, sink: &mut dyn FnMut(&LabelledFlow, &R)) {
-    for (_, lf, r) in ready.drain(..) {
-        sink(&lf, &r);
+/// One chunk in flight, and the flows each table's fold of it ended.
+struct Slot<R> {
+    chunk: RwLock<Chunk>,
+    outs: Vec<Mutex<Vec<Ended<R>>>>,
+}
+
+/// Where a file's chunks come from.
+enum Input<'a> {
+    /// A pcap file: chunk `i` holds the records that begin in its `i`-th range of
+    /// `chunk_bytes`, read by any thread.
+    Split(&'a PcapSplit),
+    /// Any other file: chunks of about `chunk_bytes` of records, read in order, by one thread
+    /// at a time.
+    Serial(&'a Mutex<CaptureReader>),
+}
+
+/// One job for one thread.
+#[derive(Debug, Clone, Copy)]
+enum Job {
+    /// Read and dissect chunk `i`.
+    Read(u64),
+    /// Put chunks `a..b` in file order (a wrong guess of where a chunk begins is read again)
+    /// and find their sweeps and fragments.
+    Order(u64, u64),
+    /// Table `t` folds chunk `i`.
+    Fold(usize, u64),
+    /// Write out the flows chunk `i` ended (the sink's thread only).
+    Drain(u64),
+}
+
+enum Next {
+    Job(Job),
+    Wait,
+    Done,
+}
+
+/// Who does what next. Every change is made under one lock; every job runs outside it. A
+/// chunk is read, put in order, folded by every table and written out, in that order, and its
+/// slot is only read into again once it is written out.
+struct Sched {
+    /// Chunks in the file: fewer when reading stops early, and `u64::MAX` for a serial input
+    /// until its end is read.
+    end: u64,
+    next_read: u64,
+    /// Per slot: its chunk is read.
+    read: Vec<bool>,
+    /// Chunks before this one are in order: the tables may fold them.
+    ordered: u64,
+    ordering: bool,
+    /// Per table: the next chunk it folds, and whether a thread is folding it.
+    table_next: Vec<u64>,
+    table_busy: Vec<bool>,
+    /// Per slot: the tables that folded its chunk.
+    folded: Vec<usize>,
+    /// Chunks before this one are written out.
+    drained: u64,
+    draining: bool,
+    /// One thread reads a serial input at a time.
+    serial: bool,
+    serial_busy: bool,
+    /// Threads waiting for a job.
+    sleepers: usize,
+    /// A job panicked: every thread stops, and the panic comes back where they end.
+    failed: bool,
+}
+
+impl Sched {
+    fn new(end: u64, slots: usize, tables: usize, serial: bool) -> Sched {
+        Sched {
+            end,
+            next_read: 0,
+            read: vec![false; slots],
+            ordered: 0,
+            ordering: false,
+            table_next: vec![0; tables],
+            table_busy: vec![false; tables],
+            folded: vec![0; slots],
+            drained: 0,
+            draining: false,
+            serial,
+            serial_busy: false,
+            sleepers: 0,
+            failed: false,
+        }
     }
+
+    fn slot(&self, i: u64) -> usize {
+        (i % self.read.len() as u64) as usize
+    }
+
+    /// Thread `me`'s next job, taken: writing out (thread 0 only, it holds the sink), putting
+    /// in order (both unblock the others), its own table's fold, reading, another table's fold.
+    fn take(&mut self, me: usize) -> Next {
+        if self.failed || self.drained >= self.end {
+            return Next::Done;
+        }
+        let n = self.table_next.len();
+        let d = self.drained;
+        if me == 0 && !self.draining && d < self.ordered && self.folded[self.slot(d)] == n {
+            self.draining = true;
+            return Next::Job(Job::Drain(d));
+        }
+        let o = self.ordered;
+        if !self.ordering && o < self.end && o < self.next_read && self.read[self.slot(o)] {
+            let mut b = o + 1;
+            while b < self.end && b < self.next_read && self.read[self.slot(b)] {
+                b += 1;
+            }
+            self.ordering = true;
+            return Next::Job(Job::Order(o, b));
+        }
+        let own = me % n;
+        if let Some(job) = self.fold(own) {
+            return Next::Job(job);
+        }
+        let slots = self.read.len() as u64;
+        if self.next_read < self.end
+            && self.next_read < d + slots
+            && !(self.serial && self.serial_busy)
+        {
+            self.serial_busy = self.serial;
+            self.next_read += 1;
+            return Next::Job(Job::Read(self.next_read - 1));
+        }
+        match (0..n).find_map(|t| self.fold(t)) {
+            Some(job) => Next::Job(job),
+            None => Next::Wait,
+        }
+    }
+
+    fn fold(&mut self, t: usize) -> Option<Job> {
+        if self.table_busy[t] || self.table_next[t] >= self.ordered {
+            return None;
+        }
+        self.table_busy[t] = true;
+        Some(Job::Fold(t, self.table_next[t]))
+    }
+
+    /// A job is done; `end` is the chunk count when the job found where reading ends.
+    fn finished(&mut self, job: Job, end: Option<u64>) {
+        if let Some(e) = end {
+            self.end = self.end.min(e);
+        }
+        match job {
+            Job::Read(i) => {
+                let s = self.slot(i);
+                self.read[s] = true;
+                self.serial_busy = false;
+            }
+            Job::Order(_, b) => {
+                self.ordering = false;
+                self.ordered = b.min(self.end);
+            }
+            Job::Fold(t, i) => {
+                let s = self.slot(i);
+                self.table_busy[t] = false;
+                self.table_next[t] = i + 1;
+                self.folded[s] += 1;
+            }
+            Job::Drain(i) => {
+                let s = self.slot(i);
+                self.draining = false;
+                self.drained = i + 1;
+                self.read[s] = false;
+                self.folded[s] = 0;
+            }
+        }
+    }
+}
+
+/// Stops every thread when a job panics, so that none waits for it.
+struct StopOnPanic<'a>(&'a Mutex<Sched>, &'a Condvar);
+
+impl Drop for StopOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            lock(self.0).failed = true;
+            self.1.notify_all();
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Thread `me` takes jobs until the file is done. `run` does a job and says where reading
+/// ends when the job found it.
+fn take_jobs(
+    sched: &Mutex<Sched>,
+    cv: &Condvar,
+    me: usize,
+    run: &mut dyn FnMut(Job) -> Option<u64>,
+) {
+    let _stop = StopOnPanic(sched, cv);
+    let mut st = lock(sched);
+    loop {
+        match st.take(me) {
+            Next::Done => {
+                if st.sleepers > 0 {
+                    cv.notify_all();
+                }
+                return;
+            }
+            Next::Wait => {
+                st.sleepers += 1;
+                st = cv.wait(st).unwrap_or_else(PoisonError::into_inner);
+                st.sleepers -= 1;
+            }
+            Next::Job(job) => {
+                drop(st);
+                let end = run(job);
+                st = lock(sched);
+                st.finished(job, end);
+                if st.sleepers > 0 {
+                    cv.notify_all();
+                }
+            }
+        }
+    }
+}
+
+/// What puts chunks in file order, one chunk after the other.
+struct InOrder<'p> {
+    n: usize,
+    clock: &'p mut SweepClock,
+    routes: &'p mut HashMap<FragmentId, usize, FixedState>,
+    waiting: &'p mut HashMap<FragmentId, Vec<Waiting>, FixedState>,
+    summary: &'p mut Summary,
+    fs: &'p mut FileSummary,
+    /// Where the next chunk's first record must begin (a split file).
+    expected: u64,
+}
+
+impl InOrder<'_> {
+    /// Chunk `i`, in order after the one before. Returns the chunk count when reading stops
+    /// with this chunk.
+    fn order(&mut self, c: &mut Chunk, i: u64, input: &Input<'_>, step: u64) -> Option<u64> {
+        let n = self.n;
+        let mut end = None;
+        if let Input::Split(split) = input {
+            let stop = (split.data_start() + (i + 1) * step).min(split.len());
+            if self.expected >= stop {
+                // A record from before covers the whole range.
+                c.reset(n);
+                c.next = self.expected;
+            } else if c.first != Some(self.expected) {
+                walk_chunk(split, c, self.expected, stop, true, n);
+            }
+            self.expected = c.next;
+        }
+        let before = self.fs.records;
+        self.fs.records += u64::from(c.count);
+        if let Some(mut e) = c.error.take() {
+            if let Input::Split(_) = input {
+                e.renumber(before);
+            }
+            self.fs.error = Some(e.to_string());
+            end = Some(i + 1);
+        }
+        self.summary.absorb(&c.counts);
+        c.sweeps.clear();
+        for &(pos, ts) in &c.maxima {
+            if self.clock.due(ts) {
+                c.sweeps.push((place(pos, SWEEP), ts));
+            }
+        }
+        c.events = route_fragments(self.routes, self.waiting, c, n);
+        end
+    }
+}
+
+/// Flows one chunk ended, from every table, in the order one table would have ended them.
+fn merge<R>(outs: &[Mutex<Vec<Ended<R>>>]) -> Vec<Ended<R>> {
+    let mut all: Vec<Ended<R>> = Vec::with_capacity(outs.iter().map(|o| lock(o).len()).sum());
+    for o in outs {
+        all.append(&mut lock(o));
+    }
+    // Stable: the flows one packet ends come from one table, in its order; a sweep's flows
+    // come from every table and go by first packet, then key.
+    all.sort_by(|a, b| {
+        a.0.cmp(&b.0).then_with(|| {
+            if a.0 & 3 == SWEEP {
+                (a.1.flow.first_ns, a.1.flow.key).cmp(&(b.1.flow.first_ns, b.1.flow.key))
+            } else {
+                std::cmp::Ordering::Equal
+            }
+        })
+    });
+    all
 }
 
 pub(crate) fn analyze<'c, R: Send>(
@@ -280,8 +605,8 @@ pub(crate) fn analyze<'c, R: Send>(
     let cap = opts.flow.max_flows.max(1);
     let per_table = flowdoc_flow::FlowConfig {
         max_flows: (cap / n + cap / (8 * n)).clamp(1, cap),
-        // The flows an eviction ends are held (with their lines) until the round is merged:
-        // a sixteenth of the table at a time, not nine (a SYN flood of 2M flows peaked at
+        // The flows an eviction ends are held (with their lines) until they are written: a
+        // sixteenth of the table at a time, not nine (a SYN flood of 2M flows peaked at
         // 1.45 GB on two threads).
         evict_to_16ths: 15,
         ..opts.flow
@@ -295,15 +620,14 @@ pub(crate) fn analyze<'c, R: Send>(
         clock: SweepClock::new(&opts.flow),
         routes: HashMap::with_hasher(FixedState::default()),
         waiting: HashMap::with_hasher(FixedState::default()),
-        chunks: [0, 1].map(|_| {
-            (0..opts.split.chunks(n))
-                .map(|_| Mutex::new(Chunk::default()))
-                .collect()
-        }),
-        ready: Vec::new(),
+        slots: (0..opts.split.chunks(n).max(1))
+            .map(|_| Slot {
+                chunk: RwLock::new(Chunk::default()),
+                outs: (0..n).map(|_| Mutex::new(Vec::new())).collect(),
+            })
+            .collect(),
         summary: Summary::begin(rf),
-        // Without a pool (it could not start) the same work runs on this thread alone,
-        // in the same order.
+        // Without a pool (it could not start) the same jobs run on this thread alone.
         pool: (n > 1)
             .then(|| {
                 rayon::ThreadPoolBuilder::new()
@@ -329,262 +653,148 @@ impl<R: Send> Parallel<'_, '_, R> {
     ) {
         let mut fs = FileSummary::new(path);
         match PcapSplit::open(path, self.opts.read_mode == ReadMode::Mmap) {
-            Some(split) => self.read_split(&split, &mut fs, sink, progress),
-            None => self.read_serial(path, &mut fs, sink, progress),
+            Some(split) => {
+                fs.format = Some(split.format().name());
+                fs.link_types = split.link_types();
+                let step = self.opts.split.chunk_bytes.max(1);
+                let chunks = (split.len().saturating_sub(split.data_start())).div_ceil(step);
+                self.run_file(&Input::Split(&split), chunks, &mut fs, sink, progress);
+            }
+            None => match CaptureReader::open(path, self.opts.read_mode) {
+                Ok(reader) => {
+                    fs.format = Some(reader.format().name());
+                    let reader = Mutex::new(reader);
+                    self.run_file(&Input::Serial(&reader), u64::MAX, &mut fs, sink, progress);
+                    let reader = reader.into_inner().unwrap_or_else(PoisonError::into_inner);
+                    fs.link_types = reader.link_types();
+                    let st = reader.stats();
+                    self.summary.skipped_blocks += st.skipped_blocks + st.unknown_interface;
+                }
+                Err(e) => {
+                    fs.unreadable = e.is_unreadable();
+                    fs.error = Some(e.to_string());
+                }
+            },
         }
         self.summary.files.push(fs);
     }
 
-    /// A pcap file: every thread reads and dissects. The tables fold each epoch while the
-    /// next one is read, on the same threads: one wait an epoch, not two, and a thread done
-    /// with its table takes chunks instead of waiting for the other tables.
-    fn read_split(
+    /// Every thread takes jobs until the file's chunks are all written out: chunks are read,
+    /// put in order, folded and written while others are, so no thread waits for a round to
+    /// end, only for a chunk it needs.
+    fn run_file(
         &mut self,
-        split: &PcapSplit,
+        input: &Input<'_>,
+        chunks: u64,
         fs: &mut FileSummary,
         sink: &mut dyn FnMut(&LabelledFlow, &R),
         progress: &mut dyn FnMut(u64, u64),
     ) {
-        fs.format = Some(split.format().name());
-        fs.link_types = split.link_types();
-        let len = split.len();
-        let step = self.opts.split.chunk_bytes.max(1);
-        let per_epoch = self.chunks[0].len() as u64;
-        let ranges_from = |pos: u64| -> Vec<(u64, u64)> {
-            (0..per_epoch)
-                .map(|i| (pos + i * step, (pos + (i + 1) * step).min(len)))
-                .take_while(|r| r.0 < len)
-                .collect()
-        };
-        let n = self.n;
-        let mut pos = split.data_start();
-        let mut ranges = ranges_from(pos);
-        let mut set = 0;
-        // Nothing to fold yet: the first epoch is read into set 0.
-        self.run_epoch(1, 0, None, Some((split, &ranges)), sink);
-        while !ranges.is_empty() {
-            // Each chunk must begin where the one before ended; a wrong guess is walked again.
-            let mut expected = pos;
-            let mut used = ranges.len();
-            let mut failed = None;
-            for (i, &(_, end)) in ranges.iter().enumerate() {
-                let c = self.chunks[set][i]
-                    .get_mut()
-                    .unwrap_or_else(PoisonError::into_inner);
-                if expected >= end {
-                    // A record from before covers the whole range.
-                    c.reset(n);
-                    c.next = expected;
-                    continue;
-                }
-                if c.first != Some(expected) {
-                    walk_chunk(split, c, expected, end, true, n);
-                }
-                let before = fs.records;
-                fs.records += u64::from(c.count);
-                if let Some(mut e) = c.error.take() {
-                    e.renumber(before);
-                    failed = Some(e);
-                    used = i + 1;
-                    break;
-                }
-                expected = c.next;
-            }
-            let next = match failed {
-                None => ranges_from(expected),
-                Some(_) => Vec::new(),
-            };
-            self.run_epoch(set, used, split.mapped(), Some((split, &next)), sink);
-            split.done_with(pos, expected);
-            pos = expected;
-            progress(pos.min(len), len);
-            if let Some(e) = failed {
-                fs.error = Some(e.to_string());
-                break;
-            }
-            ranges = next;
-            set = 1 - set;
-        }
-        progress(len, len);
-    }
-
-    /// Any other file: this thread reads and dissects, the tables fold on all threads.
-    fn read_serial(
-        &mut self,
-        path: &Path,
-        fs: &mut FileSummary,
-        sink: &mut dyn FnMut(&LabelledFlow, &R),
-        progress: &mut dyn FnMut(u64, u64),
-    ) {
-        let mut reader = match CaptureReader::open(path, self.opts.read_mode) {
-            Ok(r) => r,
-            Err(e) => {
-                fs.unreadable = e.is_unreadable();
-                fs.error = Some(e.to_string());
-                return;
-            }
-        };
-        fs.format = Some(reader.format().name());
         let n = self.n;
         let step = self.opts.split.chunk_bytes.max(1);
         let budget = self.opts.flow.payload_bytes as usize;
-        let mut failed = None;
-        let mut end = false;
-        while !end {
-            let mut used = 0;
-            while used < self.chunks[0].len() && !end {
-                let c = self.chunks[0][used]
-                    .get_mut()
-                    .unwrap_or_else(PoisonError::into_inner);
-                c.reset(n);
-                let mut buf = std::mem::take(&mut c.buf);
-                buf.clear();
-                let mut bytes = 0u64;
-                while bytes < step {
-                    match reader.next_record() {
-                        Ok(Some(rec)) => {
-                            bytes += rec.data.len() as u64 + 16;
-                            c.record(&rec, n, |pl| {
-                                let at = buf.len();
-                                let k = pl.len().min(budget);
-                                buf.extend_from_slice(&pl[..k]);
-                                (at as u32, k as u32)
-                            });
+        let render = self.render;
+        let slots = &self.slots;
+        let w = slots.len() as u64;
+        let (mapped, len, start) = match input {
+            Input::Split(s) => (s.mapped(), s.len(), s.data_start()),
+            Input::Serial(r) => (None, lock(r).file_len(), 0),
+        };
+        let in_order = Mutex::new(InOrder {
+            n,
+            clock: &mut self.clock,
+            routes: &mut self.routes,
+            waiting: &mut self.waiting,
+            summary: &mut self.summary,
+            fs,
+            expected: start,
+        });
+        let tables: Vec<Mutex<&mut Worker<'_>>> = self.workers.iter_mut().map(Mutex::new).collect();
+        let sched = Mutex::new(Sched::new(
+            chunks,
+            slots.len(),
+            n,
+            matches!(input, Input::Serial(_)),
+        ));
+        let cv = Condvar::new();
+        let slot = |i: u64| &slots[(i % w) as usize];
+        let shared = |job: Job| -> Option<u64> {
+            match job {
+                Job::Read(i) => {
+                    let mut c = slot(i)
+                        .chunk
+                        .write()
+                        .unwrap_or_else(PoisonError::into_inner);
+                    match input {
+                        Input::Split(split) => {
+                            let a = start + i * step;
+                            walk_chunk(split, &mut c, a, (a + step).min(len), i == 0, n);
+                            None
                         }
-                        Ok(None) => end = true,
-                        Err(e) => {
-                            failed = Some(e);
-                            end = true;
+                        Input::Serial(reader) => {
+                            read_serial(&mut lock(reader), &mut c, step, budget, n).then_some(i + 1)
                         }
                     }
-                    if end {
-                        break;
+                }
+                Job::Order(a, b) => {
+                    let mut o = lock(&in_order);
+                    for i in a..b {
+                        let mut c = slot(i)
+                            .chunk
+                            .write()
+                            .unwrap_or_else(PoisonError::into_inner);
+                        if let Some(end) = o.order(&mut c, i, input, step) {
+                            return Some(end);
+                        }
                     }
+                    None
                 }
-                c.buf = buf;
-                fs.records += u64::from(c.count);
-                used += 1;
-            }
-            self.run_epoch(0, used, None, None, sink);
-            progress(reader.file_pos(), reader.file_len());
-        }
-        fs.link_types = reader.link_types();
-        let st = reader.stats();
-        self.summary.skipped_blocks += st.skipped_blocks + st.unknown_interface;
-        fs.error = failed.map(|e| e.to_string());
-    }
-
-    /// One round on every thread: phase 2 over the first `used` chunks of set `set` (counts,
-    /// sweeps and fragments here, then every table folds its packets), while phase 1 walks
-    /// `read`'s ranges into the chunks of the other set. This thread first writes out the
-    /// flows the last round ended; those this round's folds end become `ready`, in order.
-    fn run_epoch(
-        &mut self,
-        set: usize,
-        used: usize,
-        mapped: Option<&[u8]>,
-        read: Option<(&PcapSplit, &[(u64, u64)])>,
-        sink: &mut dyn FnMut(&LabelledFlow, &R),
-    ) {
-        let n = self.n;
-        let [set0, set1] = &mut self.chunks;
-        let (fold_set, read_set) = if set == 0 {
-            (set0, &*set1)
-        } else {
-            (set1, &*set0)
-        };
-        let chunks: Vec<&Chunk> = fold_set[..used]
-            .iter_mut()
-            .map(|m| &*m.get_mut().unwrap_or_else(PoisonError::into_inner))
-            .collect();
-        for c in &chunks {
-            self.summary.absorb(&c.counts);
-        }
-        let mut sweeps = Vec::new();
-        for (ci, c) in chunks.iter().enumerate() {
-            for &(pos, ts) in &c.maxima {
-                if self.clock.due(ts) {
-                    sweeps.push((place(ci, pos, SWEEP), ts));
+                Job::Fold(t, i) => {
+                    let s = slot(i);
+                    let c = s.chunk.read().unwrap_or_else(PoisonError::into_inner);
+                    let out = fold_table(&mut lock(&tables[t]), t, &c, mapped, render);
+                    *lock(&s.outs[t]) = out;
+                    None
                 }
-            }
-        }
-        let frags = route_fragments(&mut self.routes, &mut self.waiting, &chunks, n);
-        let (chunks, sweeps, render) = (&chunks, &sweeps, self.render);
-        let mut outs: Vec<Vec<Ended<R>>> = (0..n).map(|_| Vec::new()).collect();
-        // The tables first (the larger jobs), then the chunks; each thread takes the next.
-        let tables: Vec<Mutex<_>> = if used > 0 {
-            self.workers
-                .iter_mut()
-                .zip(frags.iter())
-                .zip(outs.iter_mut())
-                .map(Mutex::new)
-                .collect()
-        } else {
-            Vec::new()
-        };
-        let ranges = read.map_or(&[][..], |r| r.1);
-        let next = AtomicUsize::new(0);
-        let job = || loop {
-            let i = next.fetch_add(1, Ordering::Relaxed);
-            if let Some(t) = tables.get(i) {
-                let mut t = t.lock().unwrap_or_else(PoisonError::into_inner);
-                let ((w, f), out) = &mut *t;
-                **out = fold_table(w, i, chunks, mapped, sweeps, f, render);
-            } else if let (Some(&(start, end)), Some((split, _))) =
-                (ranges.get(i - tables.len()), read)
-            {
-                let ci = i - tables.len();
-                let mut c = read_set[ci].lock().unwrap_or_else(PoisonError::into_inner);
-                walk_chunk(split, &mut c, start, end, ci == 0, n);
-            } else {
-                break;
+                // Taken by the sink's thread only.
+                Job::Drain(_) => None,
             }
         };
-        // The last round's flows, written by this thread before its first job; this round's
-        // take their place below.
-        let mut last = std::mem::take(&mut self.ready);
-        let mut here = || {
-            drain(&mut last, sink);
-            job();
+        // Where the last chunk written out ended.
+        let mut pos = start;
+        let mut own = |job: Job| -> Option<u64> {
+            let Job::Drain(i) = job else {
+                return shared(job);
+            };
+            let s = slot(i);
+            for (_, lf, r) in merge(&s.outs) {
+                sink(&lf, &r);
+            }
+            let next = s.chunk.read().unwrap_or_else(PoisonError::into_inner).next;
+            if let Input::Split(split) = input {
+                split.done_with(pos, next);
+            }
+            pos = next;
+            progress(pos.min(len), len);
+            None
         };
-        let jobs = tables.len() + ranges.len();
         match &self.pool {
             // A panic in a job comes back here when the scope ends.
             Some(pool) => pool.in_place_scope(|scope| {
-                let job = &job;
-                for _ in 1..n.min(jobs) {
-                    scope.spawn(move |_| job());
+                for me in 1..n {
+                    let (sched, cv, shared) = (&sched, &cv, &shared);
+                    scope.spawn(move |_| take_jobs(sched, cv, me, &mut |job| shared(job)));
                 }
-                here();
+                take_jobs(&sched, &cv, 0, &mut own);
             }),
-            None => here(),
+            None => take_jobs(&sched, &cv, 0, &mut own),
         }
-        drop(tables);
-        // One move into a vector of the exact size, each table's freed as it is moved: a
-        // table that evicts holds hundreds of thousands of ended flows here, and copies that
-        // grow by doubling (and the tables' vectors kept to the end) held several times that.
-        let mut all: Vec<Ended<R>> = Vec::with_capacity(outs.iter().map(Vec::len).sum());
-        for o in outs {
-            all.extend(o);
-        }
-        // Stable: the flows one packet ends come from one table, in its order; a sweep's
-        // flows come from every table and go by first packet, then key.
-        all.sort_by(|a, b| {
-            a.0.cmp(&b.0).then_with(|| {
-                if a.0 & 3 == SWEEP {
-                    (a.1.flow.first_ns, a.1.flow.key).cmp(&(b.1.flow.first_ns, b.1.flow.key))
-                } else {
-                    std::cmp::Ordering::Equal
-                }
-            })
-        });
-        self.ready = all;
+        progress(len, len);
     }
 
     /// Ends every open flow (the first table's on this thread, each other's on a thread of its
     /// own) and merges them by first packet.
     fn finish(mut self, sink: &mut dyn FnMut(&LabelledFlow, &R)) -> Summary {
-        drain(&mut self.ready, sink);
         // Fragments whose first never came: one table counts them as orphans.
         if let Some(w) = self.workers.first_mut() {
             for (fid, list) in self.waiting.drain() {
@@ -744,17 +954,16 @@ impl<R> Lane<R> {
     }
 }
 
-/// One table's packets of an epoch, in file order, with the sweeps and its fragments at
+/// Table `s`'s packets of a chunk, in file order, with the sweeps and its fragments at
 /// their places. Returns the flows that ended, each with the place that ended it.
 fn fold_table<R>(
     w: &mut Worker<'_>,
     s: usize,
-    chunks: &[&Chunk],
+    c: &Chunk,
     mapped: Option<&[u8]>,
-    sweeps: &[(u64, i64)],
-    frags: &[FragEvent],
     render: Render<'_, R>,
 ) -> Vec<Ended<R>> {
+    let (sweeps, frags) = (&c.sweeps, &c.events[s]);
     let mut out = Vec::new();
     let (mut si, mut fi) = (0, 0);
     // Sweeps and fragments placed before `limit`.
@@ -776,107 +985,103 @@ fn fold_table<R>(
             _ => break,
         }
     };
-    for (ci, c) in chunks.iter().enumerate() {
-        let descs = &c.shards[s];
-        // Where this table's first fragments are looked up, in place order.
-        let mut fc = 0;
-        let bytes: &[u8] = match mapped {
-            Some(m) => m.get(c.base as usize..).unwrap_or(&[]),
-            None => &c.buf,
-        };
-        for (i, d) in descs.iter().enumerate() {
-            if let Some(a) = descs.get(i + PREFETCH) {
-                w.table.prefetch_slot(a.hash);
-            }
-            if let Some(b) = descs.get(i + PREFETCH / 2) {
-                w.table.prefetch_flow(b.hash);
-            }
-            let at = place(ci, d.pos, RECORD);
-            events_until(w, at, &mut out);
-            let first = if d.first_fragment {
-                while c.firsts.get(fc).is_some_and(|f| f.0 < d.pos) {
-                    fc += 1;
-                }
-                c.firsts.get(fc).filter(|f| f.0 == d.pos).map(|f| f.1)
-            } else {
-                None
-            };
-            let payload = bytes
-                .get(d.at as usize..(d.at as usize + d.n as usize))
-                .unwrap_or(&[]);
-            let p = d.packet(payload, first);
-            w.fold(d.hash, d.ts, d.len, &p, &mut |lf| {
-                let r = render(&lf);
-                out.push((at, lf, r))
-            });
+    let descs = &c.shards[s];
+    // Where this table's first fragments are looked up, in place order.
+    let mut fc = 0;
+    let bytes: &[u8] = match mapped {
+        Some(m) => m.get(c.base as usize..).unwrap_or(&[]),
+        None => &c.buf,
+    };
+    for (i, d) in descs.iter().enumerate() {
+        if let Some(a) = descs.get(i + PREFETCH) {
+            w.table.prefetch_slot(a.hash);
         }
-        events_until(w, place(ci + 1, 0, BEFORE), &mut out);
+        if let Some(b) = descs.get(i + PREFETCH / 2) {
+            w.table.prefetch_flow(b.hash);
+        }
+        let at = place(d.pos, RECORD);
+        events_until(w, at, &mut out);
+        let first = if d.first_fragment {
+            while c.firsts.get(fc).is_some_and(|f| f.0 < d.pos) {
+                fc += 1;
+            }
+            c.firsts.get(fc).filter(|f| f.0 == d.pos).map(|f| f.1)
+        } else {
+            None
+        };
+        let payload = bytes
+            .get(d.at as usize..(d.at as usize + d.n as usize))
+            .unwrap_or(&[]);
+        let p = d.packet(payload, first);
+        w.fold(d.hash, d.ts, d.len, &p, &mut |lf| {
+            let r = render(&lf);
+            out.push((at, lf, r))
+        });
     }
+    events_until(w, u64::MAX, &mut out);
     out
 }
 
-/// Sends each non-first fragment of an epoch to the table of its datagram's first fragment,
+/// Sends each non-first fragment of a chunk to the table of its datagram's first fragment,
 /// at its place (before the first one came, the table holds it as one table would).
 fn route_fragments(
     routes: &mut HashMap<FragmentId, usize, FixedState>,
     waiting: &mut HashMap<FragmentId, Vec<Waiting>, FixedState>,
-    chunks: &[&Chunk],
+    c: &Chunk,
     n: usize,
 ) -> Vec<Vec<FragEvent>> {
     let mut ev: Vec<Vec<FragEvent>> = (0..n).map(|_| Vec::new()).collect();
-    for (ci, c) in chunks.iter().enumerate() {
-        let (mut a, mut b) = (c.firsts.iter().peekable(), c.frags.iter().peekable());
-        loop {
-            let first_next = match (a.peek(), b.peek()) {
-                (Some(f), Some(g)) => f.0 < g.0,
-                (Some(_), None) => true,
-                (None, Some(_)) => false,
-                (None, None) => break,
+    let (mut a, mut b) = (c.firsts.iter().peekable(), c.frags.iter().peekable());
+    loop {
+        let first_next = match (a.peek(), b.peek()) {
+            (Some(f), Some(g)) => f.0 < g.0,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => break,
+        };
+        if first_next {
+            let Some(&(pos, fid, s)) = a.next() else {
+                break;
             };
-            if first_next {
-                let Some(&(pos, fid, s)) = a.next() else {
-                    break;
-                };
-                if routes.len() >= MAX_ROUTES {
-                    routes.clear();
-                }
-                routes.insert(fid, s);
-                for wt in waiting.remove(&fid).unwrap_or_default() {
-                    ev[s].push(FragEvent {
-                        place: wt.at.unwrap_or(place(ci, pos, BEFORE)),
-                        ts: wt.ts,
-                        fid,
-                    });
-                }
-            } else {
-                let Some(&(pos, ts, fid)) = b.next() else {
-                    break;
-                };
-                let at = place(ci, pos, RECORD);
-                if let Some(&s) = routes.get(&fid) {
-                    ev[s].push(FragEvent { place: at, ts, fid });
-                    continue;
-                }
-                if waiting.len() >= MAX_ROUTES {
-                    // Too many datagrams without their first: one table counts them.
-                    for (fid, list) in waiting.drain() {
-                        for wt in list {
-                            ev[0].push(FragEvent {
-                                place: wt.at.unwrap_or(place(ci, pos, BEFORE)),
-                                ts: wt.ts,
-                                fid,
-                            });
-                        }
+            if routes.len() >= MAX_ROUTES {
+                routes.clear();
+            }
+            routes.insert(fid, s);
+            for wt in waiting.remove(&fid).unwrap_or_default() {
+                ev[s].push(FragEvent {
+                    place: wt.at.unwrap_or(place(pos, BEFORE)),
+                    ts: wt.ts,
+                    fid,
+                });
+            }
+        } else {
+            let Some(&(pos, ts, fid)) = b.next() else {
+                break;
+            };
+            let at = place(pos, RECORD);
+            if let Some(&s) = routes.get(&fid) {
+                ev[s].push(FragEvent { place: at, ts, fid });
+                continue;
+            }
+            if waiting.len() >= MAX_ROUTES {
+                // Too many datagrams without their first: one table counts them.
+                for (fid, list) in waiting.drain() {
+                    for wt in list {
+                        ev[0].push(FragEvent {
+                            place: wt.at.unwrap_or(place(pos, BEFORE)),
+                            ts: wt.ts,
+                            fid,
+                        });
                     }
                 }
-                waiting
-                    .entry(fid)
-                    .or_default()
-                    .push(Waiting { at: Some(at), ts });
             }
+            waiting
+                .entry(fid)
+                .or_default()
+                .push(Waiting { at: Some(at), ts });
         }
     }
-    // Places are of this epoch: those still waiting will be placed before their first.
+    // Places are of this chunk: those still waiting will be placed before their first.
     for list in waiting.values_mut() {
         for wt in list {
             wt.at = None;
