@@ -60,15 +60,18 @@ fn shard_of(hash: u64, n: usize) -> usize {
     (((hash & 0xffff_ffff) * n as u64) >> 32) as usize
 }
 
-/// One packet for one table, packed (88 bytes: phase 1 writes one per packet and phase 2
-/// reads it back). Its payload stays in its chunk's buffer; a first fragment's datagram is in
-/// the chunk's `firsts`.
+/// One packet for one table, packed into 56 bytes: phase 1 writes one per packet and phase 2
+/// reads it back, so its size is memory traffic on every packet (it was 88 bytes, with both
+/// addresses at full width). Its payload stays in its chunk's buffer; a first fragment's
+/// datagram is in the chunk's `firsts`; addresses that do not fit in `addrs` are in the
+/// chunk's `wide`.
 #[derive(Debug)]
 struct Desc {
     hash: u64,
     ts: i64,
-    src: Addr,
-    dst: Addr,
+    /// Both addresses' last four bytes (IPv4: the whole address), or the index of the pair
+    /// in the chunk's `wide` when `WIDE` is set.
+    addrs: [u8; 8],
     tcp_seq: u32,
     pos: u32,
     len: u32,
@@ -76,30 +79,126 @@ struct Desc {
     n: u32,
     sport: u16,
     dport: u16,
-    vlan: Option<u16>,
-    icmp: Option<(u8, u8)>,
-    proto: Proto,
-    v6: bool,
+    /// The VLAN id, or `NO_VLAN` (ids have 12 bits).
+    vlan: u16,
+    icmp: [u8; 2],
     tcp_flags: u8,
-    tunnel: Option<Tunnel>,
-    first_fragment: bool,
+    /// The transport (2 bits), the tunnel (2 bits, 0: none) and the flags below.
+    bits: u8,
 }
 
+const _: () = assert!(std::mem::size_of::<Desc>() == 56);
+
+const NO_VLAN: u16 = u16::MAX;
+const V6: u8 = 1 << 4;
+const WIDE: u8 = 1 << 5;
+const ICMP: u8 = 1 << 6;
+const FIRST_FRAGMENT: u8 = 1 << 7;
+
 impl Desc {
-    fn packet<'b>(&self, payload: &'b [u8], first_fragment: Option<FragmentId>) -> Packet<'b> {
+    /// `wide` is the chunk's list, to which addresses that need more than four bytes each
+    /// go.
+    fn new(
+        p: &Packet<'_>,
+        hash: u64,
+        ts: i64,
+        pos: u32,
+        len: u32,
+        (at, n): (u32, u32),
+        wide: &mut Vec<[Addr; 2]>,
+    ) -> Desc {
+        let mut addrs = [0u8; 8];
+        let mut bits = match p.proto {
+            Proto::Tcp => 0,
+            Proto::Udp => 1,
+            Proto::Icmp => 2,
+            Proto::Icmpv6 => 3,
+        } | match p.tunnel {
+            None => 0,
+            Some(Tunnel::IpInIp) => 1 << 2,
+            Some(Tunnel::SixInFour) => 2 << 2,
+            Some(Tunnel::Gre) => 3 << 2,
+        };
+        if p.src[..12] == [0; 12] && p.dst[..12] == [0; 12] {
+            addrs[..4].copy_from_slice(&p.src[12..]);
+            addrs[4..].copy_from_slice(&p.dst[12..]);
+        } else {
+            addrs[..4].copy_from_slice(&(wide.len() as u32).to_le_bytes());
+            wide.push([p.src, p.dst]);
+            bits |= WIDE;
+        }
+        if p.v6 {
+            bits |= V6;
+        }
+        if p.first_fragment.is_some() {
+            bits |= FIRST_FRAGMENT;
+        }
+        let mut icmp = [0; 2];
+        if let Some((t, c)) = p.icmp {
+            icmp = [t, c];
+            bits |= ICMP;
+        }
+        debug_assert!(p.vlan != Some(NO_VLAN));
+        Desc {
+            hash,
+            ts,
+            addrs,
+            tcp_seq: p.tcp_seq,
+            pos,
+            len,
+            at,
+            n,
+            sport: p.sport,
+            dport: p.dport,
+            vlan: p.vlan.unwrap_or(NO_VLAN),
+            icmp,
+            tcp_flags: p.tcp_flags,
+            bits,
+        }
+    }
+
+    fn first_fragment(&self) -> bool {
+        self.bits & FIRST_FRAGMENT != 0
+    }
+
+    fn packet<'b>(
+        &self,
+        payload: &'b [u8],
+        first_fragment: Option<FragmentId>,
+        wide: &[[Addr; 2]],
+    ) -> Packet<'b> {
+        let (mut src, mut dst) = ([0u8; 16], [0u8; 16]);
+        if self.bits & WIDE == 0 {
+            src[12..].copy_from_slice(&self.addrs[..4]);
+            dst[12..].copy_from_slice(&self.addrs[4..]);
+        } else {
+            let mut i = [0u8; 4];
+            i.copy_from_slice(&self.addrs[..4]);
+            [src, dst] = wide[u32::from_le_bytes(i) as usize];
+        }
         Packet {
-            src: self.src,
-            dst: self.dst,
-            v6: self.v6,
-            proto: self.proto,
+            src,
+            dst,
+            v6: self.bits & V6 != 0,
+            proto: match self.bits & 3 {
+                0 => Proto::Tcp,
+                1 => Proto::Udp,
+                2 => Proto::Icmp,
+                _ => Proto::Icmpv6,
+            },
             sport: self.sport,
             dport: self.dport,
             tcp_flags: self.tcp_flags,
             tcp_seq: self.tcp_seq,
-            icmp: self.icmp,
+            icmp: (self.bits & ICMP != 0).then_some((self.icmp[0], self.icmp[1])),
             payload,
-            tunnel: self.tunnel,
-            vlan: self.vlan,
+            tunnel: match (self.bits >> 2) & 3 {
+                0 => None,
+                1 => Some(Tunnel::IpInIp),
+                2 => Some(Tunnel::SixInFour),
+                _ => Some(Tunnel::Gre),
+            },
+            vlan: (self.vlan != NO_VLAN).then_some(self.vlan),
             first_fragment,
         }
     }
@@ -120,6 +219,8 @@ struct Chunk {
     error: Option<CaptureError>,
     /// Packets by table.
     shards: Vec<Vec<Desc>>,
+    /// Address pairs that do not fit in a packet's `Desc`.
+    wide: Vec<[Addr; 2]>,
     /// Non-first fragments: place, time, datagram.
     frags: Vec<(u32, i64, FragmentId)>,
     /// First fragments: place, datagram, table.
@@ -142,6 +243,7 @@ impl Chunk {
         self.error = None;
         self.shards.resize_with(n, Vec::new);
         self.shards.iter_mut().for_each(Vec::clear);
+        self.wide.clear();
         self.frags.clear();
         self.firsts.clear();
         self.maxima.clear();
@@ -164,27 +266,16 @@ impl Chunk {
                 if let Some(fid) = p.first_fragment {
                     self.firsts.push((pos, fid, s));
                 }
-                let (at, len) = payload_at(p.payload);
-                self.shards[s].push(Desc {
+                let d = Desc::new(
+                    p,
                     hash,
-                    ts: rec.ts_ns,
-                    src: p.src,
-                    dst: p.dst,
-                    tcp_seq: p.tcp_seq,
+                    rec.ts_ns,
                     pos,
-                    len: rec.orig_len,
-                    at,
-                    n: len,
-                    sport: p.sport,
-                    dport: p.dport,
-                    vlan: p.vlan,
-                    icmp: p.icmp,
-                    proto: p.proto,
-                    v6: p.v6,
-                    tcp_flags: p.tcp_flags,
-                    tunnel: p.tunnel,
-                    first_fragment: p.first_fragment.is_some(),
-                });
+                    rec.orig_len,
+                    payload_at(p.payload),
+                    &mut self.wide,
+                );
+                self.shards[s].push(d);
             }
             Dissected::Fragment(fid) => self.frags.push((pos, rec.ts_ns, *fid)),
             Dissected::Skip(_) => {}
@@ -1001,7 +1092,7 @@ fn fold_table<R>(
         }
         let at = place(d.pos, RECORD);
         events_until(w, at, &mut out);
-        let first = if d.first_fragment {
+        let first = if d.first_fragment() {
             while c.firsts.get(fc).is_some_and(|f| f.0 < d.pos) {
                 fc += 1;
             }
@@ -1012,7 +1103,7 @@ fn fold_table<R>(
         let payload = bytes
             .get(d.at as usize..(d.at as usize + d.n as usize))
             .unwrap_or(&[]);
-        let p = d.packet(payload, first);
+        let p = d.packet(payload, first, &c.wide);
         w.fold(d.hash, d.ts, d.len, &p, &mut |lf| {
             let r = render(&lf);
             out.push((at, lf, r))
@@ -1091,4 +1182,75 @@ fn route_fragments(
         e.sort_by_key(|f| f.place);
     }
     ev
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every field of a packet comes back from its descriptor as it went in.
+    #[test]
+    fn a_descriptor_gives_back_the_packet_it_was_made_from() {
+        let v4 = |a: [u8; 4]| {
+            let mut x = [0u8; 16];
+            x[12..].copy_from_slice(&a);
+            x
+        };
+        let addrs = [
+            (v4([10, 0, 0, 1]), v4([192, 168, 255, 254]), false),
+            ([0xfe; 16], [0x20; 16], true),
+            // IPv6 addresses whose first twelve bytes are zero fit in the descriptor; the V6
+            // flag keeps their family.
+            (v4([0, 0, 0, 1]), v4([0, 0, 0, 2]), true),
+            (v4([1, 2, 3, 4]), [0x01; 16], true),
+        ];
+        let payload = [7u8; 3];
+        let fid = FragmentId {
+            src: [1; 16],
+            dst: [2; 16],
+            ip_proto: 17,
+            id: 9,
+        };
+        let mut wide = Vec::new();
+        let mut n = 0;
+        for &(src, dst, v6) in &addrs {
+            for proto in [Proto::Tcp, Proto::Udp, Proto::Icmp, Proto::Icmpv6] {
+                for tunnel in [
+                    None,
+                    Some(Tunnel::IpInIp),
+                    Some(Tunnel::SixInFour),
+                    Some(Tunnel::Gre),
+                ] {
+                    for vlan in [None, Some(0), Some(4095)] {
+                        for icmp in [None, Some((0, 0)), Some((255, 3))] {
+                            for first_fragment in [None, Some(fid)] {
+                                let p = Packet {
+                                    src,
+                                    dst,
+                                    v6,
+                                    proto,
+                                    sport: 5060 + n,
+                                    dport: 65535 - n,
+                                    tcp_flags: n as u8,
+                                    tcp_seq: u32::MAX - u32::from(n),
+                                    icmp,
+                                    payload: &payload,
+                                    tunnel,
+                                    vlan,
+                                    first_fragment,
+                                };
+                                let d = Desc::new(&p, 42, -5, 3, 1500, (0, 3), &mut wide);
+                                assert_eq!(d.first_fragment(), first_fragment.is_some());
+                                let back = d.packet(&payload, first_fragment, &wide);
+                                assert_eq!(format!("{back:?}"), format!("{p:?}"));
+                                n += 1;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        // Only the pairs that need more than four bytes each went to the side list.
+        assert_eq!(wide.len(), n as usize / 4 * 2);
+    }
 }
