@@ -326,7 +326,7 @@ impl Sink {
                         code: 2,
                         message: format!("{}: cannot open: {e}", dest.display()),
                     })?;
-                Ok(Sink::Device(io::BufWriter::new(f)))
+                Ok(Sink::Device(io::BufWriter::with_capacity(1 << 16, f)))
             }
             Some(dest) => {
                 let name = dest
@@ -341,7 +341,7 @@ impl Sink {
                 Ok(Sink::File {
                     tmp,
                     dest: dest.clone(),
-                    out: io::BufWriter::new(f),
+                    out: io::BufWriter::with_capacity(1 << 16, f),
                 })
             }
         }
