@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use flowdoc_capture::ReadMode;
 use flowdoc_catalogue::Catalogue;
 use flowdoc_fixturegen::packet::{self, Ip, ACK, FIN, PSH, SYN};
 use flowdoc_fixturegen::write::{pcap, Frame, PcapOptions};
@@ -13,11 +14,21 @@ use proptest::prelude::*;
 
 /// Everything a user sees of a run: each flow's JSON line in order, then the counts.
 fn run(paths: &[PathBuf], flow: FlowConfig, threads: usize, split: Split) -> Vec<String> {
+    run_with(paths, flow, threads, split, ReadMode::Buffered)
+}
+
+fn run_with(
+    paths: &[PathBuf],
+    flow: FlowConfig,
+    threads: usize,
+    split: Split,
+    read_mode: ReadMode,
+) -> Vec<String> {
     let cat = Catalogue::embedded();
     let opts = Options {
         flow,
         split,
-        ..Options::default()
+        read_mode,
     };
     let mut out = Vec::new();
     let s = analyze_files(
@@ -135,6 +146,34 @@ fn every_fixture_gives_one_threads_results_on_any_number_of_threads() {
                     );
                 }
             }
+        }
+    }
+}
+
+/// `--mmap`: the threads walk the map instead of their own copies, and drop each chunk's
+/// pages once its flows are written.
+#[test]
+fn memory_mapped_fixtures_give_one_threads_results_on_threads() {
+    for path in fixtures() {
+        let paths = std::slice::from_ref(&path);
+        let one = run(paths, FlowConfig::default(), 1, Split::default());
+        for (threads, split) in [
+            (2, Split::default()),
+            (
+                3,
+                Split {
+                    chunk_bytes: 500,
+                    chunks_in_flight: 3,
+                },
+            ),
+        ] {
+            let many = run_with(paths, FlowConfig::default(), threads, split, ReadMode::Mmap);
+            assert_eq!(
+                one,
+                many,
+                "{} on {threads} threads, {split:?}",
+                path.display()
+            );
         }
     }
 }
