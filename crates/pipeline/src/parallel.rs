@@ -394,6 +394,18 @@ struct Slot<R> {
     outs: Vec<Mutex<Vec<Ended<R>>>>,
 }
 
+impl<R> Slot<R> {
+    /// The chunk, to read into or put in order (the scheduler gives it to one job at a time).
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Chunk> {
+        self.chunk.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The chunk, for the tables to fold and the sink's thread to write out.
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Chunk> {
+        self.chunk.read().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 /// Where a file's chunks come from.
 enum Input<'a> {
     /// A pcap file: chunk `i` holds the records that begin in its `i`-th range of
@@ -812,10 +824,7 @@ impl<R: Send> Parallel<'_, '_, R> {
         let shared = |job: Job| -> Option<u64> {
             match job {
                 Job::Read(i) => {
-                    let mut c = slot(i)
-                        .chunk
-                        .write()
-                        .unwrap_or_else(PoisonError::into_inner);
+                    let mut c = slot(i).write();
                     match input {
                         Input::Split(split) => {
                             let a = start + i * step;
@@ -830,10 +839,7 @@ impl<R: Send> Parallel<'_, '_, R> {
                 Job::Order(a, b) => {
                     let mut o = lock(&in_order);
                     for i in a..b {
-                        let mut c = slot(i)
-                            .chunk
-                            .write()
-                            .unwrap_or_else(PoisonError::into_inner);
+                        let mut c = slot(i).write();
                         if let Some(end) = o.order(&mut c, i, input, step) {
                             return Some(end);
                         }
@@ -842,7 +848,7 @@ impl<R: Send> Parallel<'_, '_, R> {
                 }
                 Job::Fold(t, i) => {
                     let s = slot(i);
-                    let c = s.chunk.read().unwrap_or_else(PoisonError::into_inner);
+                    let c = s.read();
                     let out = fold_table(&mut lock(&tables[t]), t, &c, mapped, render);
                     *lock(&s.outs[t]) = out;
                     None
@@ -861,7 +867,7 @@ impl<R: Send> Parallel<'_, '_, R> {
             for (_, lf, r) in merge(&s.outs) {
                 sink(&lf, &r);
             }
-            let next = s.chunk.read().unwrap_or_else(PoisonError::into_inner).next;
+            let next = s.read().next;
             if let Input::Split(split) = input {
                 split.done_with(pos, next);
             }
