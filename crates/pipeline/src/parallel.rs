@@ -98,6 +98,7 @@ const FIRST_FRAGMENT: u8 = 1 << 7;
 impl Desc {
     /// `wide` is the chunk's list, to which addresses that need more than four bytes each
     /// go.
+    #[inline(always)]
     fn new(
         p: &Packet<'_>,
         hash: u64,
@@ -1063,7 +1064,7 @@ fn fold_table<R>(
     let (sweeps, frags) = (&c.sweeps, &c.events[s]);
     let mut out = Vec::new();
     let (mut si, mut fi) = (0, 0);
-    // Sweeps and fragments placed before `limit`.
+    // Sweeps and fragments placed before `limit`; returns the place of the next one.
     let mut events_until = |w: &mut Worker<'_>, limit: u64, out: &mut Vec<Ended<R>>| loop {
         let sweep = sweeps.get(si).filter(|e| e.0 < limit);
         let frag = frags.get(fi).filter(|e| e.place < limit);
@@ -1079,9 +1080,14 @@ fn fold_table<R>(
                 fi += 1;
                 w.fragment(f.ts, f.fid);
             }
-            _ => break,
+            _ => {
+                let sweep = sweeps.get(si).map_or(u64::MAX, |e| e.0);
+                break sweep.min(frags.get(fi).map_or(u64::MAX, |e| e.place));
+            }
         }
     };
+    // Packets placed before it have no event to wait for.
+    let mut next_event = events_until(w, 0, &mut out);
     let descs = &c.shards[s];
     // Where this table's first fragments are looked up, in place order.
     let mut fc = 0;
@@ -1097,7 +1103,9 @@ fn fold_table<R>(
             w.table.prefetch_flow(b.hash);
         }
         let at = place(d.pos, RECORD);
-        events_until(w, at, &mut out);
+        if next_event < at {
+            next_event = events_until(w, at, &mut out);
+        }
         let first = if d.first_fragment() {
             while c.firsts.get(fc).is_some_and(|f| f.0 < d.pos) {
                 fc += 1;
