@@ -10,8 +10,11 @@ parse Ethernet/IPv4/TCP/UDP, count 5-tuples), flowdoc analyze on one thread (wit
 payload identification) and with flow threads, and tshark, tcpdump and ndpiReader where
 installed (at most 3 rounds for those: they take minutes). Rounds interleave the tools so that
 load drifting on a shared machine touches all. Prints the machine, packets/s, bytes/s, peak
-memory and each ratio to the baseline, and this machine's own ceiling for several threads: one
-baseline per core, all at once (what perfect cores would run in the time of one).
+memory, CPU time and each ratio to the baseline, and this machine's own ceiling for several
+threads: one baseline per core, all at once (what perfect cores would run in the time of one).
+CPU time (user and system, every thread) shows what running on several threads adds to the
+work itself, apart from waiting: flowdoc's threads against one thread, and the baselines at
+once against one baseline's.
 --check RATIO exits 1 when flowdoc (one thread) runs
 at less than RATIO of the baseline's rate (`.ci/run` does this on a small capture).
 
@@ -33,9 +36,17 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def cpu_seconds():
+    """User and system CPU time of the children waited for so far."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def timed(cmd):
-    """Wall time and peak RSS (KiB) of one run of cmd (a list of commands: all at once)."""
+    """Wall time, peak RSS (KiB) and CPU time (user and system, every thread) of one run of
+    cmd (a list of commands: all at once)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    cpu0 = cpu_seconds()
     t0 = time.perf_counter()
     if isinstance(cmd[0], list):
         procs = [subprocess.Popen(c, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for c in cmd]
@@ -46,7 +57,7 @@ def timed(cmd):
     elapsed = time.perf_counter() - t0
     # ru_maxrss of children is the largest so far; a later, smaller child cannot lower it.
     after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return elapsed, max(after, before)
+    return elapsed, max(after, before), cpu_seconds() - cpu0
 
 
 def peak_rss(cmd):
@@ -139,22 +150,34 @@ def run(a, rel, cap, size):
     print(f"capture: {cap} ({a.packets} packets, {a.flows} flows, {size / 1e6:.0f} MB); {a.rounds} rounds; {cores} cores")
     # Rounds interleave the tools, so that a drift in the machine's load touches all alike.
     times = {name: [] for name, _ in tools}
+    cpu = {name: [] for name, _ in tools}
     for r in range(a.rounds):
         for name, cmd in tools:
             if name in slow and r >= 3:
                 continue
-            times[name].append(timed(cmd)[0])
+            wall, _, used = timed(cmd)
+            times[name].append(wall)
+            cpu[name].append(used)
     results = {name: (statistics.median(times[name]), peak_rss(cmd)) for name, cmd in tools}
     base = results["baseline"][0]
-    print(f"{'tool':<26}{'median s':>10}{'Mpkt/s':>10}{'MB/s':>10}{'peak MB':>10}{'rate vs baseline':>18}")
+    print(f"{'tool':<26}{'median s':>10}{'CPU s':>8}{'Mpkt/s':>10}{'MB/s':>10}{'peak MB':>10}{'rate vs baseline':>18}")
     for name, (med, rss) in results.items():
         k = cores if name == many else 1  # they read the file that many times
-        print(f"{name:<26}{med:>10.3f}{k * a.packets / med / 1e6:>10.2f}{k * size / med / 1e6:>10.0f}{rss / 1024:>10.1f}{k * base / med:>18.2f}")
+        used = statistics.median(cpu[name])
+        print(f"{name:<26}{med:>10.3f}{used:>8.3f}{k * a.packets / med / 1e6:>10.2f}{k * size / med / 1e6:>10.0f}{rss / 1024:>10.1f}{k * base / med:>18.2f}")
     # Payload identification's cost: the median of each round's paired ratio.
     paired = [w / wo for w, wo in zip(times["flowdoc 1 thread"], times["flowdoc 1 thread, no payload"])]
     print(f"payload identification costs {100 * (statistics.median(paired) - 1):+.1f}% of one thread's time (median of {a.rounds} paired rounds)")
     one = results["flowdoc 1 thread"][0]
     print(f"{cores} threads run at {one / results[f'flowdoc {cores} threads'][0]:.2f} times one thread's rate")
+    # CPU time (user and system, all threads) against one thread's: what sharing the work out
+    # adds to it. The baselines at once show what the machine alone adds (memory, caches).
+    def work(label, num, den, k=1):
+        r = statistics.median(n / (k * d) for n, d in zip(cpu[num], cpu[den]))
+        print(f"{label}: {r:.2f} (median of {len(cpu[num])} paired rounds)")
+    if cores > 1:
+        work(f"CPU time of {cores} threads against one thread's", f"flowdoc {cores} threads", "flowdoc 1 thread")
+        work(f"CPU time of {many} against {cores} baselines' one by one", many, "baseline", k=cores)
     # The same ratios taken round by round (each round's tools ran within a second or two of
     # each other): their spread shows how far the machine moved them during the run.
     def spread(label, num, den, k=1):
