@@ -83,7 +83,9 @@ fn could_be(d: &[u8], openings: &[&[u8]]) -> bool {
 }
 
 pub(crate) fn sip(input: &Input<'_>) -> Guess {
-    let mut d = Detail::default();
+    // The detail's fields, made into a `Detail` only for an answer (most calls turn the
+    // bytes away, and a `Detail` is 560 bytes to fill and drop).
+    let (mut method, mut status) = (None, None);
     let mut seen = false;
     let mut short = false;
     let mut keepalive = false;
@@ -101,13 +103,13 @@ pub(crate) fn sip(input: &Input<'_>) -> Guess {
         }
         match first_line(data, MAX_LINE) {
             Some(line) => match start_line(line, b"SIP/2.0") {
-                Some(StartLine::Request { method, .. }) => {
+                Some(StartLine::Request { method: m, .. }) => {
                     seen = true;
-                    d.sip_method.get_or_insert_with(|| text(method));
+                    method.get_or_insert(m);
                 }
                 Some(StartLine::Response { code }) => {
                     seen = true;
-                    d.sip_status.get_or_insert(code);
+                    status.get_or_insert(code);
                 }
                 None => {}
             },
@@ -116,6 +118,11 @@ pub(crate) fn sip(input: &Input<'_>) -> Guess {
         }
     }
     if seen || (keepalive && !short && input.data.iter().all(|x| skip_crlf(x).is_empty())) {
+        let d = Detail {
+            sip_method: method.map(text),
+            sip_status: status,
+            ..Detail::default()
+        };
         return Guess::yes(App::Sip, d, seen || input.last);
     }
     if short {
@@ -126,7 +133,9 @@ pub(crate) fn sip(input: &Input<'_>) -> Guess {
 }
 
 pub(crate) fn http(input: &Input<'_>) -> Guess {
-    let mut d = Detail::default();
+    // Made once a start line is seen: most calls turn the bytes away, and a `Detail` is 560
+    // bytes to fill and drop.
+    let mut d: Option<Detail> = None;
     let mut seen = false;
     let mut short = false;
     let mut complete = true;
@@ -147,6 +156,7 @@ pub(crate) fn http(input: &Input<'_>) -> Guess {
         match start_line(line, b"HTTP/") {
             Some(StartLine::Request { method, target }) => {
                 seen = true;
+                let d = d.get_or_insert_with(Detail::default);
                 d.http_method = Some(text(method));
                 d.http_path = Some(text(target));
                 let headers = &data[line.len()..];
@@ -168,13 +178,14 @@ pub(crate) fn http(input: &Input<'_>) -> Guess {
             }
             Some(StartLine::Response { code }) => {
                 seen = true;
-                d.http_status = Some(code);
+                d.get_or_insert_with(Detail::default).http_status = Some(code);
             }
             None => {}
         }
     }
     if seen {
         // A request's headers, then the answer's status: then nothing new will come.
+        let d = d.unwrap_or_default();
         let complete = complete && d.http_status.is_some();
         return Guess::yes(App::Http, d, complete);
     }
@@ -256,10 +267,15 @@ const STANZAS: &[&[u8]] = &[
 ];
 
 pub(crate) fn xmpp(input: &Input<'_>) -> Guess {
-    let mut d = Detail::default();
+    let mut namespace = None;
     let mut stream = [false; 2];
     let mut short = false;
     for (side, seen) in stream.iter_mut().enumerate() {
+        // A stream header, an XML declaration or (below) a stanza: '<' first, after white
+        // space. Other bytes are turned away before any search.
+        if input.data[side].trim_ascii_start().first() != Some(&b'<') {
+            continue;
+        }
         let data = skip_prolog(input.data[side]);
         if data.is_empty() {
             // The XML declaration alone, in a segment of its own: the stream header follows.
@@ -271,8 +287,8 @@ pub(crate) fn xmpp(input: &Input<'_>) -> Guess {
             let tag_end = data.iter().position(|&c| c == b'>').unwrap_or(data.len());
             let tag = &data[..tag_end];
             if let Some(ns) = attribute(tag, b"xmlns") {
-                if d.xmpp_ns.is_none() || side == input.client {
-                    d.xmpp_ns = Some(text(ns));
+                if namespace.is_none() || side == input.client {
+                    namespace = Some(ns);
                 }
             }
         } else if b"<stream:stream".starts_with(&data[..data.len().min(14)])
@@ -285,10 +301,11 @@ pub(crate) fn xmpp(input: &Input<'_>) -> Guess {
         // A capture that starts inside a stream: stanzas and stream elements say XMPP too.
         let mid = (0..2).any(|side| {
             let d = input.data[side].trim_ascii_start();
-            STANZAS.iter().any(|s| d.starts_with(s))
+            // Every opening begins with '<': most bytes are turned away by that alone.
+            d.first() == Some(&b'<') && STANZAS.iter().any(|s| d.starts_with(s))
         });
         if mid {
-            return Guess::yes(App::Xmpp, d, true);
+            return Guess::yes(App::Xmpp, Detail::default(), true);
         }
         return if short { Guess::Short } else { Guess::No };
     }
@@ -306,6 +323,10 @@ pub(crate) fn xmpp(input: &Input<'_>) -> Guess {
         asked |= memchr::memchr_iter(b'<', data)
             .any(|i| data[i..].starts_with(b"<starttls") && !in_features(data, i));
     }
+    let mut d = Detail {
+        xmpp_ns: namespace.map(text),
+        ..Detail::default()
+    };
     let complete = if proceed {
         d.starttls = Some("taken".into());
         true
@@ -327,7 +348,7 @@ fn in_features(data: &[u8], i: usize) -> bool {
 }
 
 pub(crate) fn ssh(input: &Input<'_>) -> Guess {
-    let mut d = Detail::default();
+    let mut banners: [Option<&[u8]>; 2] = [None, None];
     let mut seen = [false; 2];
     let mut short = false;
     for (side, seen) in seen.iter_mut().enumerate() {
@@ -358,18 +379,19 @@ pub(crate) fn ssh(input: &Input<'_>) -> Guess {
                 let v = &line[4..];
                 if v.starts_with(b"2.0-") || v.starts_with(b"1.99-") || v.starts_with(b"1.") {
                     *seen = true;
-                    let banner = text(line.strip_suffix(b"\r").unwrap_or(line));
-                    if side == input.client {
-                        d.ssh_client = Some(banner);
-                    } else {
-                        d.ssh_server = Some(banner);
-                    }
+                    banners[side] = Some(line.strip_suffix(b"\r").unwrap_or(line));
                 }
             }
             None => short |= b"SSH-".starts_with(&data[..data.len().min(4)]) && data.len() < 255,
         }
     }
     if seen.iter().any(|&s| s) {
+        let c = input.client;
+        let d = Detail {
+            ssh_client: banners[c].map(text),
+            ssh_server: banners[1 - c].map(text),
+            ..Detail::default()
+        };
         return Guess::yes(App::Ssh, d, seen[0] && seen[1]);
     }
     if short {
@@ -384,6 +406,9 @@ pub(crate) fn redis(input: &Input<'_>) -> Guess {
     let other = input.data[1 - input.client];
     for d in [data, other] {
         // A RESP array of bulk strings: *<n>\r\n$<len>\r\n<command>\r\n
+        if d.first() != Some(&b'*') {
+            continue;
+        }
         let Some(line) = first_line(d, 32) else {
             continue;
         };
