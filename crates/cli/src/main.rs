@@ -18,7 +18,7 @@ use flowdoc_pipeline::{analyze_files_with, LabelledFlow, Options, Reference, Sum
 use flowdoc_report::policy::{Check, PolicyFormat};
 use flowdoc_report::rules::RuleFormat;
 use flowdoc_report::{
-    Compliance, ComplianceReport, CsvWriter, FlowRecord, RenderOptions, TableReport,
+    Compliance, ComplianceReport, CsvWriter, FlowRecord, JsonLines, RenderOptions, TableReport,
 };
 
 #[derive(Parser, Debug)]
@@ -575,11 +575,12 @@ fn analyze(args: AnalyzeArgs) -> Result<u8, Failure> {
     let mut undocumented = false;
     let mut finding = false;
     // The output record of a flow is made on the thread that ended it.
+    let json = JsonLines::new(rf);
     let render = |lf: &LabelledFlow| match format {
         Format::Table => Rendered::Nothing,
         Format::Json => {
             let mut line = Vec::with_capacity(1024);
-            FlowRecord::json_line_of(rf, lf, &mut line);
+            json.line(lf, &mut line);
             Rendered::Json(line)
         }
         Format::Csv => Rendered::Record(Box::new(FlowRecord::new(rf, lf))),

@@ -779,7 +779,8 @@ fn a_capture_from_a_fifo_is_read_whole() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// The JSON line `analyze` writes straight from a flow is, byte for byte, the line of the flow
+/// The JSON line `analyze` writes straight from a flow (through `JsonLines`, with each row's
+/// part escaped once, and through `json_line_of`) is, byte for byte, the line of the flow
 /// record that `report`, `live` and the CSV output make: every flow of the shipped captures
 /// (payload details, tunnels, fragments, IPv6, other link types), with the inventory's names.
 #[test]
@@ -807,17 +808,20 @@ fn the_line_written_from_a_flow_is_its_records_line() {
     .map(|n| fixture(n))
     .collect();
     let (mut flows, mut named, mut detailed) = (0, 0, 0);
+    let json = flowdoc_report::JsonLines::new(rf);
     analyze_files(
         rf,
         &paths,
         Options::default(),
         1,
         &mut |lf| {
-            let (mut direct, mut record) = (Vec::new(), Vec::new());
+            let (mut direct, mut record, mut lines) = (Vec::new(), Vec::new(), Vec::new());
             FlowRecord::json_line_of(rf, lf, &mut direct);
             FlowRecord::new(rf, lf).json_line(&mut record);
+            json.line(lf, &mut lines);
             let direct = String::from_utf8_lossy(&direct).into_owned();
             assert_eq!(direct, String::from_utf8_lossy(&record));
+            assert_eq!(direct, String::from_utf8_lossy(&lines));
             flows += 1;
             named += usize::from(direct.contains("\"name\":"));
             detailed += usize::from(!direct.contains("\"app_detail\":null"));

@@ -16,7 +16,9 @@ mod terminal;
 
 pub use app::{escape, summary as app_summary};
 pub use compliance::{Compliance, ComplianceReport};
-pub use record::{rfc3339, CsvWriter, EndpointRecord, FlowRecord, MatchRecord, SideRecord};
+pub use record::{
+    rfc3339, CsvWriter, EndpointRecord, FlowRecord, JsonLines, MatchRecord, SideRecord,
+};
 pub use terminal::{RenderOptions, TableReport};
 
 use flowdoc_inventory::Inventory;
