@@ -170,19 +170,16 @@ def run(a, rel, cap, size):
     print(f"payload identification costs {100 * (statistics.median(paired) - 1):+.1f}% of one thread's time (median of {a.rounds} paired rounds)")
     one = results["flowdoc 1 thread"][0]
     print(f"{cores} threads run at {one / results[f'flowdoc {cores} threads'][0]:.2f} times one thread's rate")
+    # Ratios taken round by round (each round's tools ran within a second or two of each
+    # other): their spread shows how far the machine moved them during the run.
+    def spread(label, num, den, k=1, of=times):
+        r = sorted(k * n / d for n, d in zip(of[num], of[den]))
+        print(f"{label}: median {statistics.median(r):.2f}, range {r[0]:.2f}-{r[-1]:.2f} over {len(r)} rounds")
     # CPU time (user and system, all threads) against one thread's: what sharing the work out
     # adds to it. The baselines at once show what the machine alone adds (memory, caches).
-    def work(label, num, den, k=1):
-        r = statistics.median(n / (k * d) for n, d in zip(cpu[num], cpu[den]))
-        print(f"{label}: {r:.2f} (median of {len(cpu[num])} paired rounds)")
     if cores > 1:
-        work(f"CPU time of {cores} threads against one thread's", f"flowdoc {cores} threads", "flowdoc 1 thread")
-        work(f"CPU time of {many} against {cores} baselines' one by one", many, "baseline", k=cores)
-    # The same ratios taken round by round (each round's tools ran within a second or two of
-    # each other): their spread shows how far the machine moved them during the run.
-    def spread(label, num, den, k=1):
-        r = sorted(k * n / d for n, d in zip(times[num], times[den]))
-        print(f"{label}: median {statistics.median(r):.2f}, range {r[0]:.2f}-{r[-1]:.2f} over {len(r)} rounds")
+        spread(f"CPU time of {cores} threads against one thread's", f"flowdoc {cores} threads", "flowdoc 1 thread", of=cpu)
+        spread(f"CPU time of {many} against {cores} baselines' one by one", many, "baseline", k=1 / cores, of=cpu)
     spread("one thread's rate vs the baseline's, per round", "baseline", "flowdoc 1 thread")
     spread(f"{cores} threads' rate vs the baseline's, per round", "baseline", f"flowdoc {cores} threads")
     spread(f"{cores} threads' rate vs one thread's, per round", "flowdoc 1 thread", f"flowdoc {cores} threads")

