@@ -20,6 +20,7 @@ fn be16(b: &[u8], at: usize) -> Option<u16> {
 }
 
 /// Dissects one captured packet of the given LINKTYPE.
+#[inline]
 pub fn dissect(link_type: u16, data: &[u8]) -> Dissected<'_> {
     if data.is_empty() {
         return Dissected::Skip(SkipReason::Empty);
