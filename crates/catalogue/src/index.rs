@@ -10,9 +10,16 @@ pub struct PortIndex {
     icmp: Vec<RowId>,
 }
 
-/// Compressed rows: `ids[offsets[p]..offsets[p + 1]]` are the rows for port `p`.
+/// Rows by port, for the few ports that have any: one bit per port says whether it has rows,
+/// and the number of such ports below it (`ranks` per 64 ports, then a popcount) indexes
+/// `offsets`: its rows are `ids[offsets[r]..offsets[r + 1]]`. About 12 KB a table, so that
+/// the lookups of a flow's ports (mostly ephemeral ones, with no rows) stay in the cache; a
+/// plain table of 65,537 offsets was 256 KB a table, and random ports missed it: at the end
+/// of a run with 50,000 open flows, classifying spent 60% of its time on that one load.
 #[derive(Debug, Clone, Default)]
 struct Csr {
+    bits: Vec<u64>,
+    ranks: Vec<u32>,
     offsets: Vec<u32>,
     ids: Vec<RowId>,
 }
@@ -20,23 +27,44 @@ struct Csr {
 impl Csr {
     fn build(pairs: &mut [(u16, RowId)]) -> Csr {
         pairs.sort_unstable();
-        let mut offsets = vec![0u32; 65_537];
-        for &(port, _) in pairs.iter() {
-            offsets[usize::from(port) + 1] += 1;
+        let mut bits = vec![0u64; 1 << 10];
+        let mut offsets = Vec::new();
+        for (i, &(port, _)) in pairs.iter().enumerate() {
+            if i == 0 || pairs[i - 1].0 != port {
+                bits[usize::from(port >> 6)] |= 1 << (port & 63);
+                offsets.push(i as u32);
+            }
         }
-        for i in 1..offsets.len() {
-            offsets[i] += offsets[i - 1];
-        }
+        offsets.push(pairs.len() as u32);
+        let mut below = 0;
+        let ranks = bits
+            .iter()
+            .map(|w| {
+                let r = below;
+                below += w.count_ones();
+                r
+            })
+            .collect();
         Csr {
+            bits,
+            ranks,
             offsets,
             ids: pairs.iter().map(|&(_, id)| id).collect(),
         }
     }
 
+    #[inline]
     fn get(&self, port: u16) -> &[RowId] {
-        let p = usize::from(port);
-        match (self.offsets.get(p), self.offsets.get(p + 1)) {
-            (Some(&a), Some(&b)) => &self.ids[a as usize..b as usize],
+        let (w, bit) = (usize::from(port >> 6), port & 63);
+        let (Some(&word), Some(&rank)) = (self.bits.get(w), self.ranks.get(w)) else {
+            return &[];
+        };
+        if word >> bit & 1 == 0 {
+            return &[];
+        }
+        let r = (rank + (word & ((1 << bit) - 1)).count_ones()) as usize;
+        match (self.offsets.get(r), self.offsets.get(r + 1)) {
+            (Some(&a), Some(&b)) => self.ids.get(a as usize..b as usize).unwrap_or(&[]),
             _ => &[],
         }
     }
@@ -98,5 +126,38 @@ impl PortIndex {
     /// Whether any row lists `port` as a listener port on `transport`.
     pub fn is_listener(&self, transport: Transport, port: u16) -> bool {
         !self.by_listener(transport, port).is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Every port gives exactly the rows filed under it, in order, as a scan of the pairs
+        /// does: ports with rows next to ports without, in every 64-port word.
+        #[test]
+        fn each_port_gives_its_rows(mut pairs in proptest::collection::vec((any::<u16>(), 0..50u16), 0..200), probes in proptest::collection::vec(any::<u16>(), 64)) {
+            let mut pairs: Vec<(u16, RowId)> = pairs.drain(..).map(|(p, id)| (p, id as RowId)).collect();
+            let csr = Csr::build(&mut pairs);
+            let ports = pairs.iter().map(|&(p, _)| p).chain(pairs.iter().map(|&(p, _)| p.wrapping_add(1))).chain(probes);
+            for port in ports {
+                let want: Vec<RowId> = pairs.iter().filter(|&&(p, _)| p == port).map(|&(_, id)| id).collect();
+                prop_assert_eq!(csr.get(port), &want[..], "port {}", port);
+            }
+        }
+    }
+
+    #[test]
+    fn the_edges_of_the_port_range() {
+        let mut pairs = vec![(0, 1), (63, 2), (64, 3), (65_535, 4), (65_535, 5)];
+        let csr = Csr::build(&mut pairs);
+        assert_eq!(csr.get(0), &[1]);
+        assert_eq!(csr.get(63), &[2]);
+        assert_eq!(csr.get(64), &[3]);
+        assert_eq!(csr.get(65_535), &[4, 5]);
+        assert!(csr.get(1).is_empty() && csr.get(65_534).is_empty());
+        assert!(Csr::default().get(80).is_empty());
     }
 }
