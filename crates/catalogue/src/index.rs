@@ -1,4 +1,5 @@
-//! O(1) port lookup: one 65,536-slot offset table per transport into a flat list of row ids.
+//! O(1) port lookup: per transport, a bit per port and the rank of its bit into a flat list of
+//! row ids.
 
 use crate::{Row, RowId, SourcePort, Transport};
 
