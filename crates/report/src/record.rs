@@ -567,27 +567,17 @@ impl Line<'_, '_> {
             if i > 0 {
                 j.push(b',');
             }
-            if let Some(row) = m.fixed {
-                j.extend_from_slice(&row.head);
-                opt_num(j, m.port);
-                j.extend_from_slice(b",\"transport\":");
-                text(j, m.transport);
-                j.extend_from_slice(&row.tail);
-                continue;
+            match m.fixed {
+                Some(row) => j.extend_from_slice(&row.head),
+                None => match_head(j, m.table),
             }
-            j.extend_from_slice(b"{\"table\":");
-            num(j, m.table);
-            j.extend_from_slice(b",\"port\":");
             opt_num(j, m.port);
             j.extend_from_slice(b",\"transport\":");
             text(j, m.transport);
-            j.extend_from_slice(b",\"protocol\":");
-            text(j, m.protocol);
-            j.extend_from_slice(b",\"label\":");
-            text(j, m.label);
-            j.extend_from_slice(b",\"id\":");
-            text(j, m.id);
-            j.push(b'}');
+            match m.fixed {
+                Some(row) => j.extend_from_slice(&row.tail),
+                None => match_tail(j, m.protocol, m.label, m.id),
+            }
         }
         j.extend_from_slice(b"],\"findings\":[");
         for (i, f) in self.findings.iter().enumerate() {
@@ -664,6 +654,24 @@ fn num(j: &mut Vec<u8>, n: impl itoa::Integer) {
     j.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
+/// A match's JSON up to its port's value.
+fn match_head(j: &mut Vec<u8>, table: u8) {
+    j.extend_from_slice(b"{\"table\":");
+    num(j, table);
+    j.extend_from_slice(b",\"port\":");
+}
+
+/// A match's JSON after its transport.
+fn match_tail(j: &mut Vec<u8>, protocol: &str, label: &str, id: &str) {
+    j.extend_from_slice(b",\"protocol\":");
+    text(j, protocol);
+    j.extend_from_slice(b",\"label\":");
+    text(j, label);
+    j.extend_from_slice(b",\"id\":");
+    text(j, id);
+    j.push(b'}');
+}
+
 /// One catalogue row's part of a match in a JSON line, escaped once: the bytes before the
 /// port and the bytes after the transport (which are the flow's).
 #[derive(Debug)]
@@ -689,16 +697,9 @@ impl<'c> JsonLines<'c> {
             .rows()
             .iter()
             .map(|row| {
-                let mut head = b"{\"table\":".to_vec();
-                num(&mut head, row.table);
-                head.extend_from_slice(b",\"port\":");
-                let mut tail = b",\"protocol\":".to_vec();
-                text(&mut tail, &row.protocol);
-                tail.extend_from_slice(b",\"label\":");
-                text(&mut tail, &row.label);
-                tail.extend_from_slice(b",\"id\":");
-                text(&mut tail, &row.id);
-                tail.push(b'}');
+                let (mut head, mut tail) = (Vec::new(), Vec::new());
+                match_head(&mut head, row.table);
+                match_tail(&mut tail, &row.protocol, &row.label, &row.id);
                 RowJson { head, tail }
             })
             .collect();
