@@ -191,56 +191,59 @@ impl PcapSplit {
             }
             let number = out.records + 1;
             let bytes: &[u8] = map.unwrap_or(buf);
-            let step = match self.st.whole(&bytes[p..have]) {
-                Some((found, total)) => Ok(Step::Packet(found, total)),
-                None => self.st.step(&bytes[p..have], &self.name, number, offset),
-            };
-            match step {
-                Err(e) => {
-                    out.error = Some(e);
-                    return out;
-                }
-                Ok(Step::Need(n)) => {
-                    let left = have - p;
-                    if start + (have as u64) < self.len {
-                        if let Err(e) = self.read_more(buf, &mut have, start, p + n.max(TAIL)) {
-                            out.error = Some(CaptureError::io(&self.name, offset, e));
+            // The usual record, whole and sane, goes straight to `f`; the general step says
+            // what the others are.
+            let (found, total) = match self.st.whole(&bytes[p..have]) {
+                Some(record) => record,
+                None => match self.st.step(&bytes[p..have], &self.name, number, offset) {
+                    Ok(Step::Packet(found, total)) => (found, total),
+                    Ok(Step::Skip(n)) => {
+                        p += n;
+                        continue;
+                    }
+                    Ok(Step::Need(n)) => {
+                        let left = have - p;
+                        if start + (have as u64) < self.len {
+                            if let Err(e) = self.read_more(buf, &mut have, start, p + n.max(TAIL)) {
+                                out.error = Some(CaptureError::io(&self.name, offset, e));
+                                return out;
+                            }
+                            if have - p > left {
+                                continue;
+                            }
+                        }
+                        if left == 0 {
+                            out.next = offset;
                             return out;
                         }
-                        if have - p > left {
-                            continue;
-                        }
-                    }
-                    if left == 0 {
-                        out.next = offset;
+                        out.error = Some(CaptureError::Truncated {
+                            file: self.name.clone(),
+                            record: number,
+                            offset,
+                            need: n,
+                            have: left,
+                        });
                         return out;
                     }
-                    out.error = Some(CaptureError::Truncated {
-                        file: self.name.clone(),
-                        record: number,
-                        offset,
-                        need: n,
-                        have: left,
-                    });
-                    return out;
-                }
-                Ok(Step::Skip(n)) => p += n,
-                Ok(Step::Packet(found, total)) => {
-                    out.records = number;
-                    let data = &map.unwrap_or(buf)[p..p + total];
-                    f(
-                        Record {
-                            ts_ns: found.ts_ns,
-                            link_type: found.link_type,
-                            orig_len: found.orig_len,
-                            data: &data[found.data.clone()],
-                            number,
-                        },
-                        p + found.data.start,
-                    );
-                    p += total;
-                }
-            }
+                    Err(e) => {
+                        out.error = Some(e);
+                        return out;
+                    }
+                },
+            };
+            out.records = number;
+            let bytes: &[u8] = map.unwrap_or(buf);
+            f(
+                Record {
+                    ts_ns: found.ts_ns,
+                    link_type: found.link_type,
+                    orig_len: found.orig_len,
+                    data: &bytes[p + found.data.start..p + found.data.end],
+                    number,
+                },
+                p + found.data.start,
+            );
+            p += total;
         }
     }
 
