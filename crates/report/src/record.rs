@@ -634,12 +634,7 @@ impl Line<'_, '_> {
 
 /// A JSON string, escaped as serde_json escapes it, appended to `j`.
 fn text(j: &mut Vec<u8>, s: &str) {
-    // Without an early exit the check is a few vector instructions for a short
-    // string (nearly every string here needs no escape).
-    let plain = !s.bytes().fold(false, |bad, b| {
-        bad | (b < 0x20) | (b == b'"') | (b == b'\\')
-    });
-    if plain {
+    if plain(s.as_bytes()) {
         j.reserve(s.len() + 2);
         j.push(b'"');
         j.extend_from_slice(s.as_bytes());
@@ -648,6 +643,34 @@ fn text(j: &mut Vec<u8>, s: &str) {
         // Escapes exactly as serde_json does; writing to a Vec cannot fail.
         let _ = serde_json::to_writer(&mut *j, s);
     }
+}
+
+/// No byte of `b` is one JSON escapes (a control character, `"` or `\`). Eight bytes at a
+/// time: the strings here are short (a few words per line, most under 16 bytes), where a
+/// byte-by-byte check costs more than the copy.
+fn plain(b: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // A byte of `w` below 0x20, or equal to `"` or `\`, sets its high bit in the result
+    // (the classic has-zero-byte test; a byte at 0x80 or above never counts, as a
+    // borrow into it cannot come from a byte that does not count either).
+    let bad = |w: u64| {
+        let below = w.wrapping_sub(ONES * 0x20);
+        let quote = w ^ (ONES * u64::from(b'"'));
+        let slash = w ^ (ONES * u64::from(b'\\'));
+        (below | quote.wrapping_sub(ONES) | slash.wrapping_sub(ONES)) & !w & HIGH
+    };
+    let mut words = b.chunks_exact(8);
+    let mut any = 0;
+    for c in &mut words {
+        any |= bad(u64::from_le_bytes(c.try_into().unwrap_or_default()));
+    }
+    let rest = words.remainder();
+    // The tail padded with a byte that needs no escape.
+    let mut last = [b'a'; 8];
+    last[..rest.len()].copy_from_slice(rest);
+    any |= bad(u64::from_le_bytes(last));
+    any == 0
 }
 
 fn num(j: &mut Vec<u8>, n: impl itoa::Integer) {
@@ -1007,6 +1030,27 @@ mod tests {
             let ns = secs * 1_000_000_000 + frac;
             for t in [ns - 86_400_000_000_000, ns - 1, ns, ns + 1] {
                 assert_eq!(rfc3339(t), rfc3339_general(t), "{t}");
+            }
+        }
+    }
+
+    /// Every byte value at every place of strings of 0 to 24 bytes (three words and a tail):
+    /// the word-at-a-time check finds exactly the bytes JSON escapes, whatever is around.
+    #[test]
+    fn the_escape_check_finds_every_byte_json_escapes() {
+        let escaped = |b: u8| b < 0x20 || b == b'"' || b == b'\\';
+        for len in 0..=24 {
+            for around in [b'a', 0xff, 0x21, 0x80, 0x5b] {
+                let mut s = vec![around; len];
+                assert_eq!(plain(&s), !escaped(around), "{len} {around}");
+                for at in 0..len {
+                    for b in 0..=255u8 {
+                        s[at] = b;
+                        let want = !escaped(b) && !escaped(around);
+                        assert_eq!(plain(&s), want, "byte {b:#x} at {at} of {len}");
+                    }
+                    s[at] = around;
+                }
             }
         }
     }
