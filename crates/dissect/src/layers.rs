@@ -2,7 +2,7 @@
 
 use etherparse::{Ethernet2HeaderSlice, Ipv6ExtensionSlice, LaxIpSlice, SingleVlanHeaderSlice};
 
-use crate::{link, Addr, Dissected, FragmentId, Packet, Proto, SkipReason, Tunnel};
+use crate::{ipv4_addr, link, Addr, Dissected, FragmentId, Packet, Proto, SkipReason, Tunnel};
 
 const ETH_IPV4: u16 = 0x0800;
 const ETH_IPV6: u16 = 0x86dd;
@@ -156,12 +156,6 @@ fn below_ether_type<'a>(
     Ok((ether_type, rest))
 }
 
-fn addr4(a: [u8; 4]) -> Addr {
-    let mut out = [0u8; 16];
-    out[12..].copy_from_slice(&a);
-    out
-}
-
 fn ip(ether_type: u16, data: &[u8], depth: u8, tunnel: Option<Tunnel>) -> Step<'_, Dissected<'_>> {
     if ether_type != ETH_IPV4 && ether_type != ETH_IPV6 {
         return Err(SkipReason::NotIp);
@@ -186,7 +180,13 @@ fn ip(ether_type: u16, data: &[u8], depth: u8, tunnel: Option<Tunnel>) -> Step<'
             let frag = p
                 .fragmented
                 .then(|| (h.fragments_offset().value(), u32::from(h.identification())));
-            (addr4(h.source()), addr4(h.destination()), false, frag, p)
+            (
+                ipv4_addr(h.source()),
+                ipv4_addr(h.destination()),
+                false,
+                frag,
+                p,
+            )
         }
         LaxIpSlice::Ipv6(s) => {
             let h = s.header();
@@ -374,15 +374,11 @@ fn ethernet_ipv4(data: &[u8]) -> Option<Dissected<'_>> {
         Ok(t) => t,
         Err(r) => return Some(Dissected::Skip(r)),
     };
-    // Both addresses in one load: the bounds were checked above (ihl >= 20). Each is
-    // widened in a register (its four bytes last of sixteen, as a little-endian number's top
-    // bytes): built in memory from a zeroed array and a 4-byte store, the 16-byte read that
-    // copies it on could not be forwarded from the two stores and waited for them.
+    // Both addresses in one load: the bounds were checked above (ihl >= 20).
     let mut pair = [0u8; 8];
     pair.copy_from_slice(&ip[12..20]);
-    let pair = u64::from_le_bytes(pair);
-    let src = ((u128::from(pair) & 0xffff_ffff) << 96).to_le_bytes();
-    let dst = ((u128::from(pair) >> 32) << 96).to_le_bytes();
+    let src = ipv4_addr([pair[0], pair[1], pair[2], pair[3]]);
+    let dst = ipv4_addr([pair[4], pair[5], pair[6], pair[7]]);
     Some(Dissected::Packet(packet(src, dst, false, t, None, None)))
 }
 

@@ -128,6 +128,16 @@ impl Tunnel {
 /// An IP address as 16 bytes; IPv4 sits in the last four with `v6 == false` on the packet.
 pub type Addr = [u8; 16];
 
+/// An IPv4 address as an [`Addr`], made in a register. Made in memory (an array zeroed, then
+/// its last four bytes written) it is two stores, and the 16-byte read that follows (the
+/// flow's key, a copy of the packet) cannot be served from them: it waits until they are
+/// written back, on every packet.
+#[inline]
+pub fn ipv4_addr(octets: [u8; 4]) -> Addr {
+    // A little-endian number's top four bytes are the array's last four.
+    (u128::from(u32::from_le_bytes(octets)) << 96).to_le_bytes()
+}
+
 /// The transport-level view of one packet.
 #[derive(Debug, Clone, Copy)]
 pub struct Packet<'a> {

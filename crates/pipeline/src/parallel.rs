@@ -30,7 +30,7 @@ use std::path::Path;
 use std::sync::{Condvar, Mutex, PoisonError, RwLock};
 
 use flowdoc_capture::{CaptureError, CaptureReader, PcapSplit, ReadMode, Record};
-use flowdoc_dissect::{dissect, Addr, Dissected, FragmentId, Packet, Proto, Tunnel};
+use flowdoc_dissect::{dissect, ipv4_addr, Addr, Dissected, FragmentId, Packet, Proto, Tunnel};
 use flowdoc_flow::{packet_hash, Flow, FlowKey, TableStats};
 use foldhash::fast::FixedState;
 
@@ -168,15 +168,15 @@ impl Desc {
         first_fragment: Option<FragmentId>,
         wide: &[[Addr; 2]],
     ) -> Packet<'b> {
-        let (mut src, mut dst) = ([0u8; 16], [0u8; 16]);
-        if self.bits & WIDE == 0 {
-            src[12..].copy_from_slice(&self.addrs[..4]);
-            dst[12..].copy_from_slice(&self.addrs[4..]);
+        let a = self.addrs;
+        let [src, dst] = if self.bits & WIDE == 0 {
+            [
+                ipv4_addr([a[0], a[1], a[2], a[3]]),
+                ipv4_addr([a[4], a[5], a[6], a[7]]),
+            ]
         } else {
-            let mut i = [0u8; 4];
-            i.copy_from_slice(&self.addrs[..4]);
-            [src, dst] = wide[u32::from_le_bytes(i) as usize];
-        }
+            wide[u32::from_le_bytes([a[0], a[1], a[2], a[3]]) as usize]
+        };
         Packet {
             src,
             dst,
