@@ -252,6 +252,7 @@ impl Chunk {
     }
 
     /// Files one record; `payload_at` says where the packet's payload is kept in the buffer.
+    #[inline(always)]
     fn record(&mut self, rec: &Record<'_>, n: usize, payload_at: impl FnOnce(&[u8]) -> (u32, u32)) {
         let pos = self.count;
         self.count += 1;
