@@ -660,16 +660,17 @@ fn plain(b: &[u8]) -> bool {
         let slash = w ^ (ONES * u64::from(b'\\'));
         (below | quote.wrapping_sub(ONES) | slash.wrapping_sub(ONES)) & !w & HIGH
     };
-    let mut words = b.chunks_exact(8);
-    let mut any = 0;
-    for c in &mut words {
-        any |= bad(u64::from_le_bytes(c.try_into().unwrap_or_default()));
+    let word = |c: &[u8]| u64::from_le_bytes(c.try_into().unwrap_or_default());
+    if b.len() < 8 {
+        return !b.iter().any(|&c| c < 0x20 || c == b'"' || c == b'\\');
     }
-    let rest = words.remainder();
-    // The tail padded with a byte that needs no escape.
-    let mut last = [b'a'; 8];
-    last[..rest.len()].copy_from_slice(rest);
-    any |= bad(u64::from_le_bytes(last));
+    let mut any = 0;
+    for c in b.chunks_exact(8) {
+        any |= bad(word(c));
+    }
+    // The last eight bytes again, overlapping the words above: the tail is read in place.
+    // (Copied into a padded word first, its read waited for the copy's narrower stores.)
+    any |= bad(word(&b[b.len() - 8..]));
     any == 0
 }
 
