@@ -213,6 +213,7 @@ impl FlowTable {
 
     /// [`FlowTable::observe`] with the packet's [`FlowTable::hash_of`], for a caller that
     /// already computed it to prefetch.
+    #[inline(always)]
     pub fn observe_hashed(
         &mut self,
         hash: u64,
