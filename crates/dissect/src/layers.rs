@@ -279,6 +279,7 @@ type Ports<'a> = (Proto, u16, u16, u8, u32, Option<(u8, u8)>, &'a [u8]);
 
 /// The TCP (6) or UDP (17) header at the start of `body`. `cut`: the datagram is known to go
 /// on past the bytes at hand (snaplen or fragmentation), so a header past them is no error.
+/// Always inlined: as a call (in `dissect` out of line) its answer went through memory.
 #[inline(always)]
 fn transport(ip_proto: u8, body: &[u8], cut: bool) -> Step<'_, Ports<'_>> {
     // Both ports in one load, split in registers.

@@ -212,7 +212,8 @@ impl FlowTable {
     }
 
     /// [`FlowTable::observe`] with the packet's [`FlowTable::hash_of`], for a caller that
-    /// already computed it to prefetch.
+    /// already computed it to prefetch. Always inlined: the parallel fold, where the compiler
+    /// kept it a call, handed each packet over through memory to be read back wider.
     #[inline(always)]
     pub fn observe_hashed(
         &mut self,

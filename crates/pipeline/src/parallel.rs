@@ -252,6 +252,8 @@ impl Chunk {
     }
 
     /// Files one record; `payload_at` says where the packet's payload is kept in the buffer.
+    /// Always inlined into the walk: as a call it took the record through memory and read its
+    /// 2-byte link type back 4 bytes wide, a load that waits for the store (every packet).
     #[inline(always)]
     fn record(&mut self, rec: &Record<'_>, n: usize, payload_at: impl FnOnce(&[u8]) -> (u32, u32)) {
         let pos = self.count;
