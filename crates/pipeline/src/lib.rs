@@ -191,7 +191,7 @@ pub struct Engine<'c> {
 }
 
 /// Records read, dissected and prefetched together.
-const BATCH: usize = 16;
+const BATCH: usize = 32;
 
 /// How often (in capture time) idle flows are swept out of the table.
 const SWEEP_EVERY_NS: i64 = 10_000_000_000;
