@@ -1,7 +1,11 @@
 //! The flow table's index: from a key's hash to the flow's place in the dense array.
 //!
-//! Open addressing with linear probing over a power-of-two array, at most half full. A slot
-//! holds the high 32 bits of the hash (the tag) and the place plus one (zero: empty). The tag
+//! Open addressing with linear probing over a power-of-two array, at most a quarter full. A
+//! slot holds the high 32 bits of the hash (the tag) and the place plus one (zero: empty).
+//! Linear probing finds a key in 1.5 probes on average at half full, 1.17 at a quarter: each
+//! extra probe is a branch that depends on the data. At half full one thread ran 7-8% slower
+//! (user time, 50,000 flows); a quarter costs 32 to 64 bytes a flow instead of 16 to 32 (a
+//! million flows peak at 164 MB, not 147). The tag
 //! picks the home slot too, so the index grows and deletes (backward shift, no tombstones)
 //! without looking at a single flow, and a probe rarely touches a flow whose key is not the
 //! one sought. Its own layout lets a reader ahead of the table prefetch the slot a packet
@@ -85,7 +89,7 @@ impl Index {
     }
 
     pub(crate) fn insert(&mut self, hash: u64, place: usize) {
-        if (self.len + 1) * 2 > self.slots.len() {
+        if (self.len + 1) * 4 > self.slots.len() {
             self.grow();
         }
         let t = tag(hash);
@@ -131,10 +135,10 @@ impl Index {
         *self = Index::default();
     }
 
-    /// Halves the array while it is less than a quarter full (after a mass eviction).
+    /// Halves the array while it is less than an eighth full (after a mass eviction).
     pub(crate) fn shrink(&mut self) {
         let mut n = self.slots.len();
-        while n > MIN_SLOTS && self.len * 4 < n {
+        while n > MIN_SLOTS && self.len * 8 < n {
             n /= 2;
         }
         if n != self.slots.len() {
