@@ -927,8 +927,8 @@ impl<R: Send> Parallel<'_, '_, R> {
             let mut handles = Vec::with_capacity(self.n);
             lanes.push(Lane {
                 source: Source::Here(own.table.finish_sorted().into_iter()),
-                block: Vec::new().into_iter().peekable(),
-                spent: Vec::new(),
+                block: Vec::new(),
+                at: 0,
             });
             for w in workers {
                 let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(LabelledFlow, R)>>(4);
@@ -942,8 +942,8 @@ impl<R: Send> Parallel<'_, '_, R> {
                         rx: Some(rx),
                         back: Some(back),
                     },
-                    block: Vec::new().into_iter().peekable(),
-                    spent: Vec::new(),
+                    block: Vec::new(),
+                    at: 0,
                 });
                 handles.push(scope.spawn(move || {
                     let flows = w.table.finish_sorted();
@@ -981,9 +981,9 @@ impl<R: Send> Parallel<'_, '_, R> {
                 }
                 let Some((i, _)) = best else { break };
                 let lane = &mut lanes[i];
-                if let Some((lf, r)) = lane.block.next() {
-                    sink(&lf, &r);
-                    lane.spent.push((lf, r));
+                if let Some((lf, r)) = lane.block.get(lane.at) {
+                    sink(lf, r);
+                    lane.at += 1;
                 }
             }
             table.add(&own.table.stats());
@@ -1013,35 +1013,38 @@ enum Source<R> {
 /// One table's flows at the end.
 struct Lane<R> {
     source: Source<R>,
-    block: std::iter::Peekable<std::vec::IntoIter<(LabelledFlow, R)>>,
-    /// What the sink is done with: freed here, or going back to the table's thread a
-    /// block at a time.
-    spent: Vec<(LabelledFlow, R)>,
+    /// The block in hand, written up to `at`. A block stays whole until it is used up, then
+    /// is freed here or goes back to the table's thread: its flows and lines (a few hundred
+    /// bytes each) are never moved one by one.
+    block: Vec<(LabelledFlow, R)>,
+    at: usize,
 }
 
 impl<R> Lane<R> {
     /// The table's next flow, made here or waited for from its thread when the block in hand
     /// is used up; `None` once the table has no more.
     fn head(&mut self, make: &dyn Fn(Flow) -> (LabelledFlow, R)) -> Option<&(LabelledFlow, R)> {
-        while self.block.peek().is_none() {
+        while self.at == self.block.len() {
+            self.at = 0;
             match &mut self.source {
                 Source::Here(flows) => {
-                    self.spent.clear();
-                    let block: Vec<_> = flows.by_ref().take(FINISH_BLOCK).map(make).collect();
-                    if block.is_empty() {
+                    self.block.clear();
+                    self.block
+                        .extend(flows.by_ref().take(FINISH_BLOCK).map(make));
+                    if self.block.is_empty() {
                         return None;
                     }
-                    self.block = block.into_iter().peekable();
                 }
                 Source::Thread { rx, back } => {
-                    if !self.spent.is_empty() {
+                    let spent = std::mem::take(&mut self.block);
+                    if !spent.is_empty() {
                         if let Some(back) = back {
                             // A table thread that is gone leaves it to be freed here.
-                            let _ = back.send(std::mem::take(&mut self.spent));
+                            let _ = back.send(spent);
                         }
                     }
                     match rx.as_ref()?.recv() {
-                        Ok(b) => self.block = b.into_iter().peekable(),
+                        Ok(b) => self.block = b,
                         Err(_) => {
                             *rx = None;
                             // Lets the table's thread end.
@@ -1051,7 +1054,7 @@ impl<R> Lane<R> {
                 }
             }
         }
-        self.block.peek()
+        self.block.get(self.at)
     }
 }
 
