@@ -545,8 +545,8 @@ fn input_outcome(summary: &Summary, format_is_table: bool) -> Result<u8, Failure
 /// A flow's output, made ahead of writing.
 enum Rendered {
     Nothing,
-    Json(Vec<u8>),
-    Record(Box<FlowRecord>),
+    /// A JSON line or a CSV row, as the format wants.
+    Line(Vec<u8>),
 }
 
 fn analyze(args: AnalyzeArgs) -> Result<u8, Failure> {
@@ -585,9 +585,13 @@ fn analyze(args: AnalyzeArgs) -> Result<u8, Failure> {
         Format::Json => {
             let mut line = Vec::with_capacity(1024);
             json.line(lf, &mut line);
-            Rendered::Json(line)
+            Rendered::Line(line)
         }
-        Format::Csv => Rendered::Record(Box::new(FlowRecord::new(rf, lf))),
+        Format::Csv => {
+            let mut row = Vec::with_capacity(512);
+            FlowRecord::csv_row_of(rf, lf, &mut row);
+            Rendered::Line(row)
+        }
     };
     let mut on_flow = |lf: &LabelledFlow, made: &Rendered| {
         undocumented |= !lf.class.documented();
@@ -600,8 +604,8 @@ fn analyze(args: AnalyzeArgs) -> Result<u8, Failure> {
                 report.add_in(rf.inventory, lf);
                 Ok(())
             }
-            (Out::Json(sink), Rendered::Json(line)) => sink.write_all(line),
-            (Out::Csv(w), Rendered::Record(r)) => w.write(r),
+            (Out::Json(sink), Rendered::Line(line)) => sink.write_all(line),
+            (Out::Csv(w), Rendered::Line(row)) => w.write_row(row),
             (Out::Json(sink), _) => FlowRecord::new(rf, lf).write_json(sink),
             (Out::Csv(w), _) => w.write(&FlowRecord::new(rf, lf)),
         };

@@ -781,7 +781,7 @@ fn a_capture_from_a_fifo_is_read_whole() {
 
 /// The JSON line `analyze` writes straight from a flow (through `JsonLines`, with each row's
 /// part escaped once, and through `json_line_of`) is, byte for byte, the line of the flow
-/// record that `report`, `live` and the CSV output make: every flow of the shipped captures
+/// record that `report` and `live` make, and so is the CSV row: every flow of the shipped captures
 /// (payload details, tunnels, fragments, IPv6, other link types), with the inventory's names.
 #[test]
 fn the_line_written_from_a_flow_is_its_records_line() {
@@ -822,6 +822,14 @@ fn the_line_written_from_a_flow_is_its_records_line() {
             let direct = String::from_utf8_lossy(&direct).into_owned();
             assert_eq!(direct, String::from_utf8_lossy(&record));
             assert_eq!(direct, String::from_utf8_lossy(&lines));
+            // The same for the CSV row.
+            let (mut row, mut record_row) = (Vec::new(), Vec::new());
+            FlowRecord::csv_row_of(rf, lf, &mut row);
+            FlowRecord::new(rf, lf).csv_row(&mut record_row);
+            assert_eq!(
+                String::from_utf8_lossy(&row),
+                String::from_utf8_lossy(&record_row)
+            );
             flows += 1;
             named += usize::from(direct.contains("\"name\":"));
             detailed += usize::from(!direct.contains("\"app_detail\":null"));

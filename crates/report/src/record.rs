@@ -590,32 +590,7 @@ impl Line<'_, '_> {
         opt_text(j, self.app);
         j.extend_from_slice(b",\"app_detail\":");
         match &self.app_detail {
-            Some(d) => {
-                j.push(b'{');
-                for (i, (name, v)) in d.iter().flat_map(|p| p.fields()).enumerate() {
-                    if i > 0 {
-                        j.push(b',');
-                    }
-                    text(j, name);
-                    j.push(b':');
-                    match v {
-                        Value::Text(s) => text(j, s),
-                        Value::Flag(b) => j.extend_from_slice(if b { b"true" } else { b"false" }),
-                        Value::Num(n) => num(j, n),
-                        Value::Texts(list) => {
-                            j.push(b'[');
-                            for (k, s) in list.enumerate() {
-                                if k > 0 {
-                                    j.push(b',');
-                                }
-                                text(j, s);
-                            }
-                            j.push(b']');
-                        }
-                    }
-                }
-                j.push(b'}');
-            }
+            Some(d) => detail_object(j, d.as_deref()),
             None => j.extend_from_slice(b"null"),
         }
         j.extend_from_slice(b",\"from_initiator\":");
@@ -630,6 +605,163 @@ impl Line<'_, '_> {
         text(j, self.end_reason);
         j.extend_from_slice(b"}\n");
     }
+}
+
+impl Line<'_, '_> {
+    /// One CSV row of [`CSV_HEADER`]'s columns, newline included, byte for byte what the csv
+    /// crate writes for [`CsvWriter`]'s fields (a test holds the two together): lists joined
+    /// with `;`, the detail as its JSON object, a field quoted when it holds a comma, a quote
+    /// or a line break. Written into `j` as it goes: a field that needs quotes is quoted in
+    /// place, so a row costs no allocation.
+    fn write_csv(&self, j: &mut Vec<u8>) {
+        /// Writes a field with `put`, then quotes it if it must be.
+        fn field(j: &mut Vec<u8>, put: impl FnOnce(&mut Vec<u8>)) {
+            let start = j.len();
+            put(j);
+            csv_quote_from(j, start);
+        }
+        fn raw(j: &mut Vec<u8>, s: &str) {
+            j.extend_from_slice(s.as_bytes());
+        }
+        fn shown<T: Copy>(j: &mut Vec<u8>, v: Shown<'_, T>, into: fn(&mut Vec<u8>, T)) {
+            match v {
+                Shown::Text(t) => field(j, |j| raw(j, t)),
+                Shown::Value(x) => into(j, x),
+            }
+        }
+        fn opt_num(j: &mut Vec<u8>, n: Option<impl itoa::Integer>) {
+            if let Some(n) = n {
+                num(j, n);
+            }
+        }
+        fn opt_text(j: &mut Vec<u8>, s: Option<&str>) {
+            field(j, |j| raw(j, s.unwrap_or_default()));
+        }
+        /// Items joined with `;`, as one field.
+        fn joined<'s>(j: &mut Vec<u8>, items: impl Iterator<Item = &'s str>) {
+            field(j, |j| {
+                for (i, s) in items.enumerate() {
+                    if i > 0 {
+                        j.push(b';');
+                    }
+                    raw(j, s);
+                }
+            });
+        }
+        let endpoint = |j: &mut Vec<u8>, e: &EndpointLine<'_>| {
+            shown(j, e.ip, ip_into);
+            j.push(b',');
+            opt_num(j, e.port);
+        };
+        let side = |j: &mut Vec<u8>, s: &SideLine<'_>| {
+            num(j, s.packets);
+            j.push(b',');
+            num(j, s.bytes);
+        };
+        field(j, |j| raw(j, self.transport));
+        j.push(b',');
+        endpoint(j, &self.initiator);
+        j.push(b',');
+        endpoint(j, &self.responder);
+        j.push(b',');
+        field(j, |j| raw(j, self.initiator_rule));
+        j.push(b',');
+        num(j, self.packets);
+        j.push(b',');
+        num(j, self.bytes);
+        j.push(b',');
+        shown(j, self.first_seen, rfc3339_into);
+        j.push(b',');
+        shown(j, self.last_seen, rfc3339_into);
+        j.push(b',');
+        field(j, |j| raw(j, self.status));
+        j.push(b',');
+        for (i, m) in self.matches.iter().enumerate() {
+            if i > 0 {
+                j.push(b';');
+            }
+            num(j, m.table);
+        }
+        j.push(b',');
+        joined(j, self.matches.iter().map(|m| m.label));
+        j.push(b',');
+        joined(j, self.matches.iter().map(|m| m.id));
+        j.push(b',');
+        joined(j, self.findings.iter().copied());
+        j.push(b',');
+        opt_text(j, self.app);
+        j.push(b',');
+        if let Some(d) = &self.app_detail {
+            field(j, |j| detail_object(j, d.as_deref()));
+        }
+        j.push(b',');
+        side(j, &self.from_initiator);
+        j.push(b',');
+        side(j, &self.from_responder);
+        j.push(b',');
+        opt_text(j, self.tunnel);
+        j.push(b',');
+        opt_num(j, self.vlan);
+        j.push(b',');
+        field(j, |j| raw(j, self.end_reason));
+        j.push(b',');
+        opt_text(j, self.initiator.name);
+        j.push(b',');
+        opt_text(j, self.responder.name);
+        j.push(b'\n');
+    }
+}
+
+/// The detail as the JSON object serde_json writes for a [`Detail`] (`{}` for none).
+fn detail_object(j: &mut Vec<u8>, d: Option<&PackedDetail>) {
+    j.push(b'{');
+    for (i, (name, v)) in d.iter().flat_map(|p| p.fields()).enumerate() {
+        if i > 0 {
+            j.push(b',');
+        }
+        text(j, name);
+        j.push(b':');
+        match v {
+            Value::Text(s) => text(j, s),
+            Value::Flag(b) => j.extend_from_slice(if b { b"true" } else { b"false" }),
+            Value::Num(n) => num(j, n),
+            Value::Texts(list) => {
+                j.push(b'[');
+                for (k, s) in list.enumerate() {
+                    if k > 0 {
+                        j.push(b',');
+                    }
+                    text(j, s);
+                }
+                j.push(b']');
+            }
+        }
+    }
+    j.push(b'}');
+}
+
+/// Quotes the CSV field that starts at `start` and runs to the end of `j` when the csv crate
+/// would (it holds a comma, a quote, CR or LF): in place, quotes doubled, from the end back.
+fn csv_quote_from(j: &mut Vec<u8>, start: usize) {
+    let special = |b: &u8| matches!(b, b',' | b'"' | b'\r' | b'\n');
+    if !j[start..].iter().any(special) {
+        return;
+    }
+    let quotes = j[start..].iter().filter(|&&b| b == b'"').count();
+    let old = j.len();
+    j.resize(old + quotes + 2, 0);
+    let mut w = j.len() - 1;
+    j[w] = b'"';
+    for r in (start..old).rev() {
+        let b = j[r];
+        w -= 1;
+        j[w] = b;
+        if b == b'"' {
+            w -= 1;
+            j[w] = b'"';
+        }
+    }
+    j[start] = b'"';
 }
 
 /// A JSON string, escaped as serde_json escapes it, appended to `j`.
@@ -762,11 +894,25 @@ impl FlowRecord {
     pub fn json_line(&self, j: &mut Vec<u8>) {
         Line::from_record(self).write(j);
     }
+
+    /// The record as one CSV row of [`CSV_HEADER`]'s columns, newline included, appended
+    /// to `j`.
+    pub fn csv_row(&self, j: &mut Vec<u8>) {
+        Line::from_record(self).write_csv(j);
+    }
+
+    /// The CSV row of a labelled flow, appended to `j`: the same bytes as
+    /// `FlowRecord::new(rf, lf).csv_row(j)` without making the record.
+    pub fn csv_row_of<'a>(rf: impl Into<Reference<'a>>, lf: &LabelledFlow, j: &mut Vec<u8>) {
+        Line::of(rf.into(), lf, None).write_csv(j);
+    }
 }
 
-/// The same fields as the JSON record, flat, with a header row.
+/// The same fields as the JSON record, flat, with a header row. Each row is written as the
+/// csv crate writes it (a test holds the two together), in one write.
 pub struct CsvWriter<W: Write> {
-    inner: csv::Writer<W>,
+    inner: W,
+    row: Vec<u8>,
 }
 
 impl<W: Write> std::fmt::Debug for CsvWriter<W> {
@@ -806,65 +952,30 @@ pub const CSV_HEADER: [&str; 26] = [
 ];
 
 impl<W: Write> CsvWriter<W> {
-    pub fn new(out: W) -> io::Result<CsvWriter<W>> {
-        let mut inner = csv::Writer::from_writer(out);
-        inner.write_record(CSV_HEADER).map_err(io::Error::other)?;
-        Ok(CsvWriter { inner })
+    pub fn new(mut out: W) -> io::Result<CsvWriter<W>> {
+        out.write_all(CSV_HEADER.join(",").as_bytes())?;
+        out.write_all(b"\n")?;
+        Ok(CsvWriter {
+            inner: out,
+            row: Vec::with_capacity(1024),
+        })
     }
 
     pub fn write(&mut self, r: &FlowRecord) -> io::Result<()> {
-        // Fields the record already holds are borrowed; only numbers and joined lists are made.
-        let opt = |p: Option<u16>| Cow::Owned(p.map(|p| p.to_string()).unwrap_or_default());
-        let num = |n: u64| Cow::Owned(n.to_string());
-        let join = |f: &dyn Fn(&MatchRecord) -> String| {
-            Cow::Owned(r.matches.iter().map(f).collect::<Vec<_>>().join(";"))
-        };
-        fn text(s: Option<&str>) -> Cow<'_, str> {
-            Cow::Borrowed(s.unwrap_or_default())
-        }
-        let row: [Cow<'_, str>; 26] = [
-            Cow::Borrowed(&*r.transport),
-            Cow::Borrowed(&r.initiator.ip),
-            opt(r.initiator.port),
-            Cow::Borrowed(&r.responder.ip),
-            opt(r.responder.port),
-            Cow::Borrowed(&*r.initiator_rule),
-            num(r.packets),
-            num(r.bytes),
-            Cow::Borrowed(&r.first_seen),
-            Cow::Borrowed(&r.last_seen),
-            Cow::Borrowed(&*r.status),
-            join(&|m| m.table.to_string()),
-            join(&|m| m.label.clone()),
-            join(&|m| m.id.clone()),
-            Cow::Owned(r.findings.join(";")),
-            text(r.app.as_deref()),
-            Cow::Owned(
-                r.app_detail
-                    .as_ref()
-                    .and_then(|d| serde_json::to_string(d).ok())
-                    .unwrap_or_default(),
-            ),
-            num(r.from_initiator.packets),
-            num(r.from_initiator.bytes),
-            num(r.from_responder.packets),
-            num(r.from_responder.bytes),
-            text(r.tunnel.as_deref()),
-            opt(r.vlan),
-            Cow::Borrowed(&*r.end_reason),
-            text(r.initiator.name.as_deref()),
-            text(r.responder.name.as_deref()),
-        ];
-        self.inner
-            .write_record(row.iter().map(|f| f.as_bytes()))
-            .map_err(io::Error::other)
+        self.row.clear();
+        r.csv_row(&mut self.row);
+        self.inner.write_all(&self.row)
+    }
+
+    /// Writes a row made by [`FlowRecord::csv_row_of`].
+    pub fn write_row(&mut self, row: &[u8]) -> io::Result<()> {
+        self.inner.write_all(row)
     }
 
     /// Flushes and hands back the writer.
-    pub fn into_inner(self) -> io::Result<W> {
-        self.inner
-            .into_inner()
-            .map_err(|e| io::Error::other(e.to_string()))
+    pub fn into_inner(mut self) -> io::Result<W> {
+        self.inner.flush()?;
+        Ok(self.inner)
     }
 }
 
@@ -1056,6 +1167,69 @@ mod tests {
         }
     }
 
+    /// What the csv crate writes for a record's row: the columns of [`CSV_HEADER`], the
+    /// mapping `CsvWriter` used before it wrote rows itself.
+    fn csv_by_the_crate(r: &FlowRecord) -> String {
+        let opt = |p: Option<u16>| p.map(|p| p.to_string()).unwrap_or_default();
+        let join = |f: &dyn Fn(&MatchRecord) -> String| {
+            r.matches.iter().map(f).collect::<Vec<_>>().join(";")
+        };
+        let row: [String; 26] = [
+            r.transport.to_string(),
+            r.initiator.ip.clone(),
+            opt(r.initiator.port),
+            r.responder.ip.clone(),
+            opt(r.responder.port),
+            r.initiator_rule.to_string(),
+            r.packets.to_string(),
+            r.bytes.to_string(),
+            r.first_seen.clone(),
+            r.last_seen.clone(),
+            r.status.to_string(),
+            join(&|m| m.table.to_string()),
+            join(&|m| m.label.clone()),
+            join(&|m| m.id.clone()),
+            r.findings.join(";"),
+            r.app.as_deref().unwrap_or_default().to_string(),
+            r.app_detail
+                .as_ref()
+                .map(|d| serde_json::to_string(d).expect("serialize"))
+                .unwrap_or_default(),
+            r.from_initiator.packets.to_string(),
+            r.from_initiator.bytes.to_string(),
+            r.from_responder.packets.to_string(),
+            r.from_responder.bytes.to_string(),
+            r.tunnel.as_deref().unwrap_or_default().to_string(),
+            opt(r.vlan),
+            r.end_reason.to_string(),
+            r.initiator.name.clone().unwrap_or_default(),
+            r.responder.name.clone().unwrap_or_default(),
+        ];
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.write_record(&row).expect("write");
+        String::from_utf8(w.into_inner().expect("flush")).expect("utf-8")
+    }
+
+    #[test]
+    fn csv_fields_with_commas_quotes_and_line_breaks_are_quoted() {
+        let mut j = b"a,".to_vec();
+        for (field, want) in [
+            ("plain", "plain"),
+            ("", ""),
+            ("x,y", "\"x,y\""),
+            ("say \"hi\"", "\"say \"\"hi\"\"\""),
+            ("\"", "\"\"\"\""),
+            ("two\nlines", "\"two\nlines\""),
+            ("cr\r", "\"cr\r\""),
+        ] {
+            j.truncate(2);
+            j.extend_from_slice(field.as_bytes());
+            csv_quote_from(&mut j, 2);
+            assert_eq!(String::from_utf8_lossy(&j[2..]), want, "{field:?}");
+            assert_eq!(&j[..2], b"a,");
+        }
+    }
+
     proptest! {
         /// Every IPv4 address comes out as std writes it (the table of bytes' digits).
         #[test]
@@ -1079,6 +1253,13 @@ mod tests {
             r.json_line(&mut line);
             let want = serde_json::to_string(&r).expect("serialize") + "\n";
             prop_assert_eq!(String::from_utf8_lossy(&line), want);
+        }
+
+        #[test]
+        fn the_csv_row_is_the_csv_crates(r in record()) {
+            let mut row = Vec::new();
+            r.csv_row(&mut row);
+            prop_assert_eq!(String::from_utf8_lossy(&row), csv_by_the_crate(&r));
         }
     }
 }
