@@ -605,9 +605,7 @@ impl Line<'_, '_> {
         text(j, self.end_reason);
         j.extend_from_slice(b"}\n");
     }
-}
 
-impl Line<'_, '_> {
     /// One CSV row of [`CSV_HEADER`]'s columns, newline included, byte for byte what the csv
     /// crate writes for [`CsvWriter`]'s fields (a test holds the two together): lists joined
     /// with `;`, the detail as its JSON object, a field quoted when it holds a comma, a quote
