@@ -621,9 +621,13 @@ impl Line<'_, '_> {
         fn raw(j: &mut Vec<u8>, s: &str) {
             j.extend_from_slice(s.as_bytes());
         }
+        /// A text field.
+        fn one(j: &mut Vec<u8>, s: &str) {
+            field(j, |j| raw(j, s));
+        }
         fn shown<T: Copy>(j: &mut Vec<u8>, v: Shown<'_, T>, into: fn(&mut Vec<u8>, T)) {
             match v {
-                Shown::Text(t) => field(j, |j| raw(j, t)),
+                Shown::Text(t) => one(j, t),
                 Shown::Value(x) => into(j, x),
             }
         }
@@ -633,7 +637,7 @@ impl Line<'_, '_> {
             }
         }
         fn opt_text(j: &mut Vec<u8>, s: Option<&str>) {
-            field(j, |j| raw(j, s.unwrap_or_default()));
+            one(j, s.unwrap_or_default());
         }
         /// Items joined with `;`, as one field.
         fn joined<'s>(j: &mut Vec<u8>, items: impl Iterator<Item = &'s str>) {
@@ -656,13 +660,13 @@ impl Line<'_, '_> {
             j.push(b',');
             num(j, s.bytes);
         };
-        field(j, |j| raw(j, self.transport));
+        one(j, self.transport);
         j.push(b',');
         endpoint(j, &self.initiator);
         j.push(b',');
         endpoint(j, &self.responder);
         j.push(b',');
-        field(j, |j| raw(j, self.initiator_rule));
+        one(j, self.initiator_rule);
         j.push(b',');
         num(j, self.packets);
         j.push(b',');
@@ -672,7 +676,7 @@ impl Line<'_, '_> {
         j.push(b',');
         shown(j, self.last_seen, rfc3339_into);
         j.push(b',');
-        field(j, |j| raw(j, self.status));
+        one(j, self.status);
         j.push(b',');
         for (i, m) in self.matches.iter().enumerate() {
             if i > 0 {
@@ -701,7 +705,7 @@ impl Line<'_, '_> {
         j.push(b',');
         opt_num(j, self.vlan);
         j.push(b',');
-        field(j, |j| raw(j, self.end_reason));
+        one(j, self.end_reason);
         j.push(b',');
         opt_text(j, self.initiator.name);
         j.push(b',');
