@@ -315,6 +315,9 @@ struct Line<'a, 'w> {
     tunnel: Option<&'w str>,
     vlan: Option<u16>,
     end_reason: &'w str,
+    /// The words (`'w`) are flowdoc's own names, none with a character JSON escapes: they are
+    /// written between quotes as they are. False for a record's, which may hold anything.
+    plain_words: bool,
 }
 
 impl<'a> Line<'a, 'static> {
@@ -393,6 +396,7 @@ impl<'a> Line<'a, 'static> {
             tunnel: f.tunnel.map(|t| t.as_str()),
             vlan: f.vlan,
             end_reason: f.end.as_str(),
+            plain_words: true,
         }
     }
 
@@ -489,6 +493,7 @@ impl<'a> Line<'a, 'a> {
             tunnel: r.tunnel.as_deref(),
             vlan: r.vlan,
             end_reason: &r.end_reason,
+            plain_words: false,
         }
     }
 }
@@ -501,12 +506,6 @@ impl Line<'_, '_> {
         fn opt_num(j: &mut Vec<u8>, n: Option<impl itoa::Integer>) {
             match n {
                 Some(n) => num(j, n),
-                None => j.extend_from_slice(b"null"),
-            }
-        }
-        fn opt_text(j: &mut Vec<u8>, s: Option<&str>) {
-            match s {
-                Some(s) => text(j, s),
                 None => j.extend_from_slice(b"null"),
             }
         }
@@ -533,7 +532,7 @@ impl Line<'_, '_> {
             }
             j.push(b'}');
         }
-        fn side(j: &mut Vec<u8>, s: &SideLine<'_>) {
+        fn side(j: &mut Vec<u8>, s: &SideLine<'_>, plain: bool) {
             j.extend_from_slice(b"{\"packets\":");
             num(j, s.packets);
             j.extend_from_slice(b",\"bytes\":");
@@ -541,17 +540,18 @@ impl Line<'_, '_> {
             j.extend_from_slice(b",\"fragments\":");
             num(j, s.fragments);
             j.extend_from_slice(b",\"tcp_flags\":");
-            text(j, s.tcp_flags);
+            word(j, s.tcp_flags, plain);
             j.push(b'}');
         }
         j.extend_from_slice(b"{\"transport\":");
-        text(j, self.transport);
+        let plain = self.plain_words;
+        word(j, self.transport, plain);
         j.extend_from_slice(b",\"initiator\":");
         endpoint(j, &self.initiator);
         j.extend_from_slice(b",\"responder\":");
         endpoint(j, &self.responder);
         j.extend_from_slice(b",\"initiator_rule\":");
-        text(j, self.initiator_rule);
+        word(j, self.initiator_rule, plain);
         j.extend_from_slice(b",\"packets\":");
         num(j, self.packets);
         j.extend_from_slice(b",\"bytes\":");
@@ -561,7 +561,7 @@ impl Line<'_, '_> {
         j.extend_from_slice(b",\"last_seen\":");
         shown(j, self.last_seen, rfc3339_into);
         j.extend_from_slice(b",\"status\":");
-        text(j, self.status);
+        word(j, self.status, plain);
         j.extend_from_slice(b",\"matches\":[");
         for (i, m) in self.matches.iter().enumerate() {
             if i > 0 {
@@ -573,7 +573,7 @@ impl Line<'_, '_> {
             }
             opt_num(j, m.port);
             j.extend_from_slice(b",\"transport\":");
-            text(j, m.transport);
+            word(j, m.transport, plain);
             match m.fixed {
                 Some(row) => j.extend_from_slice(&row.tail),
                 None => match_tail(j, m.protocol, m.label, m.id),
@@ -584,25 +584,25 @@ impl Line<'_, '_> {
             if i > 0 {
                 j.push(b',');
             }
-            text(j, f);
+            word(j, f, plain);
         }
         j.extend_from_slice(b"],\"app\":");
-        opt_text(j, self.app);
+        opt_word(j, self.app, plain);
         j.extend_from_slice(b",\"app_detail\":");
         match &self.app_detail {
             Some(d) => detail_object(j, d.as_deref()),
             None => j.extend_from_slice(b"null"),
         }
         j.extend_from_slice(b",\"from_initiator\":");
-        side(j, &self.from_initiator);
+        side(j, &self.from_initiator, plain);
         j.extend_from_slice(b",\"from_responder\":");
-        side(j, &self.from_responder);
+        side(j, &self.from_responder, plain);
         j.extend_from_slice(b",\"tunnel\":");
-        opt_text(j, self.tunnel);
+        opt_word(j, self.tunnel, plain);
         j.extend_from_slice(b",\"vlan\":");
         opt_num(j, self.vlan);
         j.extend_from_slice(b",\"end_reason\":");
-        text(j, self.end_reason);
+        word(j, self.end_reason, plain);
         j.extend_from_slice(b"}\n");
     }
 
@@ -721,7 +721,8 @@ fn detail_object(j: &mut Vec<u8>, d: Option<&PackedDetail>) {
         if i > 0 {
             j.push(b',');
         }
-        text(j, name);
+        // Field names are the detail's own identifiers.
+        word(j, name, true);
         j.push(b':');
         match v {
             Value::Text(s) => text(j, s),
@@ -764,6 +765,27 @@ fn csv_quote_from(j: &mut Vec<u8>, start: usize) {
         }
     }
     j[start] = b'"';
+}
+
+/// One of [`Line`]'s words as a JSON string: as it is between quotes when the words are
+/// known to be plain (flowdoc's own names), else escaped.
+fn word(j: &mut Vec<u8>, s: &str, plain: bool) {
+    if plain {
+        debug_assert!(self::plain(s.as_bytes()), "{s:?}");
+        j.reserve(s.len() + 2);
+        j.push(b'"');
+        j.extend_from_slice(s.as_bytes());
+        j.push(b'"');
+    } else {
+        text(j, s);
+    }
+}
+
+fn opt_word(j: &mut Vec<u8>, s: Option<&str>, plain: bool) {
+    match s {
+        Some(s) => word(j, s, plain),
+        None => j.extend_from_slice(b"null"),
+    }
 }
 
 /// A JSON string, escaped as serde_json escapes it, appended to `j`.
