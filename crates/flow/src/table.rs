@@ -174,7 +174,7 @@ impl FlowTable {
     /// The hash this packet's flow is found by, for [`FlowTable::prefetch_slot`] and
     /// [`FlowTable::prefetch_flow`].
     #[inline]
-    pub fn hash_of(&self, p: &Packet<'_>) -> u64 {
+    pub fn hash_of(&self, p: &Packet<'_>) -> PacketHash {
         packet_hash(p)
     }
 
@@ -212,18 +212,20 @@ impl FlowTable {
     }
 
     /// [`FlowTable::observe`] with the packet's [`FlowTable::hash_of`], for a caller that
-    /// already computed it to prefetch. Always inlined: the parallel fold, where the compiler
+    /// already computed it to prefetch (`h` must be this packet's). Always inlined: the parallel fold, where the compiler
     /// kept it a call, handed each packet over through memory to be read back wider.
     #[inline(always)]
     pub fn observe_hashed(
         &mut self,
-        hash: u64,
+        h: PacketHash,
         ts_ns: i64,
         wire_len: u32,
         p: &Packet<'_>,
         done: &mut impl FnMut(Flow),
     ) {
-        let (key, side) = packet_key(p);
+        let PacketHash { hash, side } = h;
+        let key = key_of_side(p, side);
+        debug_assert_eq!((key, side), packet_key(p), "another packet's hash");
         let syn = p.proto == Proto::Tcp && p.tcp_flags & (SYN | ACK) == SYN;
         if let Some(at) = self.find(hash, &key) {
             let flow = &mut self.slab.flows[at];
@@ -407,11 +409,48 @@ impl FlowTable {
     }
 }
 
-/// The hash a packet's flow is found by in every [`FlowTable`] (they share one fixed seed),
-/// so that a thread ahead of the tables can compute it once: to pick a table and to prefetch.
+/// What finding a packet's flow starts from: the hash its flow is found by in every
+/// [`FlowTable`] (they share one fixed seed), and the side of the flow's key that sent it.
+/// Worked out once, ahead of the table (to pick a table and to prefetch), and handed to
+/// [`FlowTable::observe_hashed`], which then builds the key without comparing the endpoints
+/// again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PacketHash {
+    pub hash: u64,
+    /// The sender's side, as [`FlowKey::new`] orders the endpoints.
+    pub side: Side,
+}
+
+/// The packet's [`PacketHash`].
 #[inline]
-pub fn packet_hash(p: &Packet<'_>) -> u64 {
-    FixedState::default().hash_one(packet_key(p).0)
+pub fn packet_hash(p: &Packet<'_>) -> PacketHash {
+    let (key, side) = packet_key(p);
+    PacketHash {
+        hash: FixedState::default().hash_one(key),
+        side,
+    }
+}
+
+/// The packet's flow key, its sender being `side` (as [`packet_key`] says).
+#[inline]
+fn key_of_side(p: &Packet<'_>, side: Side) -> FlowKey {
+    let src = Endpoint {
+        addr: p.src,
+        port: p.sport,
+    };
+    let dst = Endpoint {
+        addr: p.dst,
+        port: p.dport,
+    };
+    // Either side is as likely as the other: a branch here would be mispredicted half the
+    // time, a select costs the same every time.
+    let (a, b) = std::hint::select_unpredictable(side == Side::A, (src, dst), (dst, src));
+    FlowKey {
+        a,
+        b,
+        proto: p.proto,
+        v6: p.v6,
+    }
 }
 
 /// The packet's flow key and the side that sent it.

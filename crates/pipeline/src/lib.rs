@@ -23,7 +23,7 @@ pub use flowdoc_classify::Reference;
 use flowdoc_classify::{classify_in, Classification};
 pub use flowdoc_dissect::SkipReason;
 use flowdoc_dissect::{dissect, Dissected, FragmentId, Packet};
-use flowdoc_flow::{packet_hash, Flow, FlowConfig, FlowTable, TableStats};
+use flowdoc_flow::{packet_hash, Flow, FlowConfig, FlowTable, PacketHash, TableStats};
 
 mod parallel;
 
@@ -260,7 +260,7 @@ impl<'c> Worker<'c> {
     #[inline]
     fn packet_hashed(
         &mut self,
-        hash: u64,
+        hash: PacketHash,
         ts_ns: i64,
         wire_len: u32,
         p: &Packet<'_>,
@@ -276,7 +276,7 @@ impl<'c> Worker<'c> {
     #[inline]
     fn fold(
         &mut self,
-        hash: u64,
+        hash: PacketHash,
         ts_ns: i64,
         wire_len: u32,
         p: &Packet<'_>,
@@ -348,13 +348,13 @@ impl<'c> Engine<'c> {
             *d = (r.ts_ns, r.orig_len, dissect(r.link_type, r.data));
             if let Dissected::Packet(p) = &d.2 {
                 let h = packet_hash(p);
-                table.prefetch_slot(h);
+                table.prefetch_slot(h.hash);
                 hashes[i] = Some(h);
             }
         }
         // The index slots asked for above have had the dissection of the batch to arrive.
         for h in hashes[..n].iter().flatten() {
-            table.prefetch_flow(*h);
+            table.prefetch_flow(h.hash);
         }
         // By reference: a dissected packet is over a hundred bytes, not worth a copy.
         for ((ts_ns, orig_len, d), &hash) in ds[..n].iter().zip(&hashes) {
@@ -369,7 +369,7 @@ impl<'c> Engine<'c> {
         ts_ns: i64,
         d: &Dissected<'_>,
         orig_len: u32,
-        hash: Option<u64>,
+        hash: Option<PacketHash>,
         sink: &mut dyn FnMut(LabelledFlow),
     ) {
         self.summary.tally(ts_ns, d);

@@ -31,7 +31,7 @@ use std::sync::{Condvar, Mutex, PoisonError, RwLock};
 
 use flowdoc_capture::{CaptureError, CaptureReader, PcapSplit, ReadMode, Record};
 use flowdoc_dissect::{dissect, ipv4_addr, Addr, Dissected, FragmentId, Packet, Proto, Tunnel};
-use flowdoc_flow::{packet_hash, Flow, FlowKey, TableStats};
+use flowdoc_flow::{packet_hash, Flow, FlowKey, PacketHash, Side, TableStats};
 use foldhash::fast::FixedState;
 
 use crate::{label, FileSummary, LabelledFlow, Options, Reference, Summary, SweepClock, Worker};
@@ -85,6 +85,8 @@ struct Desc {
     tcp_flags: u8,
     /// The transport (2 bits), the tunnel (2 bits, 0: none) and the flags below.
     bits: u8,
+    /// The sender's side of the flow key (in what was padding).
+    side: Side,
 }
 
 const _: () = assert!(std::mem::size_of::<Desc>() == 56);
@@ -101,7 +103,7 @@ impl Desc {
     #[inline(always)]
     fn new(
         p: &Packet<'_>,
-        hash: u64,
+        h: PacketHash,
         ts: i64,
         pos: u32,
         len: u32,
@@ -141,7 +143,7 @@ impl Desc {
         }
         debug_assert!(p.vlan != Some(NO_VLAN));
         Desc {
-            hash,
+            hash: h.hash,
             ts,
             addrs,
             tcp_seq: p.tcp_seq,
@@ -155,6 +157,7 @@ impl Desc {
             icmp,
             tcp_flags: p.tcp_flags,
             bits,
+            side: h.side,
         }
     }
 
@@ -263,7 +266,7 @@ impl Chunk {
         match &d {
             Dissected::Packet(p) => {
                 let hash = packet_hash(p);
-                let s = shard_of(hash, n);
+                let s = shard_of(hash.hash, n);
                 if self.maxima.last().is_none_or(|&(_, t)| rec.ts_ns > t) {
                     self.maxima.push((pos, rec.ts_ns));
                 }
@@ -1124,7 +1127,11 @@ fn fold_table<R>(
             .get(d.at as usize..(d.at as usize + d.n as usize))
             .unwrap_or(&[]);
         let p = d.packet(payload, first, &c.wide);
-        w.fold(d.hash, d.ts, d.len, &p, &mut |lf| {
+        let h = PacketHash {
+            hash: d.hash,
+            side: d.side,
+        };
+        w.fold(h, d.ts, d.len, &p, &mut |lf| {
             let r = render(&lf);
             out.push((at, lf, r))
         });
@@ -1259,7 +1266,9 @@ mod tests {
                                     vlan,
                                     first_fragment,
                                 };
-                                let d = Desc::new(&p, 42, -5, 3, 1500, (0, 3), &mut wide);
+                                let h = packet_hash(&p);
+                                let d = Desc::new(&p, h, -5, 3, 1500, (0, 3), &mut wide);
+                                assert_eq!((d.hash, d.side), (h.hash, h.side));
                                 assert_eq!(d.first_fragment(), first_fragment.is_some());
                                 let back = d.packet(&payload, first_fragment, &wide);
                                 assert_eq!(format!("{back:?}"), format!("{p:?}"));
