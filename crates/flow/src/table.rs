@@ -584,10 +584,9 @@ fn update(flow: &mut Flow, side: Side, ts_ns: i64, wire_len: u32, p: &Packet<'_>
     if ts_ns < flow.first_ns {
         flow.first_ns = ts_ns;
     }
-    if p.proto != Proto::Tcp {
-        return;
-    }
-    let flags = p.tcp_flags;
+    // Flags only from TCP, by a mask rather than a branch: TCP and UDP packets come mixed,
+    // and without flags none of the tests below holds.
+    let flags = p.tcp_flags & 0u8.wrapping_sub(u8::from(p.proto == Proto::Tcp));
     d.tcp_flags |= flags;
     if flags & (SYN | ACK) == SYN && flow.syn_from.is_none() {
         flow.syn_from = Some(side);
