@@ -1,4 +1,5 @@
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::io::{self, Write};
 
 use flowdoc_catalogue::Transport;
@@ -111,31 +112,29 @@ const PAIRS: [[u8; 2]; 100] = {
 /// Hinnant's `civil_from_days`, and the fraction without trailing zeros, as the `time` crate
 /// writes it (a test holds the two together). `false`, with nothing written, for other years.
 fn civil(j: &mut Vec<u8>, ns: i64) -> bool {
+    thread_local! {
+        /// The last day written, and its date: flows' times mostly fall on a few days.
+        static DAY: Cell<(i64, [u8; 10])> = const { Cell::new((i64::MIN, [0; 10])) };
+    }
     let (secs, frac) = (ns.div_euclid(1_000_000_000), ns.rem_euclid(1_000_000_000));
     let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    if !(0..=9999).contains(&year) {
-        return false;
-    }
+    let date = match DAY.with(Cell::get) {
+        // (`days` is never i64::MIN: it is nanoseconds divided.)
+        (last, date) if last == days => date,
+        _ => {
+            let Some(date) = civil_date(days) else {
+                return false;
+            };
+            DAY.with(|c| c.set((days, date)));
+            date
+        }
+    };
     let mut b = [0u8; 30];
     // Every number written here is 0 to 99.
     let two = |b: &mut [u8; 30], at: usize, v: i64| {
         b[at..at + 2].copy_from_slice(&PAIRS[v as usize % 100]);
     };
-    two(&mut b, 0, year / 100);
-    two(&mut b, 2, year % 100);
-    b[4] = b'-';
-    two(&mut b, 5, month);
-    b[7] = b'-';
-    two(&mut b, 8, day);
+    b[..10].copy_from_slice(&date);
     b[10] = b'T';
     two(&mut b, 11, sod / 3600);
     b[13] = b':';
@@ -159,6 +158,33 @@ fn civil(j: &mut Vec<u8>, ns: i64) -> bool {
     b[n] = b'Z';
     j.extend_from_slice(&b[..=n]);
     true
+}
+
+/// "YYYY-MM-DD" of a day since the epoch; `None` outside years 0 to 9999.
+fn civil_date(days: i64) -> Option<[u8; 10]> {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    if !(0..=9999).contains(&year) {
+        return None;
+    }
+    let mut b = [0u8; 10];
+    let two = |b: &mut [u8; 10], at: usize, v: i64| {
+        b[at..at + 2].copy_from_slice(&PAIRS[v as usize % 100]);
+    };
+    two(&mut b, 0, year / 100);
+    two(&mut b, 2, year % 100);
+    b[4] = b'-';
+    two(&mut b, 5, month);
+    b[7] = b'-';
+    two(&mut b, 8, day);
+    Some(b)
 }
 
 fn rfc3339_general(ns: i64) -> String {
@@ -1264,8 +1290,17 @@ mod tests {
 
         /// Every timestamp (years 1677 to 2262) comes out as the `time` crate writes it.
         #[test]
-        fn timestamps_are_the_time_crates(ns in any::<i64>(), whole in any::<bool>()) {
+        fn timestamps_are_the_time_crates(
+            ns in any::<i64>(),
+            whole in any::<bool>(),
+            later in 0i64..200_000_000_000_000,
+        ) {
             let ns = if whole { ns / 1_000_000_000 * 1_000_000_000 } else { ns };
+            prop_assert_eq!(rfc3339(ns), rfc3339_general(ns));
+            // Next, a time up to two days later, often the same day (whose date is kept from
+            // one time to the next), then this one again.
+            let next = ns.saturating_add(later);
+            prop_assert_eq!(rfc3339(next), rfc3339_general(next));
             prop_assert_eq!(rfc3339(ns), rfc3339_general(ns));
         }
 
