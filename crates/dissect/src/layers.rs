@@ -286,33 +286,27 @@ fn transport(ip_proto: u8, body: &[u8], cut: bool) -> Step<'_, Ports<'_>> {
     let ports = body.get(..4).ok_or(SkipReason::Truncated)?;
     let ports = u32::from_be_bytes([ports[0], ports[1], ports[2], ports[3]]);
     let (sport, dport) = ((ports >> 16) as u16, ports as u16);
-    if ip_proto == 17 {
-        return Ok((
-            Proto::Udp,
-            sport,
-            dport,
-            0,
-            0,
-            None,
-            body.get(8..).unwrap_or(&[]),
-        ));
-    }
+    // TCP and UDP come mixed, packet after packet: both readings are made and the answer
+    // picked by selects, not a branch that would be mispredicted on every change.
+    let udp = ip_proto == 17;
     let flags = body.get(13).copied().unwrap_or(0);
     let seq = body
         .get(4..8)
         .map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
     let hl = body.get(12).map_or(20, |b| usize::from(b >> 4) * 4);
-    if (hl < 20 && body.len() > 12) || (hl > body.len() && !cut) {
+    // (`&` and `|`, not `&&` and `||`: one branch, on an answer that is almost always no.)
+    if !udp & ((hl < 20) & (body.len() > 12) | (hl > body.len()) & !cut) {
         return Err(SkipReason::Malformed);
     }
+    use std::hint::select_unpredictable as pick;
     Ok((
-        Proto::Tcp,
+        pick(udp, Proto::Udp, Proto::Tcp),
         sport,
         dport,
-        flags,
-        seq,
+        pick(udp, 0, flags),
+        pick(udp, 0, seq),
         None,
-        body.get(hl..).unwrap_or(&[]),
+        body.get(pick(udp, 8, hl)..).unwrap_or(&[]),
     ))
 }
 
@@ -357,7 +351,8 @@ fn ethernet_ipv4(data: &[u8]) -> Option<Dissected<'_>> {
     // More-fragments flag or an offset: the general walk attributes fragments.
     if ihl < 20
         || ip.len() < ihl
-        || (ip_proto != 6 && ip_proto != 17)
+        // (TCP or UDP, by one bit test rather than a branch for each.)
+        || !(ip_proto < 32 && (1u32 << 6 | 1u32 << 17) >> ip_proto & 1 != 0)
         || ip[6] & 0x3f != 0
         || ip[7] != 0
     {
@@ -574,6 +569,27 @@ mod tests {
                         "{total}"
                     );
                 }
+            }
+        }
+
+        /// UDP is never read by TCP's rules: payload bytes where TCP keeps its header length
+        /// (too short, or past the datagram) leave a plain UDP packet with no flags.
+        #[test]
+        fn a_udp_payload_is_not_a_tcp_header() {
+            for b in [0x00, 0x10, 0xf0] {
+                let mut payload = *b"0123456789abcdef";
+                // Byte 12 of the transport header is the payload's fifth (after 8 of UDP).
+                payload[4] = b;
+                let f = frame(false, &payload);
+                let Dissected::Packet(p) = dissect(link::ETHERNET, &f) else {
+                    panic!("{b:#x}: not a packet")
+                };
+                assert_eq!(
+                    (p.proto, p.tcp_flags, p.tcp_seq, p.payload),
+                    (Proto::Udp, 0, 0, &payload[..]),
+                    "{b:#x}"
+                );
+                assert_eq!(format!("{:?}", dissect(link::ETHERNET, &f)), general(&f));
             }
         }
 
