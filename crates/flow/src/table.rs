@@ -211,9 +211,10 @@ impl FlowTable {
         self.observe_hashed(self.hash_of(p), ts_ns, wire_len, p, done);
     }
 
-    /// [`FlowTable::observe`] with the packet's [`FlowTable::hash_of`], for a caller that
-    /// already computed it to prefetch (`h` must be this packet's). Always inlined: the parallel fold, where the compiler
-    /// kept it a call, handed each packet over through memory to be read back wider.
+    /// [`FlowTable::observe`] with the packet's [`FlowTable::hash_of`] (`h` must be this
+    /// packet's), for a caller that already computed it to prefetch. Always inlined: the
+    /// parallel fold, where the compiler kept it a call, handed each packet over through
+    /// memory to be read back wider.
     #[inline(always)]
     pub fn observe_hashed(
         &mut self,
@@ -434,14 +435,7 @@ pub fn packet_hash(p: &Packet<'_>) -> PacketHash {
 /// The packet's flow key, its sender being `side` (as [`packet_key`] says).
 #[inline]
 fn key_of_side(p: &Packet<'_>, side: Side) -> FlowKey {
-    let src = Endpoint {
-        addr: p.src,
-        port: p.sport,
-    };
-    let dst = Endpoint {
-        addr: p.dst,
-        port: p.dport,
-    };
+    let (src, dst) = endpoints(p);
     // Either side is as likely as the other: a branch here would be mispredicted half the
     // time, a select costs the same every time.
     let (a, b) = std::hint::select_unpredictable(side == Side::A, (src, dst), (dst, src));
@@ -456,6 +450,13 @@ fn key_of_side(p: &Packet<'_>, side: Side) -> FlowKey {
 /// The packet's flow key and the side that sent it.
 #[inline]
 fn packet_key(p: &Packet<'_>) -> (FlowKey, Side) {
+    let (src, dst) = endpoints(p);
+    FlowKey::new(src, dst, p.proto, p.v6)
+}
+
+/// The packet's source and destination.
+#[inline]
+fn endpoints(p: &Packet<'_>) -> (Endpoint, Endpoint) {
     let src = Endpoint {
         addr: p.src,
         port: p.sport,
@@ -464,7 +465,7 @@ fn packet_key(p: &Packet<'_>) -> (FlowKey, Side) {
         addr: p.dst,
         port: p.dport,
     };
-    FlowKey::new(src, dst, p.proto, p.v6)
+    (src, dst)
 }
 
 /// Asks the CPU to load the cache line that holds `r`.

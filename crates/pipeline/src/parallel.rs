@@ -265,8 +265,8 @@ impl Chunk {
         self.counts.tally(rec.ts_ns, &d);
         match &d {
             Dissected::Packet(p) => {
-                let hash = packet_hash(p);
-                let s = shard_of(hash.hash, n);
+                let h = packet_hash(p);
+                let s = shard_of(h.hash, n);
                 if self.maxima.last().is_none_or(|&(_, t)| rec.ts_ns > t) {
                     self.maxima.push((pos, rec.ts_ns));
                 }
@@ -275,7 +275,7 @@ impl Chunk {
                 }
                 let d = Desc::new(
                     p,
-                    hash,
+                    h,
                     rec.ts_ns,
                     pos,
                     rec.orig_len,

@@ -130,10 +130,6 @@ fn civil(j: &mut Vec<u8>, ns: i64) -> bool {
         }
     };
     let mut b = [0u8; 30];
-    // Every number written here is 0 to 99.
-    let two = |b: &mut [u8; 30], at: usize, v: i64| {
-        b[at..at + 2].copy_from_slice(&PAIRS[v as usize % 100]);
-    };
     b[..10].copy_from_slice(&date);
     b[10] = b'T';
     two(&mut b, 11, sod / 3600);
@@ -160,6 +156,11 @@ fn civil(j: &mut Vec<u8>, ns: i64) -> bool {
     true
 }
 
+/// `v`, 0 to 99, as two digits at `at`.
+fn two<const N: usize>(b: &mut [u8; N], at: usize, v: i64) {
+    b[at..at + 2].copy_from_slice(&PAIRS[v as usize % 100]);
+}
+
 /// "YYYY-MM-DD" of a day since the epoch; `None` outside years 0 to 9999.
 fn civil_date(days: i64) -> Option<[u8; 10]> {
     let z = days + 719_468;
@@ -175,9 +176,6 @@ fn civil_date(days: i64) -> Option<[u8; 10]> {
         return None;
     }
     let mut b = [0u8; 10];
-    let two = |b: &mut [u8; 10], at: usize, v: i64| {
-        b[at..at + 2].copy_from_slice(&PAIRS[v as usize % 100]);
-    };
     two(&mut b, 0, year / 100);
     two(&mut b, 2, year % 100);
     b[4] = b'-';
