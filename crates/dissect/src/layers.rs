@@ -294,7 +294,8 @@ fn transport(ip_proto: u8, body: &[u8], cut: bool) -> Step<'_, Ports<'_>> {
         .get(4..8)
         .map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
     let hl = body.get(12).map_or(20, |b| usize::from(b >> 4) * 4);
-    // (`&` and `|`, not `&&` and `||`: one branch, on an answer that is almost always no.)
+    // (`&` and `|`, not `&&` and `||`: the parts need not each be branched on; the answer is
+    // almost always no.)
     if !udp & ((hl < 20) & (body.len() > 12) | (hl > body.len()) & !cut) {
         return Err(SkipReason::Malformed);
     }

@@ -5,11 +5,10 @@
 //! Linear probing finds a key in 1.5 probes on average at half full, 1.17 at a quarter: each
 //! extra probe is a branch that depends on the data. At half full one thread ran 7-8% slower
 //! (user time, 50,000 flows); a quarter costs 32 to 64 bytes a flow instead of 16 to 32 (a
-//! million flows peak at 164 MB, not 147). The tag
-//! picks the home slot too, so the index grows and deletes (backward shift, no tombstones)
-//! without looking at a single flow, and a probe rarely touches a flow whose key is not the
-//! one sought. Its own layout lets a reader ahead of the table prefetch the slot a packet
-//! will probe, then the flow the slot names.
+//! million flows peak at 164 MB, not 147). The tag picks the home slot too, so the index
+//! grows and deletes (backward shift, no tombstones) without looking at a single flow, and a
+//! probe rarely touches a flow whose key is not the one sought. Its own layout lets a reader
+//! ahead of the table prefetch the slot a packet will probe, then the flow the slot names.
 
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Slot {

@@ -161,6 +161,14 @@ impl Desc {
         }
     }
 
+    /// The hash and side the walk worked out for the packet.
+    fn packet_hash(&self) -> PacketHash {
+        PacketHash {
+            hash: self.hash,
+            side: self.side,
+        }
+    }
+
     fn first_fragment(&self) -> bool {
         self.bits & FIRST_FRAGMENT != 0
     }
@@ -1127,11 +1135,7 @@ fn fold_table<R>(
             .get(d.at as usize..(d.at as usize + d.n as usize))
             .unwrap_or(&[]);
         let p = d.packet(payload, first, &c.wide);
-        let h = PacketHash {
-            hash: d.hash,
-            side: d.side,
-        };
-        w.fold(h, d.ts, d.len, &p, &mut |lf| {
+        w.fold(d.packet_hash(), d.ts, d.len, &p, &mut |lf| {
             let r = render(&lf);
             out.push((at, lf, r))
         });
@@ -1268,7 +1272,7 @@ mod tests {
                                 };
                                 let h = packet_hash(&p);
                                 let d = Desc::new(&p, h, -5, 3, 1500, (0, 3), &mut wide);
-                                assert_eq!((d.hash, d.side), (h.hash, h.side));
+                                assert_eq!(d.packet_hash(), h);
                                 assert_eq!(d.first_fragment(), first_fragment.is_some());
                                 let back = d.packet(&payload, first_fragment, &wide);
                                 assert_eq!(format!("{back:?}"), format!("{p:?}"));
