@@ -345,7 +345,11 @@ impl<'c> Engine<'c> {
         let table = &self.worker.table;
         for (i, d) in ds.iter_mut().enumerate().take(n) {
             let r = batch.get(i);
-            *d = (r.ts_ns, r.orig_len, dissect(r.link_type, r.data));
+            // Field by field: the dissection goes straight into its slot (a tuple built whole
+            // was a temporary, copied in after).
+            d.0 = r.ts_ns;
+            d.1 = r.orig_len;
+            d.2 = dissect(r.link_type, r.data);
             if let Dissected::Packet(p) = &d.2 {
                 let h = packet_hash(p);
                 table.prefetch_slot(h.hash);
