@@ -129,6 +129,24 @@ fn ssh_banners_by_side() {
 }
 
 #[test]
+fn ssh_server_lines_before_its_banner() {
+    // RFC 4253 4.2: the server may send other lines first; the client starts with its own.
+    let id = done(&Input {
+        last: true,
+        ..tcp(
+            b"hello\r\nSSH-2.0-OpenSSH_9.6\r\n",
+            b"Welcome to imp1\r\nAuthorised use only\r\nSSH-2.0-OpenSSH_8.0\r\n",
+        )
+    });
+    assert_eq!(id.app, Some(App::Ssh));
+    assert_eq!(id.detail().ssh_client, None);
+    assert_eq!(
+        id.detail().ssh_server.as_deref(),
+        Some("SSH-2.0-OpenSSH_8.0")
+    );
+}
+
+#[test]
 fn postgres_ssl_request_taken() {
     let id = done(&tcp(&[0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f], b"S"));
     assert_eq!(id.app, Some(App::Pgsql));

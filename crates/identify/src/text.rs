@@ -67,7 +67,9 @@ fn plausible(d: &[u8], proto: &[u8]) -> bool {
         return true;
     }
     let head = &d[..d.len().min(24)];
-    match head.iter().position(|&c| c == b' ') {
+    // memchr's vector compare: a byte loop over the 24 bytes was a fifth of what turning
+    // away a payload of uppercase letters cost every recogniser together.
+    match memchr::memchr(b' ', head) {
         Some(sp) => sp > 0 && token(&head[..sp]),
         None => false,
     }
@@ -361,17 +363,20 @@ pub(crate) fn ssh(input: &Input<'_>) -> Guess {
         let lines = if side == input.client { 1 } else { 8 };
         let mut rest = data;
         let mut found = None;
-        for _ in 0..lines {
+        for line in 0..lines {
             let window = &rest[..rest.len().min(255)];
-            let end = memchr::memchr(b'\n', window);
             if window.starts_with(b"SSH-") {
-                found = end.map(|p| &window[..p]);
+                found = memchr::memchr(b'\n', window).map(|p| &window[..p]);
                 break;
             }
-            // Lines of text only: binary data ends the search at once.
-            match end {
-                Some(p) if window[0].is_ascii_graphic() => rest = &rest[p + 1..],
-                _ => break,
+            // Lines of text only: binary data ends the search at once. The line's end is
+            // searched for only when another line may follow it.
+            if line + 1 == lines || !window.first().is_some_and(u8::is_ascii_graphic) {
+                break;
+            }
+            match memchr::memchr(b'\n', window) {
+                Some(p) => rest = &rest[p + 1..],
+                None => break,
             }
         }
         match found {
