@@ -67,8 +67,8 @@ fn plausible(d: &[u8], proto: &[u8]) -> bool {
         return true;
     }
     let head = &d[..d.len().min(24)];
-    // memchr's vector compare: a byte loop over the 24 bytes was a fifth of what turning
-    // away a payload of uppercase letters cost every recogniser together.
+    // memchr's vector compare, not a byte loop: on a payload of letters the loop ran all 24
+    // bytes, in SIP's look and HTTP's, for every unknown TCP flow.
     match memchr::memchr(b' ', head) {
         Some(sp) => sp > 0 && token(&head[..sp]),
         None => false,
