@@ -796,10 +796,7 @@ fn csv_quote_from(j: &mut Vec<u8>, start: usize) {
 fn word(j: &mut Vec<u8>, s: &str, plain: bool) {
     if plain {
         debug_assert!(self::plain(s.as_bytes()), "{s:?}");
-        j.reserve(s.len() + 2);
-        j.push(b'"');
-        j.extend_from_slice(s.as_bytes());
-        j.push(b'"');
+        quoted(j, s);
     } else {
         text(j, s);
     }
@@ -815,14 +812,20 @@ fn opt_word(j: &mut Vec<u8>, s: Option<&str>, plain: bool) {
 /// A JSON string, escaped as serde_json escapes it, appended to `j`.
 fn text(j: &mut Vec<u8>, s: &str) {
     if plain(s.as_bytes()) {
-        j.reserve(s.len() + 2);
-        j.push(b'"');
-        j.extend_from_slice(s.as_bytes());
-        j.push(b'"');
+        quoted(j, s);
     } else {
         // Escapes exactly as serde_json does; writing to a Vec cannot fail.
         let _ = serde_json::to_writer(&mut *j, s);
     }
+}
+
+/// `s` between quotes, as it is: a string with nothing to escape.
+#[inline]
+fn quoted(j: &mut Vec<u8>, s: &str) {
+    j.reserve(s.len() + 2);
+    j.push(b'"');
+    j.extend_from_slice(s.as_bytes());
+    j.push(b'"');
 }
 
 /// No byte of `b` is one JSON escapes (a control character, `"` or `\`). Eight bytes at a
