@@ -436,15 +436,7 @@ pub fn packet_hash(p: &Packet<'_>) -> PacketHash {
 #[inline]
 fn key_of_side(p: &Packet<'_>, side: Side) -> FlowKey {
     let (src, dst) = endpoints(p);
-    // Either side is as likely as the other: a branch here would be mispredicted half the
-    // time, a select costs the same every time.
-    let (a, b) = std::hint::select_unpredictable(side == Side::A, (src, dst), (dst, src));
-    FlowKey {
-        a,
-        b,
-        proto: p.proto,
-        v6: p.v6,
-    }
+    FlowKey::sent_by(src, dst, side, p.proto, p.v6)
 }
 
 /// The packet's flow key and the side that sent it.
