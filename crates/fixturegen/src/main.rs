@@ -8,9 +8,17 @@ use std::process::ExitCode;
 
 use flowdoc_catalogue::Catalogue;
 
+const USAGE: &str = "usage: flowdoc-fixturegen [DIR]                        every fixture into DIR (default fixtures/)
+       flowdoc-fixturegen --bench FILE PACKETS FLOWS   a benchmark capture
+       flowdoc-fixturegen --syn-scan FILE FLOWS        a SYN scan of FLOWS distinct flows";
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let cat = Catalogue::embedded();
+    if matches!(args.first().map(String::as_str), Some("-h" | "--help")) {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
     if args.first().map(String::as_str) == Some("--syn-scan") {
         let (Some(path), Some(Ok(f))) = (args.get(1), args.get(2).map(|f| f.parse::<u32>())) else {
             eprintln!("usage: flowdoc-fixturegen --syn-scan FILE FLOWS");
@@ -56,6 +64,12 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         };
+    }
+    // Anything else that looks like an option is one this tool does not have, not a directory
+    // to fill with fixtures.
+    if args.len() > 1 || args.first().is_some_and(|a| a.starts_with('-')) {
+        eprintln!("flowdoc-fixturegen: unexpected arguments {args:?}\n{USAGE}");
+        return ExitCode::from(2);
     }
     let dir = PathBuf::from(args.first().map_or("fixtures", String::as_str));
     if let Err(e) = std::fs::create_dir_all(&dir) {
