@@ -84,6 +84,19 @@ def cpu_model():
     return "unknown CPU"
 
 
+def capture(rel, packets, flows):
+    """The benchmark capture of `packets` packets over `flows` IM&P flows, made once by the
+    project's generator (in `rel`) and cached in benches/data/."""
+    data = os.path.join(ROOT, "benches", "data")
+    os.makedirs(data, exist_ok=True)
+    cap = os.path.join(data, f"e2e3-{packets}p-{flows}f.pcap")
+    if not os.path.exists(cap):
+        tmp = cap + ".tmp"
+        subprocess.run([os.path.join(rel, "flowdoc-fixturegen"), "--bench", tmp, str(packets), str(flows)], check=True)
+        os.rename(tmp, cap)
+    return cap
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--packets", type=int, default=2_000_000)
@@ -100,13 +113,7 @@ def main():
         check=True,
     )
     rel = os.path.join(ROOT, "target", "release")
-    data = os.path.join(ROOT, "benches", "data")
-    os.makedirs(data, exist_ok=True)
-    cap = os.path.join(data, f"e2e3-{a.packets}p-{a.flows}f.pcap")
-    if not os.path.exists(cap):
-        tmp = cap + ".tmp"
-        subprocess.run([os.path.join(rel, "flowdoc-fixturegen"), "--bench", tmp, str(a.packets), str(a.flows)], check=True)
-        os.rename(tmp, cap)
+    cap = capture(rel, a.packets, a.flows)
     size = os.path.getsize(cap)
     if a.as_cached:
         return run(a, rel, cap, size)
