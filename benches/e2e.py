@@ -84,6 +84,16 @@ def cpu_model():
     return "unknown CPU"
 
 
+def build():
+    """flowdoc, the generator and the baseline, built for release; the folder they are in."""
+    subprocess.run(
+        ["cargo", "build", "--release", "--locked", "-q", "-p", "flowdoc", "-p", "flowdoc-fixturegen", "-p", "flowdoc-benches"],
+        cwd=ROOT,
+        check=True,
+    )
+    return os.path.join(ROOT, "target", "release")
+
+
 def capture(rel, packets, flows):
     """The benchmark capture of `packets` packets over `flows` IM&P flows, made once by the
     project's generator (in `rel`) and cached in benches/data/."""
@@ -107,12 +117,7 @@ def main():
     ap.add_argument("--as-cached", action="store_true", help="time the cached capture, not a fresh copy")
     a = ap.parse_args()
 
-    subprocess.run(
-        ["cargo", "build", "--release", "--locked", "-q", "-p", "flowdoc", "-p", "flowdoc-fixturegen", "-p", "flowdoc-benches"],
-        cwd=ROOT,
-        check=True,
-    )
-    rel = os.path.join(ROOT, "target", "release")
+    rel = build()
     cap = capture(rel, a.packets, a.flows)
     size = os.path.getsize(cap)
     if a.as_cached:

@@ -27,7 +27,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e import ROOT, capture  # noqa: E402
+from e2e import build, capture  # noqa: E402
 
 COLLECTED = re.compile(r"Collected\s*:\s*(\d+)")
 
@@ -59,12 +59,7 @@ def main():
         sys.exit("instructions: --few must be below --flows")
     if not shutil.which("valgrind"):
         sys.exit("instructions: valgrind is not installed (Debian: apt-get install valgrind)")
-    subprocess.run(
-        ["cargo", "build", "--release", "--locked", "-q", "-p", "flowdoc", "-p", "flowdoc-fixturegen", "-p", "flowdoc-benches"],
-        cwd=ROOT,
-        check=True,
-    )
-    rel = os.path.join(ROOT, "target", "release")
+    rel = build()
     n = a.packets
     print(f"callgrind, {n} packets a capture; flowdoc: analyze --format json, one thread")
     print(f"{'capture':<22}{'flowdoc':>16}{'a packet':>10}{'baseline':>16}{'a packet':>10}{'ratio':>8}")
