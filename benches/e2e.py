@@ -94,17 +94,22 @@ def build():
     return os.path.join(ROOT, "target", "release")
 
 
-def capture(rel, packets, flows):
-    """The benchmark capture of `packets` packets over `flows` IM&P flows, made once by the
-    project's generator (in `rel`) and cached in benches/data/."""
+def generated(rel, name, mode, *numbers):
+    """benches/data/NAME, written once by the project's generator (in `rel`),
+    `flowdoc-fixturegen MODE NAME NUMBERS...`, and cached."""
     data = os.path.join(ROOT, "benches", "data")
     os.makedirs(data, exist_ok=True)
-    cap = os.path.join(data, f"e2e3-{packets}p-{flows}f.pcap")
-    if not os.path.exists(cap):
-        tmp = cap + ".tmp"
-        subprocess.run([os.path.join(rel, "flowdoc-fixturegen"), "--bench", tmp, str(packets), str(flows)], check=True)
-        os.rename(tmp, cap)
-    return cap
+    path = os.path.join(data, name)
+    if not os.path.exists(path):
+        tmp = path + ".tmp"
+        subprocess.run([os.path.join(rel, "flowdoc-fixturegen"), mode, tmp, *map(str, numbers)], check=True)
+        os.rename(tmp, path)
+    return path
+
+
+def capture(rel, packets, flows):
+    """The benchmark capture of `packets` packets over `flows` IM&P flows."""
+    return generated(rel, f"e2e3-{packets}p-{flows}f.pcap", "--bench", packets, flows)
 
 
 def main():

@@ -30,6 +30,9 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from e2e import capture, generated  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COUNTERS = re.compile(r"libpcap received (\d+) packets, dropped (\d+)")
 PACKETS = re.compile(r"packets (\d+)  in flows")
@@ -108,20 +111,11 @@ def main():
                     "flowdoc-fixturegen", "--features", "flowdoc/live"], cwd=ROOT, check=True)
     rel = os.path.join(ROOT, "target", "release")
     flowdoc = os.path.join(rel, "flowdoc")
-    data = os.path.join(ROOT, "benches", "data")
-    os.makedirs(data, exist_ok=True)
     n = a.packets
-    caps = []
-    for name, args, path in [
-        ("IM&P mix, 20,000 flows", ["--bench"], f"e2e3-{n}p-20000f.pcap"),
-        (f"SYN scan, {n} flows", ["--syn-scan"], f"syn-{n}.pcap"),
-    ]:
-        path = os.path.join(data, path)
-        if not os.path.exists(path):
-            extra = [str(n), "20000"] if args == ["--bench"] else [str(n)]
-            subprocess.run([os.path.join(rel, "flowdoc-fixturegen"), *args, path + ".tmp", *extra], check=True)
-            os.rename(path + ".tmp", path)
-        caps.append((name, path))
+    caps = [
+        ("IM&P mix, 20,000 flows", capture(rel, n, 20_000)),
+        (f"SYN scan, {n} flows", generated(rel, f"syn-{n}.pcap", "--syn-scan", n)),
+    ]
 
     print(f"machine: {os.cpu_count()} cores, {os.uname().release}; {n} packets per run")
     print("sustained: flowdoc capturing while tcpreplay sends")
