@@ -18,7 +18,7 @@
 
 mod layers;
 
-pub use layers::dissect;
+pub use layers::{dissect, dissect_into};
 
 /// LINKTYPE_* values flowdoc reads.
 pub mod link {

@@ -22,7 +22,7 @@ use flowdoc_capture::{Batch, CaptureError, CaptureReader, ReadMode};
 pub use flowdoc_classify::Reference;
 use flowdoc_classify::{classify_in, Classification};
 pub use flowdoc_dissect::SkipReason;
-use flowdoc_dissect::{dissect, Dissected, FragmentId, Packet};
+use flowdoc_dissect::{dissect, dissect_into, Dissected, FragmentId, Packet};
 use flowdoc_flow::{packet_hash, Flow, FlowConfig, FlowTable, PacketHash, TableStats};
 
 mod parallel;
@@ -349,7 +349,7 @@ impl<'c> Engine<'c> {
             // was a temporary, copied in after).
             d.0 = r.ts_ns;
             d.1 = r.orig_len;
-            d.2 = dissect(r.link_type, r.data);
+            dissect_into(r.link_type, r.data, &mut d.2);
             if let Dissected::Packet(p) = &d.2 {
                 let h = packet_hash(p);
                 table.prefetch_slot(h.hash);
