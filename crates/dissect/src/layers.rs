@@ -22,12 +22,23 @@ fn be16(b: &[u8], at: usize) -> Option<u16> {
 /// Dissects one captured packet of the given LINKTYPE.
 #[inline]
 pub fn dissect(link_type: u16, data: &[u8]) -> Dissected<'_> {
-    if link_type == link::ETHERNET {
-        if let Some(p) = ethernet_ipv4(data) {
-            return Dissected::Packet(p);
-        }
+    match dissect_common(link_type, data) {
+        Some(p) => Dissected::Packet(p),
+        None => by_walk(link_type, data),
     }
-    by_walk(link_type, data)
+}
+
+/// The common frame (Ethernet, IPv4 not fragmented, TCP or UDP) as [`dissect`] reads it, or
+/// `None` for anything else, which [`dissect`] then reads by the general walk. For a caller
+/// that files a packet's fields somewhere: its packets need not meet the walk's answers in
+/// one value (as `dissect_into` says).
+#[inline(always)]
+pub fn dissect_common(link_type: u16, data: &[u8]) -> Option<Packet<'_>> {
+    if link_type == link::ETHERNET {
+        ethernet_ipv4(data)
+    } else {
+        None
+    }
 }
 
 /// [`dissect`], its answer written into `out`: the common frame's fields go straight into
@@ -366,7 +377,7 @@ fn packet<'a>(
 /// The common case without the general walk: Ethernet, IPv4 not fragmented, TCP or UDP.
 /// Everything else (and anything odd about these) is `None`, for the general walk, which
 /// gives the same answer for what this takes (a property test holds the two together).
-#[inline]
+#[inline(always)]
 fn ethernet_ipv4(data: &[u8]) -> Option<Packet<'_>> {
     let ip = data.get(14..)?;
     if data[12..14] != [0x08, 0x00] || ip.len() < 20 || ip[0] >> 4 != 4 {

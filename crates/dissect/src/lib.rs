@@ -18,7 +18,7 @@
 
 mod layers;
 
-pub use layers::{dissect, dissect_into};
+pub use layers::{dissect, dissect_common, dissect_into};
 
 /// LINKTYPE_* values flowdoc reads.
 pub mod link {

@@ -133,16 +133,28 @@ impl Summary {
     /// Counts one record.
     #[inline]
     fn tally(&mut self, ts_ns: i64, d: &Dissected<'_>) {
+        self.tally_time(ts_ns);
+        match d {
+            Dissected::Packet(_) | Dissected::Fragment(_) => self.flow_packets += 1,
+            Dissected::Skip(r) => *self.skipped.entry(*r).or_insert(0) += 1,
+        }
+    }
+
+    /// Counts one record that gave a flow a packet.
+    #[inline]
+    fn tally_packet(&mut self, ts_ns: i64) {
+        self.tally_time(ts_ns);
+        self.flow_packets += 1;
+    }
+
+    #[inline]
+    fn tally_time(&mut self, ts_ns: i64) {
         self.packets += 1;
         if self.first_ns.is_none_or(|f| ts_ns < f) {
             self.first_ns = Some(ts_ns);
         }
         if self.last_ns.is_none_or(|l| ts_ns > l) {
             self.last_ns = Some(ts_ns);
-        }
-        match d {
-            Dissected::Packet(_) | Dissected::Fragment(_) => self.flow_packets += 1,
-            Dissected::Skip(r) => *self.skipped.entry(*r).or_insert(0) += 1,
         }
     }
 

@@ -30,7 +30,9 @@ use std::path::Path;
 use std::sync::{Condvar, Mutex, PoisonError, RwLock};
 
 use flowdoc_capture::{CaptureError, CaptureReader, PcapSplit, ReadMode, Record};
-use flowdoc_dissect::{dissect, ipv4_addr, Addr, Dissected, FragmentId, Packet, Proto, Tunnel};
+use flowdoc_dissect::{
+    dissect, dissect_common, ipv4_addr, Addr, Dissected, FragmentId, Packet, Proto, Tunnel,
+};
 use flowdoc_flow::{packet_hash, Flow, FlowKey, PacketHash, Side, TableStats};
 use foldhash::fast::FixedState;
 
@@ -269,10 +271,34 @@ impl Chunk {
     fn record(&mut self, rec: &Record<'_>, n: usize, payload_at: impl FnOnce(&[u8]) -> (u32, u32)) {
         let pos = self.count;
         self.count += 1;
+        // The common frame is filed from the fast path's fields; dissection's answer as a
+        // whole met the general walk's in registers spilled to the stack (as `dissect_into`
+        // says).
+        if let Some(p) = dissect_common(rec.link_type, rec.data) {
+            self.counts.tally_packet(rec.ts_ns);
+            return self.packet(rec, pos, n, &p, payload_at);
+        }
         let d = dissect(rec.link_type, rec.data);
         self.counts.tally(rec.ts_ns, &d);
         match &d {
-            Dissected::Packet(p) => {
+            Dissected::Packet(p) => self.packet(rec, pos, n, p, payload_at),
+            Dissected::Fragment(fid) => self.frags.push((pos, rec.ts_ns, *fid)),
+            Dissected::Skip(_) => {}
+        }
+    }
+
+    /// Files a packet under its flow table's shard.
+    #[inline(always)]
+    fn packet(
+        &mut self,
+        rec: &Record<'_>,
+        pos: u32,
+        n: usize,
+        p: &Packet<'_>,
+        payload_at: impl FnOnce(&[u8]) -> (u32, u32),
+    ) {
+        {
+            {
                 let h = packet_hash(p);
                 let s = shard_of(h.hash, n);
                 if self.maxima.last().is_none_or(|&(_, t)| rec.ts_ns > t) {
@@ -292,8 +318,6 @@ impl Chunk {
                 );
                 self.shards[s].push(d);
             }
-            Dissected::Fragment(fid) => self.frags.push((pos, rec.ts_ns, *fid)),
-            Dissected::Skip(_) => {}
         }
     }
 }
