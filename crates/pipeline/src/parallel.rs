@@ -297,28 +297,24 @@ impl Chunk {
         p: &Packet<'_>,
         payload_at: impl FnOnce(&[u8]) -> (u32, u32),
     ) {
-        {
-            {
-                let h = packet_hash(p);
-                let s = shard_of(h.hash, n);
-                if self.maxima.last().is_none_or(|&(_, t)| rec.ts_ns > t) {
-                    self.maxima.push((pos, rec.ts_ns));
-                }
-                if let Some(fid) = p.first_fragment {
-                    self.firsts.push((pos, fid, s));
-                }
-                let d = Desc::new(
-                    p,
-                    h,
-                    rec.ts_ns,
-                    pos,
-                    rec.orig_len,
-                    payload_at(p.payload),
-                    &mut self.wide,
-                );
-                self.shards[s].push(d);
-            }
+        let h = packet_hash(p);
+        let s = shard_of(h.hash, n);
+        if self.maxima.last().is_none_or(|&(_, t)| rec.ts_ns > t) {
+            self.maxima.push((pos, rec.ts_ns));
         }
+        if let Some(fid) = p.first_fragment {
+            self.firsts.push((pos, fid, s));
+        }
+        let d = Desc::new(
+            p,
+            h,
+            rec.ts_ns,
+            pos,
+            rec.orig_len,
+            payload_at(p.payload),
+            &mut self.wide,
+        );
+        self.shards[s].push(d);
     }
 }
 
