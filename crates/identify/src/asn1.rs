@@ -12,7 +12,7 @@ fn sequence(d: &[u8]) -> bool {
     d.len() >= 2 && d[0] == 0x30
 }
 
-pub(crate) fn ldap(input: &Input<'_>) -> Guess {
+pub(crate) fn ldap<'a>(input: &Input<'a>) -> Guess<'a> {
     for side in input.sides() {
         let d = input.data[side];
         if !sequence(d) {
@@ -71,7 +71,7 @@ fn pdu_name(t: PduType) -> &'static str {
     }
 }
 
-pub(crate) fn snmp(input: &Input<'_>) -> Guess {
+pub(crate) fn snmp<'a>(input: &Input<'a>) -> Guess<'a> {
     for side in input.sides() {
         let d = input.data[side];
         if !sequence(d) {

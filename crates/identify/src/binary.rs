@@ -5,7 +5,7 @@
 use crate::{find, App, Detail, Guess, Input};
 
 /// The detail of these protocols: the kind of their first message.
-fn opening(kind: &str) -> Detail {
+fn opening(kind: &'static str) -> Detail<'static> {
     Detail {
         db_message: Some(kind.into()),
         ..Detail::default()
@@ -21,7 +21,7 @@ const PG_GSSENC_REQUEST: u32 = 80_877_104;
 const PG_CANCEL: u32 = 80_877_102;
 const PG_PROTOCOL_3: u32 = 0x0003_0000;
 
-pub(crate) fn pgsql(input: &Input<'_>) -> Guess {
+pub(crate) fn pgsql<'a>(input: &Input<'a>) -> Guess<'a> {
     let c = input.data[input.client];
     let s = input.data[1 - input.client];
     for (d, other) in [(c, s), (s, c)] {
@@ -80,7 +80,7 @@ fn tns_type(t: u8) -> Option<&'static str> {
     })
 }
 
-pub(crate) fn tns(input: &Input<'_>) -> Guess {
+pub(crate) fn tns<'a>(input: &Input<'a>) -> Guess<'a> {
     for side in input.sides() {
         let d = input.data[side];
         if d.len() < 8 {
@@ -126,7 +126,7 @@ fn tds_type(t: u8) -> Option<&'static str> {
     })
 }
 
-pub(crate) fn tds(input: &Input<'_>) -> Guess {
+pub(crate) fn tds<'a>(input: &Input<'a>) -> Guess<'a> {
     for side in input.sides() {
         let d = input.data[side];
         if d.len() < 8 {
@@ -221,7 +221,7 @@ fn prelogin_ok(body: &[u8], body_len: usize) -> bool {
     false
 }
 
-pub(crate) fn rmi(input: &Input<'_>) -> Guess {
+pub(crate) fn rmi<'a>(input: &Input<'a>) -> Guess<'a> {
     for side in input.sides() {
         let d = input.data[side];
         if d.len() >= 7

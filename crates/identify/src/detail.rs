@@ -6,7 +6,14 @@
 //! packed: the fields that were seen, one after another in one allocation sized to them (a
 //! SIP method, a dozen bytes; a whole TLS handshake's detail, about 200).
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
+
+/// A detail's text: borrowed from the payload (or a constant) while a recogniser builds the
+/// detail, so that building one allocates only what the wire did not hold as is (a lossy
+/// conversion, a computed hash); owned once unpacked.
+pub type Text<'a> = Cow<'a, str>;
 
 /// One field of a packed detail, as its writers see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,19 +68,22 @@ trait Field: Sized {
     /// Bytes `put` writes.
     fn size(&self) -> usize;
     fn put(&self, out: &mut Vec<u8>);
-    fn get(b: &[u8]) -> Self;
+    /// The type unpacked (text owned, the rest the same).
+    type Owned;
+    fn get(b: &[u8]) -> Self::Owned;
     fn value(b: &[u8]) -> Value<'_>;
 }
 
-impl Field for String {
+impl Field for Text<'_> {
     fn size(&self) -> usize {
         self.len()
     }
     fn put(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(self.as_bytes());
     }
-    fn get(b: &[u8]) -> String {
-        as_str(b).to_owned()
+    type Owned = Text<'static>;
+    fn get(b: &[u8]) -> Text<'static> {
+        Cow::Owned(as_str(b).to_owned())
     }
     fn value(b: &[u8]) -> Value<'_> {
         Value::Text(as_str(b))
@@ -87,6 +97,7 @@ impl Field for bool {
     fn put(&self, out: &mut Vec<u8>) {
         out.push(u8::from(*self));
     }
+    type Owned = bool;
     fn get(b: &[u8]) -> bool {
         b.first() == Some(&1)
     }
@@ -102,6 +113,7 @@ impl Field for u8 {
     fn put(&self, out: &mut Vec<u8>) {
         out.push(*self);
     }
+    type Owned = u8;
     fn get(b: &[u8]) -> u8 {
         b.first().copied().unwrap_or_default()
     }
@@ -117,6 +129,7 @@ impl Field for u16 {
     fn put(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.to_le_bytes());
     }
+    type Owned = u16;
     fn get(b: &[u8]) -> u16 {
         b.get(..2)
             .and_then(|b| b.try_into().ok())
@@ -127,7 +140,7 @@ impl Field for u16 {
     }
 }
 
-impl Field for Vec<String> {
+impl Field for Vec<Text<'_>> {
     fn size(&self) -> usize {
         self.iter().map(|s| 4 + s.len()).sum()
     }
@@ -136,8 +149,9 @@ impl Field for Vec<String> {
             put_bytes(s.as_bytes(), out);
         }
     }
-    fn get(b: &[u8]) -> Vec<String> {
-        Texts(b).map(str::to_owned).collect()
+    type Owned = Vec<Text<'static>>;
+    fn get(b: &[u8]) -> Vec<Text<'static>> {
+        Texts(b).map(|t| Cow::Owned(t.to_owned())).collect()
     }
     fn value(b: &[u8]) -> Value<'_> {
         Value::Texts(Texts(b))
@@ -154,7 +168,7 @@ macro_rules! detail {
         /// characters and must be escaped before they reach a terminal.
         #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
         #[serde(deny_unknown_fields)]
-        pub struct Detail {
+        pub struct Detail<'a> {
             $(
                 $(#[$doc])*
                 #[serde(skip_serializing_if = "Option::is_none")]
@@ -165,10 +179,10 @@ macro_rules! detail {
         /// The fields' names, in order: a packed field's number indexes them.
         const NAMES: &[&str] = &[$(stringify!($name)),*];
 
-        /// Each field's reader, by field number.
-        const VALUES: &[fn(&[u8]) -> Value<'_>] = &[$(<$ty as Field>::value),*];
+        impl<'a> Detail<'a> {
+            /// Each field's reader, by field number.
+            const VALUES: &'static [fn(&[u8]) -> Value<'_>] = &[$(<$ty as Field>::value),*];
 
-        impl Detail {
             /// Nothing was seen.
             pub fn is_empty(&self) -> bool {
                 true $(&& self.$name.is_none())*
@@ -192,7 +206,7 @@ macro_rules! detail {
                 let _ = field;
             }
 
-            fn unpack(p: &PackedDetail) -> Detail {
+            fn unpack(p: &PackedDetail) -> Detail<'static> {
                 let mut d = Detail::default();
                 let mut entries = p.entries().peekable();
                 let mut field = 0u8;
@@ -211,14 +225,14 @@ macro_rules! detail {
 
 detail! {
     // TLS
-    tls_version: String,
-    sni: String,
+    tls_version: Text<'a>,
+    sni: Text<'a>,
     /// ALPN protocols the client offered, in its order.
-    alpn: Vec<String>,
+    alpn: Vec<Text<'a>>,
     /// ALPN protocol the server chose.
-    alpn_chosen: String,
+    alpn_chosen: Text<'a>,
     /// Cipher suite the server chose (IANA name, or hex when unknown).
-    cipher: String,
+    cipher: Text<'a>,
     /// TLS 1.2 and earlier: the server asked for a client certificate.
     cert_request: bool,
     /// TLS 1.2 and earlier: the client sent a certificate (a non-empty Certificate message).
@@ -232,52 +246,52 @@ detail! {
     hello_retry: bool,
     /// Abbreviated handshake (session resumption): no certificates exchanged.
     resumed: bool,
-    ja3: String,
-    ja4: String,
+    ja3: Text<'a>,
+    ja4: Text<'a>,
     // XMPP
     /// Default namespace of the stream: jabber:client or jabber:server.
-    xmpp_ns: String,
+    xmpp_ns: Text<'a>,
     /// STARTTLS (XMPP) or SSLRequest (PostgreSQL): "offered", "taken" or "refused".
-    starttls: String,
+    starttls: Text<'a>,
     // HTTP
-    http_method: String,
-    http_host: String,
-    http_path: String,
+    http_method: Text<'a>,
+    http_host: Text<'a>,
+    http_path: Text<'a>,
     http_status: u16,
     /// XMPP over HTTP (BOSH, XEP-0124/0206).
     bosh: bool,
     // SIP
-    sip_method: String,
+    sip_method: Text<'a>,
     sip_status: u16,
     // LDAP
-    ldap_op: String,
+    ldap_op: Text<'a>,
     // SNMP (the community string is a password and is never reported)
-    snmp_version: String,
-    snmp_pdu: String,
+    snmp_version: Text<'a>,
+    snmp_pdu: Text<'a>,
     // DNS and mDNS
-    dns_qname: String,
+    dns_qname: Text<'a>,
     dns_qtype: u16,
     // NTP
     ntp_version: u8,
     ntp_mode: u8,
     // ISAKMP / IKE
     ike_version: u8,
-    ike_exchange: String,
+    ike_exchange: Text<'a>,
     /// UDP-encapsulated ESP (NAT traversal, RFC 3948) on 4500.
     esp_in_udp: bool,
     // SSH
-    ssh_client: String,
-    ssh_server: String,
+    ssh_client: Text<'a>,
+    ssh_server: Text<'a>,
     // Databases, RMI, Redis
     /// First message type of the database protocol (startup, ssl-request, connect, prelogin, ...).
-    db_message: String,
-    redis_command: String,
+    db_message: Text<'a>,
+    redis_command: Text<'a>,
     // ICMP
     icmp_type: u8,
     icmp_code: u8,
 }
 
-impl Detail {
+impl Detail<'_> {
     /// The fields that were set, packed; `None` when nothing was seen.
     pub fn pack(&self) -> Option<PackedDetail> {
         if self.is_empty() {
@@ -299,7 +313,7 @@ pub struct PackedDetail(Box<[u8]>);
 
 impl PackedDetail {
     /// The detail again, as a struct.
-    pub fn unpack(&self) -> Detail {
+    pub fn unpack(&self) -> Detail<'static> {
         Detail::unpack(self)
     }
 
@@ -307,7 +321,7 @@ impl PackedDetail {
     pub fn fields(&self) -> impl Iterator<Item = (&'static str, Value<'_>)> + '_ {
         self.entries().filter_map(|(field, b)| {
             let i = usize::from(field);
-            Some((*NAMES.get(i)?, VALUES.get(i)?(b)))
+            Some((*NAMES.get(i)?, Detail::VALUES.get(i)?(b)))
         })
     }
 
@@ -315,7 +329,7 @@ impl PackedDetail {
     pub fn get(&self, name: &str) -> Option<Value<'_>> {
         let i = NAMES.iter().position(|n| *n == name)?;
         let (_, b) = self.entries().find(|e| usize::from(e.0) == i)?;
-        Some(VALUES[i](b))
+        Some(Detail::VALUES[i](b))
     }
 
     /// (field number, value bytes), in order.
@@ -341,12 +355,12 @@ mod tests {
     use super::*;
 
     /// Every field set, strings with what JSON must escape and more than one byte a character.
-    pub(crate) fn full() -> Detail {
-        let s = |x: &str| Some(format!("{x} \"q\" \\ é\u{1}"));
+    pub(crate) fn full() -> Detail<'static> {
+        let s = |x: &str| Some(format!("{x} \"q\" \\ é\u{1}").into());
         Detail {
             tls_version: s("1.2"),
             sni: s("imp.example.com"),
-            alpn: Some(vec!["h2".into(), String::new(), "x\u{7f}".into()]),
+            alpn: Some(vec!["h2".into(), "".into(), "x\u{7f}".into()]),
             alpn_chosen: s("h2"),
             cipher: s("TLS_AES_128_GCM_SHA256"),
             cert_request: Some(true),

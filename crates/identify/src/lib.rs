@@ -32,7 +32,7 @@ mod wire;
 
 use serde::{Deserialize, Serialize};
 
-pub use detail::{Detail, PackedDetail, Texts, Value};
+pub use detail::{Detail, PackedDetail, Text, Texts, Value};
 
 /// A protocol flowdoc can recognise from payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -115,14 +115,14 @@ impl std::fmt::Display for App {
 /// Longest string kept from a packet.
 pub const MAX_TEXT: usize = 200;
 
-/// Bytes from the wire as a short, valid string (lossy UTF-8, cut at [`MAX_TEXT`] chars).
-pub(crate) fn text(b: &[u8]) -> String {
+/// Bytes from the wire as a short, valid string (lossy UTF-8, cut at [`MAX_TEXT`] chars),
+/// borrowed from the bytes when they are one already.
+pub(crate) fn text(b: &[u8]) -> Text<'_> {
     let b = &b[..b.len().min(MAX_TEXT * 4)];
     match std::str::from_utf8(b) {
-        // No more bytes than MAX_TEXT: no more characters either, nothing to cut. One
-        // allocation of the right size, where collecting characters grows the string.
-        Ok(s) if s.len() <= MAX_TEXT => s.to_owned(),
-        _ => String::from_utf8_lossy(b).chars().take(MAX_TEXT).collect(),
+        // No more bytes than MAX_TEXT: no more characters either, nothing to cut.
+        Ok(s) if s.len() <= MAX_TEXT => Text::Borrowed(s),
+        _ => Text::Owned(String::from_utf8_lossy(b).chars().take(MAX_TEXT).collect()),
     }
 }
 
@@ -135,7 +135,7 @@ pub struct Identified {
 }
 
 impl Identified {
-    fn new(app: App, detail: &Detail) -> Identified {
+    fn new(app: App, detail: &Detail<'_>) -> Identified {
         Identified {
             app: Some(app),
             detail: detail.pack(),
@@ -143,7 +143,7 @@ impl Identified {
     }
 
     /// The detail, empty when none was seen.
-    pub fn detail(&self) -> Detail {
+    pub fn detail(&self) -> Detail<'static> {
         self.detail
             .as_ref()
             .map(PackedDetail::unpack)
@@ -197,7 +197,7 @@ pub enum Verdict {
 #[derive(Debug)]
 // A guess lives for one call, on the stack: boxing its detail would cost an allocation each.
 #[allow(clippy::large_enum_variant)]
-pub(crate) enum Guess {
+pub(crate) enum Guess<'a> {
     /// Not this protocol.
     No,
     /// Too few bytes to say.
@@ -205,13 +205,13 @@ pub(crate) enum Guess {
     /// This protocol; `complete` when no later byte would add detail.
     Yes {
         app: App,
-        detail: Detail,
+        detail: Detail<'a>,
         complete: bool,
     },
 }
 
-impl Guess {
-    pub(crate) fn yes(app: App, detail: Detail, complete: bool) -> Guess {
+impl<'a> Guess<'a> {
+    pub(crate) fn yes(app: App, detail: Detail<'a>, complete: bool) -> Guess<'a> {
         Guess::Yes {
             app,
             detail,
@@ -220,7 +220,7 @@ impl Guess {
     }
 }
 
-type Recogniser = fn(&Input<'_>) -> Guess;
+type Recogniser = for<'a, 'i> fn(&'i Input<'a>) -> Guess<'a>;
 
 /// Strong openings first; weaker, port-assisted ones (NTP) last.
 const TCP: &[Recogniser] = &[

@@ -41,6 +41,16 @@ fn http_is_not_sip_and_bosh_is_flagged() {
     );
     assert_eq!(id.detail().http_path.as_deref(), Some("/httpbinding"));
     assert_eq!(id.detail().bosh, Some(true));
+    // The path's prefix in any case; a path that only begins alike is not BOSH.
+    for (path, bosh) in [
+        ("/HTTP-Bind/x", Some(true)),
+        ("/http-bin", None),
+        ("/h", None),
+    ] {
+        let req = format!("POST {path} HTTP/1.1\r\nHost: imp\r\n\r\n");
+        let id = done(&tcp(req.as_bytes(), b"HTTP/1.1 200 OK\r\n\r\n"));
+        assert_eq!(id.detail().bosh, bosh, "{path}");
+    }
 }
 
 #[test]
@@ -161,6 +171,9 @@ fn redis_command() {
     ));
     assert_eq!(id.app, Some(App::Redis));
     assert_eq!(id.detail().redis_command.as_deref(), Some("SET"));
+    // Written in capitals whatever the client sent.
+    let id = done(&tcp(b"*2\r\n$3\r\nget\r\n$1\r\nk\r\n", b"$-1\r\n"));
+    assert_eq!(id.detail().redis_command.as_deref(), Some("GET"));
 }
 
 #[test]

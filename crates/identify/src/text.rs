@@ -84,7 +84,7 @@ fn could_be(d: &[u8], openings: &[&[u8]]) -> bool {
         || d.iter().all(|c| c.is_ascii_uppercase())
 }
 
-pub(crate) fn sip(input: &Input<'_>) -> Guess {
+pub(crate) fn sip<'a>(input: &Input<'a>) -> Guess<'a> {
     // The detail's fields, made into a `Detail` only for an answer (most calls turn the
     // bytes away, and a `Detail` is 560 bytes to fill and drop).
     let (mut method, mut status) = (None, None);
@@ -134,10 +134,10 @@ pub(crate) fn sip(input: &Input<'_>) -> Guess {
     }
 }
 
-pub(crate) fn http(input: &Input<'_>) -> Guess {
+pub(crate) fn http<'a>(input: &Input<'a>) -> Guess<'a> {
     // Made once a start line is seen: most calls turn the bytes away, and a `Detail` is 560
     // bytes to fill and drop.
-    let mut d: Option<Detail> = None;
+    let mut d: Option<Detail<'a>> = None;
     let mut seen = false;
     let mut short = false;
     let mut complete = true;
@@ -167,9 +167,14 @@ pub(crate) fn http(input: &Input<'_>) -> Guess {
                         let head = &headers[..end];
                         d.http_host = header(head, b"host").map(text);
                         let body = &headers[end + 4..];
-                        let lower = target.to_ascii_lowercase();
-                        if lower.starts_with(b"/http-bind")
-                            || lower.starts_with(b"/httpbinding")
+                        // (Compared in place: a lowercased copy was an allocation a request.)
+                        let starts = |p: &[u8]| {
+                            target
+                                .get(..p.len())
+                                .is_some_and(|t| t.eq_ignore_ascii_case(p))
+                        };
+                        if starts(b"/http-bind")
+                            || starts(b"/httpbinding")
                             || find(body, b"http://jabber.org/protocol/httpbind").is_some()
                         {
                             d.bosh = Some(true);
@@ -268,7 +273,7 @@ const STANZAS: &[&[u8]] = &[
     b"<db:verify",
 ];
 
-pub(crate) fn xmpp(input: &Input<'_>) -> Guess {
+pub(crate) fn xmpp<'a>(input: &Input<'a>) -> Guess<'a> {
     let mut namespace = None;
     let mut stream = [false; 2];
     let mut short = false;
@@ -349,7 +354,7 @@ fn in_features(data: &[u8], i: usize) -> bool {
     }
 }
 
-pub(crate) fn ssh(input: &Input<'_>) -> Guess {
+pub(crate) fn ssh<'a>(input: &Input<'a>) -> Guess<'a> {
     let mut banners: [Option<&[u8]>; 2] = [None, None];
     let mut seen = [false; 2];
     let mut short = false;
@@ -406,7 +411,7 @@ pub(crate) fn ssh(input: &Input<'_>) -> Guess {
     }
 }
 
-pub(crate) fn redis(input: &Input<'_>) -> Guess {
+pub(crate) fn redis<'a>(input: &Input<'a>) -> Guess<'a> {
     let data = input.data[input.client];
     let other = input.data[1 - input.client];
     for d in [data, other] {
@@ -448,7 +453,12 @@ pub(crate) fn redis(input: &Input<'_>) -> Guess {
             continue;
         }
         let d = Detail {
-            redis_command: Some(text(&name.to_ascii_uppercase())),
+            // Borrowed when the client wrote it in capitals already.
+            redis_command: Some(if name.iter().any(u8::is_ascii_lowercase) {
+                text(&name.to_ascii_uppercase()).into_owned().into()
+            } else {
+                text(name)
+            }),
             ..Detail::default()
         };
         return Guess::yes(App::Redis, d, true);

@@ -13,7 +13,7 @@ use tls_parser::{
     TlsExtension,
 };
 
-use crate::{text, App, Detail, Guess, Input};
+use crate::{text, App, Detail, Guess, Input, Text};
 
 const CHANGE_CIPHER_SPEC: u8 = 20;
 const ALERT: u8 = 21;
@@ -158,7 +158,7 @@ fn sslv2_client_hello(d: &[u8]) -> bool {
         && fields == len
 }
 
-pub(crate) fn recognise(input: &Input<'_>) -> Guess {
+pub(crate) fn recognise<'a>(input: &Input<'a>) -> Guess<'a> {
     let sides = [records(input.data[0]), records(input.data[1])];
     let v2_client = (0..2).find(|&i| sslv2_client_hello(input.data[i]));
     if sides.iter().all(Option::is_none) {
@@ -233,7 +233,7 @@ pub(crate) fn recognise(input: &Input<'_>) -> Guess {
                                         version = v[0].0
                                     }
                                     TlsExtension::ALPN(p) if !p.is_empty() => {
-                                        d.alpn_chosen = Some(text(p[0]))
+                                        d.alpn_chosen = Some(owned(p[0]))
                                     }
                                     _ => {}
                                 }
@@ -245,7 +245,7 @@ pub(crate) fn recognise(input: &Input<'_>) -> Guess {
                         continue;
                     }
                     server_hello = true;
-                    d.tls_version = Some(version_name(version).to_string());
+                    d.tls_version = Some(version_name(version).into());
                     d.cipher = Some(cipher_name(sh.cipher.0));
                     tls13 = version == 0x0304;
                 }
@@ -297,6 +297,11 @@ pub(crate) fn recognise(input: &Input<'_>) -> Guess {
     Guess::yes(App::Tls, d, complete)
 }
 
+/// [`text`], owned: the handshake may be records joined into a buffer of this call's own.
+fn owned(b: &[u8]) -> Text<'static> {
+    Text::Owned(text(b).into_owned())
+}
+
 fn version_name(v: u16) -> &'static str {
     match v {
         0x0304 => "1.3",
@@ -308,10 +313,10 @@ fn version_name(v: u16) -> &'static str {
     }
 }
 
-fn cipher_name(id: u16) -> String {
+fn cipher_name(id: u16) -> Text<'static> {
     match TlsCipherSuite::from_id(id) {
-        Some(c) => c.name.to_string(),
-        None => format!("0x{id:04x}"),
+        Some(c) => Text::Borrowed(c.name),
+        None => Text::Owned(format!("0x{id:04x}")),
     }
 }
 
@@ -342,7 +347,7 @@ fn extension_types(mut ext: &[u8]) -> Numbers {
 /// The ClientHello's detail: SNI, ALPN, JA3 and JA4. Runs once per TLS flow: the lists it
 /// needs live on the stack, and the strings it keeps are the only allocations made here
 /// (tls-parser allocates its own lists).
-fn client_hello(body: &[u8], d: &mut Detail) {
+fn client_hello(body: &[u8], d: &mut Detail<'_>) {
     let Ok((_, ch)) = parse_tls_handshake_client_hello(body) else {
         return;
     };
@@ -380,9 +385,9 @@ fn client_hello(body: &[u8], d: &mut Detail) {
             }
         }
     }
-    d.sni = sni.map(text);
+    d.sni = sni.map(owned);
     if !alpn.is_empty() {
-        d.alpn = Some(alpn.iter().take(16).map(|p| text(p)).collect());
+        d.alpn = Some(alpn.iter().take(16).map(|p| owned(p)).collect());
     }
 
     // JA3: version,ciphers,extensions,groups,point formats (decimal, GREASE left out), MD5.
@@ -414,7 +419,7 @@ fn client_hello(body: &[u8], d: &mut Detail) {
     );
     let mut ja3 = String::with_capacity(32);
     push_hex(&mut ja3, &Md5::digest(buf.as_bytes()));
-    d.ja3 = Some(ja3);
+    d.ja3 = Some(ja3.into());
 
     // JA4 (FoxIO): t<version><d|i><ciphers><extensions><alpn>_<ciphers hash>_<extensions hash>.
     let ja4_version = match version {
@@ -481,7 +486,7 @@ fn client_hello(body: &[u8], d: &mut Detail) {
         }
         push_hash12(&mut ja4, &buf);
     }
-    d.ja4 = Some(ja4);
+    d.ja4 = Some(ja4.into());
 }
 
 /// `items` written by `push`, separated by `sep`.

@@ -5,7 +5,7 @@ use ipsec_parser::parse_ikev2_header;
 use ntp_parser::{parse_ntp, NtpPacket};
 use simple_dns::Packet;
 
-use crate::{text, App, Detail, Guess, Input, Transport};
+use crate::{text, App, Detail, Guess, Input, Text, Transport};
 
 const MDNS_PORT: u16 = 5353;
 const NTP_PORT: u16 = 123;
@@ -14,7 +14,7 @@ const NAT_T_PORT: u16 = 4500;
 /// One DNS message, if `d` holds one that makes sense (a question, sane counts). On port 53,
 /// a message cut inside its question (by the snaplen or a short IP packet) still counts when
 /// what is there is well formed.
-fn dns_message(d: &[u8], port_53: bool) -> Option<Detail> {
+fn dns_message(d: &[u8], port_53: bool) -> Option<Detail<'static>> {
     if d.len() < 12 {
         return None;
     }
@@ -28,7 +28,7 @@ fn dns_message(d: &[u8], port_53: bool) -> Option<Detail> {
     match Packet::parse(d) {
         Ok(p) => {
             if let Some(q) = p.questions.first() {
-                detail.dns_qname = Some(text(q.qname.to_string().as_bytes()));
+                detail.dns_qname = Some(text(q.qname.to_string().as_bytes()).into_owned().into());
                 detail.dns_qtype = Some(u16::from(q.qtype));
             }
         }
@@ -37,11 +37,11 @@ fn dns_message(d: &[u8], port_53: bool) -> Option<Detail> {
         // question are enough to say DNS.
         Err(_) => match question(d) {
             Question::Whole(name, qtype) => {
-                detail.dns_qname = Some(name);
+                detail.dns_qname = Some(name.into());
                 detail.dns_qtype = Some(qtype);
             }
             Question::Cut(name) if port_53 => {
-                detail.dns_qname = Some(name);
+                detail.dns_qname = Some(name.into());
             }
             _ => return None,
         },
@@ -63,7 +63,7 @@ fn question(d: &[u8]) -> Question {
     }
     let mut i = 12;
     let mut name = String::new();
-    let cut = |name: &str| Question::Cut(text(name.as_bytes()));
+    let cut = |name: &str| Question::Cut(text(name.as_bytes()).into_owned());
     loop {
         let Some(&len) = d.get(i) else {
             return cut(&name);
@@ -100,10 +100,10 @@ fn question(d: &[u8]) -> Question {
     if !matches!(qclass, 1 | 3 | 4 | 254 | 255) || qtype == 0 {
         return Question::Bad;
     }
-    Question::Whole(text(name.as_bytes()), qtype)
+    Question::Whole(text(name.as_bytes()).into_owned(), qtype)
 }
 
-pub(crate) fn dns(input: &Input<'_>) -> Guess {
+pub(crate) fn dns<'a>(input: &Input<'a>) -> Guess<'a> {
     let app = if input.ports.contains(&MDNS_PORT) {
         App::Mdns
     } else {
@@ -132,7 +132,7 @@ pub(crate) fn dns(input: &Input<'_>) -> Guess {
     Guess::No
 }
 
-pub(crate) fn ntp(input: &Input<'_>) -> Guess {
+pub(crate) fn ntp<'a>(input: &Input<'a>) -> Guess<'a> {
     // NTP's header has no magic: only on its port, and only when the header is consistent.
     if !input.ports.contains(&NTP_PORT) {
         return Guess::No;
@@ -177,7 +177,7 @@ pub(crate) fn ntp(input: &Input<'_>) -> Guess {
     Guess::No
 }
 
-fn ike_exchange(version: u8, t: u8) -> String {
+fn ike_exchange(version: u8, t: u8) -> Text<'static> {
     let name = match (version, t) {
         (1, 2) => "identity-protection",
         (1, 4) => "aggressive",
@@ -188,12 +188,12 @@ fn ike_exchange(version: u8, t: u8) -> String {
         (2, 35) => "ike-auth",
         (2, 36) => "create-child-sa",
         (2, 37) => "informational",
-        _ => return t.to_string(),
+        _ => return Text::Owned(t.to_string()),
     };
-    name.to_string()
+    Text::Borrowed(name)
 }
 
-pub(crate) fn isakmp(input: &Input<'_>) -> Guess {
+pub(crate) fn isakmp<'a>(input: &Input<'a>) -> Guess<'a> {
     let nat_t = input.ports.contains(&NAT_T_PORT);
     for side in input.sides() {
         let mut d = input.data[side];

@@ -28,7 +28,7 @@ pub fn summary(id: &Identified) -> String {
             parts.push(s);
         }
     };
-    push(d.tls_version.clone());
+    push(d.tls_version.clone().map(String::from));
     push(d.sni.as_ref().map(|s| format!("sni={s}")));
     push(d.alpn_chosen.as_ref().map(|s| format!("alpn={s}")));
     push(
@@ -36,14 +36,14 @@ pub fn summary(id: &Identified) -> String {
             .map(|m| if m { "mutual-auth" } else { "server-auth-only" }.into()),
     );
     push(d.resumed.map(|_| "resumed".into()));
-    push(d.xmpp_ns.clone());
+    push(d.xmpp_ns.clone().map(String::from));
     push(d.starttls.as_ref().map(|s| format!("starttls={s}")));
-    push(d.sip_method.clone());
+    push(d.sip_method.clone().map(String::from));
     push(d.sip_status.map(|s| s.to_string()));
-    push(d.http_method.clone());
+    push(d.http_method.clone().map(String::from));
     push(match (&d.http_host, &d.http_path) {
         (Some(h), Some(p)) => Some(format!("{h}{p}")),
-        (None, Some(p)) => Some(p.clone()),
+        (None, Some(p)) => Some(p.to_string()),
         _ => None,
     });
     push(
@@ -52,17 +52,22 @@ pub fn summary(id: &Identified) -> String {
             .map(|s| s.to_string()),
     );
     push(d.bosh.map(|_| "bosh".into()));
-    push(d.ssh_client.clone().or_else(|| d.ssh_server.clone()));
-    push(d.ldap_op.clone());
+    push(
+        d.ssh_client
+            .clone()
+            .or_else(|| d.ssh_server.clone())
+            .map(String::from),
+    );
+    push(d.ldap_op.clone().map(String::from));
     push(d.snmp_version.as_ref().map(|v| format!("v{v}")));
-    push(d.snmp_pdu.clone());
-    push(d.dns_qname.clone());
+    push(d.snmp_pdu.clone().map(String::from));
+    push(d.dns_qname.clone().map(String::from));
     push(d.ntp_version.map(|v| format!("v{v}")));
     push(d.ike_version.map(|v| format!("ikev{v}")));
-    push(d.ike_exchange.clone());
+    push(d.ike_exchange.clone().map(String::from));
     push(d.esp_in_udp.map(|_| "esp-in-udp".into()));
-    push(d.db_message.clone());
-    push(d.redis_command.clone());
+    push(d.db_message.clone().map(String::from));
+    push(d.redis_command.clone().map(String::from));
     push(d.icmp_type.map(|t| format!("type {t}")));
     escape(&parts.join(" "))
 }

@@ -71,7 +71,7 @@ pub struct FlowRecord {
     pub app: Option<Text>,
     /// What the payload said (TLS version, SNI, ALPN, mutual_auth, JA4, XMPP namespace, HTTP
     /// host, SIP method, ...); only the keys seen. Null when `app` is null.
-    pub app_detail: Option<Detail>,
+    pub app_detail: Option<Detail<'static>>,
     /// Sent by the initiator and by the responder.
     pub from_initiator: SideRecord,
     pub from_responder: SideRecord,
@@ -1082,7 +1082,7 @@ mod tests {
     }
 
     /// A detail with a field of each kind (text, list, flag, u16, u8), each maybe set.
-    fn detail() -> impl Strategy<Value = Detail> {
+    fn detail() -> impl Strategy<Value = Detail<'static>> {
         (
             proptest::option::of(text()),
             proptest::option::of(proptest::collection::vec(text(), 0..3)),
@@ -1093,12 +1093,12 @@ mod tests {
         )
             .prop_map(
                 |(sni, alpn, mutual_auth, http_status, ntp_mode, redis_command)| Detail {
-                    sni,
-                    alpn,
+                    sni: sni.map(Into::into),
+                    alpn: alpn.map(|v| v.into_iter().map(Into::into).collect()),
                     mutual_auth,
                     http_status,
                     ntp_mode,
-                    redis_command,
+                    redis_command: redis_command.map(Into::into),
                     ..Detail::default()
                 },
             )
