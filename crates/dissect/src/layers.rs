@@ -47,13 +47,10 @@ pub fn dissect_common(link_type: u16, data: &[u8]) -> Option<Packet<'_>> {
 /// from there: 40 instructions a packet.)
 #[inline]
 pub fn dissect_into<'a>(link_type: u16, data: &'a [u8], out: &mut Dissected<'a>) {
-    if link_type == link::ETHERNET {
-        if let Some(p) = ethernet_ipv4(data) {
-            *out = Dissected::Packet(p);
-            return;
-        }
+    match dissect_common(link_type, data) {
+        Some(p) => *out = Dissected::Packet(p),
+        None => walk_into(link_type, data, out),
     }
-    walk_into(link_type, data, out);
 }
 
 #[inline(never)]
