@@ -2,9 +2,10 @@
 //! [`PackedDetail`] to keep it.
 //!
 //! A flow keeps its detail for its whole life, and most fields are unset: a `Detail` is 560
-//! bytes of options whatever was seen, and each string is one more allocation. Kept, it is
-//! packed: the fields that were seen, one after another in one allocation sized to them (a
-//! SIP method, a dozen bytes; a whole TLS handshake's detail, about 200).
+//! bytes of options whatever was seen, and an owned string is one more allocation. While a
+//! recogniser builds it, its text borrows the payload (or a constant); kept, it is packed: the
+//! fields that were seen, one after another in one allocation sized to them (a SIP method, a
+//! dozen bytes; a whole TLS handshake's detail, about 200). Unpacked, its text is owned.
 
 use std::borrow::Cow;
 
