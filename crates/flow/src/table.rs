@@ -423,13 +423,22 @@ pub struct PacketHash {
 }
 
 /// The packet's [`PacketHash`].
-#[inline]
+#[inline(always)]
 pub fn packet_hash(p: &Packet<'_>) -> PacketHash {
     let (key, side) = packet_key(p);
     PacketHash {
-        hash: FixedState::default().hash_one(key),
+        hash: key_hash(&key),
         side,
     }
+}
+
+/// `FixedState::default().hash_one(key)`, always inlined: the two-thread walk, a large
+/// function, kept `hash_one` a call for every packet.
+#[inline(always)]
+fn key_hash(key: &FlowKey) -> u64 {
+    let mut h = FixedState::default().build_hasher();
+    std::hash::Hash::hash(key, &mut h);
+    std::hash::Hasher::finish(&h)
 }
 
 /// The packet's flow key, its sender being `side` (as [`packet_key`] says).
