@@ -126,6 +126,12 @@ pub(crate) fn text(b: &[u8]) -> Text<'_> {
     }
 }
 
+/// [`text`], owned: for bytes that do not outlive the call (made by it, or joined from
+/// several records).
+pub(crate) fn text_owned(b: &[u8]) -> Text<'static> {
+    Text::Owned(text(b).into_owned())
+}
+
 /// The protocol of a flow and what it said. Small: a flow holds one for its whole life.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Identified {

@@ -1,7 +1,7 @@
 //! Line-oriented protocols recognised by their first line: SIP, HTTP (and BOSH), XMPP streams,
 //! SSH banners, Redis RESP commands.
 
-use crate::{find, first_line, text, App, Detail, Guess, Input};
+use crate::{find, first_line, text, text_owned, App, Detail, Guess, Input};
 
 /// Longest first line looked at.
 const MAX_LINE: usize = 2048;
@@ -455,7 +455,7 @@ pub(crate) fn redis<'a>(input: &Input<'a>) -> Guess<'a> {
         let d = Detail {
             // Borrowed when the client wrote it in capitals already.
             redis_command: Some(if name.iter().any(u8::is_ascii_lowercase) {
-                text(&name.to_ascii_uppercase()).into_owned().into()
+                text_owned(&name.to_ascii_uppercase())
             } else {
                 text(name)
             }),

@@ -13,7 +13,7 @@ use tls_parser::{
     TlsExtension,
 };
 
-use crate::{text, App, Detail, Guess, Input, Text};
+use crate::{text_owned, App, Detail, Guess, Input, Text};
 
 const CHANGE_CIPHER_SPEC: u8 = 20;
 const ALERT: u8 = 21;
@@ -233,7 +233,7 @@ pub(crate) fn recognise<'a>(input: &Input<'a>) -> Guess<'a> {
                                         version = v[0].0
                                     }
                                     TlsExtension::ALPN(p) if !p.is_empty() => {
-                                        d.alpn_chosen = Some(owned(p[0]))
+                                        d.alpn_chosen = Some(text_owned(p[0]))
                                     }
                                     _ => {}
                                 }
@@ -295,11 +295,6 @@ pub(crate) fn recognise<'a>(input: &Input<'a>) -> Guess<'a> {
         }
     }
     Guess::yes(App::Tls, d, complete)
-}
-
-/// [`text`], owned: the handshake may be records joined into a buffer of this call's own.
-fn owned(b: &[u8]) -> Text<'static> {
-    Text::Owned(text(b).into_owned())
 }
 
 fn version_name(v: u16) -> &'static str {
@@ -385,9 +380,9 @@ fn client_hello(body: &[u8], d: &mut Detail<'_>) {
             }
         }
     }
-    d.sni = sni.map(owned);
+    d.sni = sni.map(text_owned);
     if !alpn.is_empty() {
-        d.alpn = Some(alpn.iter().take(16).map(|p| owned(p)).collect());
+        d.alpn = Some(alpn.iter().take(16).map(|p| text_owned(p)).collect());
     }
 
     // JA3: version,ciphers,extensions,groups,point formats (decimal, GREASE left out), MD5.

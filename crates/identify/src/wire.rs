@@ -5,7 +5,7 @@ use ipsec_parser::parse_ikev2_header;
 use ntp_parser::{parse_ntp, NtpPacket};
 use simple_dns::Packet;
 
-use crate::{text, App, Detail, Guess, Input, Text, Transport};
+use crate::{text_owned, App, Detail, Guess, Input, Text, Transport};
 
 const MDNS_PORT: u16 = 5353;
 const NTP_PORT: u16 = 123;
@@ -28,7 +28,7 @@ fn dns_message(d: &[u8], port_53: bool) -> Option<Detail<'static>> {
     match Packet::parse(d) {
         Ok(p) => {
             if let Some(q) = p.questions.first() {
-                detail.dns_qname = Some(text(q.qname.to_string().as_bytes()).into_owned().into());
+                detail.dns_qname = Some(text_owned(q.qname.to_string().as_bytes()));
                 detail.dns_qtype = Some(u16::from(q.qtype));
             }
         }
@@ -37,11 +37,11 @@ fn dns_message(d: &[u8], port_53: bool) -> Option<Detail<'static>> {
         // question are enough to say DNS.
         Err(_) => match question(d) {
             Question::Whole(name, qtype) => {
-                detail.dns_qname = Some(name.into());
+                detail.dns_qname = Some(name);
                 detail.dns_qtype = Some(qtype);
             }
             Question::Cut(name) if port_53 => {
-                detail.dns_qname = Some(name.into());
+                detail.dns_qname = Some(name);
             }
             _ => return None,
         },
@@ -50,9 +50,9 @@ fn dns_message(d: &[u8], port_53: bool) -> Option<Detail<'static>> {
 }
 
 enum Question {
-    Whole(String, u16),
+    Whole(Text<'static>, u16),
     /// Well formed as far as it goes, then the bytes end.
-    Cut(String),
+    Cut(Text<'static>),
     Bad,
 }
 
@@ -63,7 +63,7 @@ fn question(d: &[u8]) -> Question {
     }
     let mut i = 12;
     let mut name = String::new();
-    let cut = |name: &str| Question::Cut(text(name.as_bytes()).into_owned());
+    let cut = |name: &str| Question::Cut(text_owned(name.as_bytes()));
     loop {
         let Some(&len) = d.get(i) else {
             return cut(&name);
@@ -100,7 +100,7 @@ fn question(d: &[u8]) -> Question {
     if !matches!(qclass, 1 | 3 | 4 | 254 | 255) || qtype == 0 {
         return Question::Bad;
     }
-    Question::Whole(text(name.as_bytes()).into_owned(), qtype)
+    Question::Whole(text_owned(name.as_bytes()), qtype)
 }
 
 pub(crate) fn dns<'a>(input: &Input<'a>) -> Guess<'a> {
