@@ -103,7 +103,6 @@ pub struct FlowTable {
     /// Places in `slab`, by the hash of the flow's key.
     index: Index,
     slab: Slab,
-    hasher: FixedState,
     /// First fragments seen: the datagram's flow and the sending side.
     datagrams: HashMap<FragmentId, (FlowKey, Side), FixedState>,
     /// Later fragments that came before their first: counted when it arrives.
@@ -123,7 +122,6 @@ impl FlowTable {
             cfg,
             index: Index::default(),
             slab: Slab::default(),
-            hasher: FixedState::default(),
             datagrams: HashMap::with_hasher(FixedState::default()),
             pending: HashMap::with_hasher(FixedState::default()),
             stats: TableStats::default(),
@@ -163,7 +161,7 @@ impl FlowTable {
         }
         let last = self.slab.flows.len() - 1;
         if at != last {
-            let moved = self.hasher.hash_one(self.slab.flows[last].key);
+            let moved = key_hash(&self.slab.flows[last].key);
             if let Some(slot) = self.index.find(moved, |i| i == last) {
                 self.index.set(slot, at);
             }
@@ -294,12 +292,12 @@ impl FlowTable {
     }
 
     fn get_mut(&mut self, key: &FlowKey) -> Option<&mut Flow> {
-        let at = self.find(self.hasher.hash_one(key), key)?;
+        let at = self.find(key_hash(key), key)?;
         Some(&mut self.slab.flows[at])
     }
 
     fn remove(&mut self, key: &FlowKey) -> Option<Flow> {
-        let hash = self.hasher.hash_one(key);
+        let hash = key_hash(key);
         let at = self.find(hash, key)?;
         Some(self.take(hash, at))
     }
@@ -432,8 +430,9 @@ pub fn packet_hash(p: &Packet<'_>) -> PacketHash {
     }
 }
 
-/// `FixedState::default().hash_one(key)`, always inlined: the two-thread walk, a large
-/// function, kept `hash_one` a call for every packet.
+/// The hash a key is found by in every [`FlowTable`] (`FixedState::default().hash_one(key)`),
+/// always inlined: the two-thread walk, a large function, kept `hash_one` a call for every
+/// packet.
 #[inline(always)]
 fn key_hash(key: &FlowKey) -> u64 {
     let mut h = FixedState::default().build_hasher();
