@@ -578,36 +578,46 @@ fn analyze(args: AnalyzeArgs) -> Result<u8, Failure> {
     let mut write_err: Option<io::Error> = None;
     let mut undocumented = false;
     let mut finding = false;
-    // The output record of a flow is made on the thread that ended it.
+    // The output record of a flow is made on the thread that ended it. On one thread that
+    // is this one: each line is then made in one buffer, reused, just before it is written
+    // (no buffer of its own to allocate, fill cold and free for every flow).
     let json = JsonLines::new(rf);
-    let render = |lf: &LabelledFlow| match format {
-        Format::Table => Rendered::Nothing,
-        Format::Json => {
-            let mut line = Vec::with_capacity(1024);
-            json.line(lf, &mut line);
-            Rendered::Line(line)
-        }
-        Format::Csv => {
-            let mut row = Vec::with_capacity(512);
-            FlowRecord::csv_row_of(rf, lf, &mut row);
-            Rendered::Line(row)
-        }
+    let line_of = |lf: &LabelledFlow, buf: &mut Vec<u8>| match format {
+        Format::Table => {}
+        Format::Json => json.line(lf, buf),
+        Format::Csv => FlowRecord::csv_row_of(rf, lf, buf),
     };
+    let in_place = run.threads <= 1 || format == Format::Table;
+    let render = |lf: &LabelledFlow| {
+        if in_place {
+            return Rendered::Nothing;
+        }
+        let mut line = Vec::with_capacity(1024);
+        line_of(lf, &mut line);
+        Rendered::Line(line)
+    };
+    let mut here = Vec::with_capacity(1024);
     let mut on_flow = |lf: &LabelledFlow, made: &Rendered| {
         undocumented |= !lf.class.documented();
         finding |= !lf.class.findings.is_empty();
         if write_err.is_some() {
             return;
         }
-        let r = match (&mut out, made) {
-            (Out::Table(report, _), _) => {
+        let line = match made {
+            Rendered::Line(line) => line,
+            Rendered::Nothing => {
+                here.clear();
+                line_of(lf, &mut here);
+                &here
+            }
+        };
+        let r = match &mut out {
+            Out::Table(report, _) => {
                 report.add_in(rf.inventory, lf);
                 Ok(())
             }
-            (Out::Json(sink), Rendered::Line(line)) => sink.write_all(line),
-            (Out::Csv(w), Rendered::Line(row)) => w.write_row(row),
-            (Out::Json(sink), _) => FlowRecord::new(rf, lf).write_json(sink),
-            (Out::Csv(w), _) => w.write(&FlowRecord::new(rf, lf)),
+            Out::Json(sink) => sink.write_all(line),
+            Out::Csv(w) => w.write_row(line),
         };
         if let Err(e) = r {
             write_err = Some(e);

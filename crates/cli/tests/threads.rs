@@ -150,6 +150,40 @@ fn every_fixture_gives_one_threads_results_on_any_number_of_threads() {
     }
 }
 
+/// The binary makes each line where it writes it on one thread, and on the thread that ended
+/// the flow on several: the same bytes either way, stderr and exit code included.
+#[test]
+fn the_binary_writes_one_threads_bytes_on_two_threads() {
+    let run = |path: &Path, format: &str, threads: &str| {
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("flowdoc"))
+            .args(["analyze", "--format", format, "--threads", threads])
+            .arg(path)
+            .output()
+            .expect("run flowdoc")
+    };
+    for path in fixtures() {
+        for format in ["json", "csv"] {
+            let one = run(&path, format, "1");
+            let two = run(&path, format, "2");
+            let what = format!("{} as {format}", path.display());
+            assert_eq!(one.status.code(), two.status.code(), "{what}");
+            assert_eq!(one.stderr, two.stderr, "{what}");
+            assert_eq!(
+                String::from_utf8_lossy(&one.stdout),
+                String::from_utf8_lossy(&two.stdout),
+                "{what}"
+            );
+        }
+    }
+    // Not vacuous: the cluster fixture has flows to write.
+    let cluster = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/cluster.pcap");
+    let lines = run(&cluster, "json", "1")
+        .stdout
+        .split(|&b| b == b'\n')
+        .count();
+    assert!(lines > 100, "{lines} lines");
+}
+
 /// `--mmap`: the threads walk the map instead of their own copies, and drop each chunk's
 /// pages once its flows are written.
 #[test]
