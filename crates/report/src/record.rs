@@ -933,13 +933,6 @@ impl FlowRecord {
         Line::of(rf.into(), lf, None).write(j);
     }
 
-    /// One line of JSON, newline included, handed to `out` in one write.
-    pub fn write_json(&self, out: &mut impl Write) -> io::Result<()> {
-        let mut line = Vec::with_capacity(1024);
-        self.json_line(&mut line);
-        out.write_all(&line)
-    }
-
     /// The record as one line of JSON, byte for byte what serde_json writes for it (a test
     /// holds the two together), appended to `j`.
     pub fn json_line(&self, j: &mut Vec<u8>) {
@@ -959,11 +952,11 @@ impl FlowRecord {
     }
 }
 
-/// The same fields as the JSON record, flat, with a header row. Each row is written as the
-/// csv crate writes it (a test holds the two together), in one write.
+/// The same fields as the JSON record, flat, with a header row. Each row, made by
+/// [`FlowRecord::csv_row`] or [`FlowRecord::csv_row_of`] as the csv crate writes it (a test
+/// holds the two together), is written in one write.
 pub struct CsvWriter<W: Write> {
     inner: W,
-    row: Vec<u8>,
 }
 
 impl<W: Write> std::fmt::Debug for CsvWriter<W> {
@@ -1006,19 +999,10 @@ impl<W: Write> CsvWriter<W> {
     pub fn new(mut out: W) -> io::Result<CsvWriter<W>> {
         out.write_all(CSV_HEADER.join(",").as_bytes())?;
         out.write_all(b"\n")?;
-        Ok(CsvWriter {
-            inner: out,
-            row: Vec::with_capacity(1024),
-        })
+        Ok(CsvWriter { inner: out })
     }
 
-    pub fn write(&mut self, r: &FlowRecord) -> io::Result<()> {
-        self.row.clear();
-        r.csv_row(&mut self.row);
-        self.inner.write_all(&self.row)
-    }
-
-    /// Writes a row made by [`FlowRecord::csv_row_of`].
+    /// Writes a row made by [`FlowRecord::csv_row_of`] or [`FlowRecord::csv_row`].
     pub fn write_row(&mut self, row: &[u8]) -> io::Result<()> {
         self.inner.write_all(row)
     }
