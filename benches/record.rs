@@ -1,0 +1,74 @@
+//! The output of the end of input alone: each flow's JSON line and CSV row, made from flows
+//! already labelled (the benchmark capture's mix: TLS details, matches, findings), the way
+//! `analyze` makes them. A large capture's flows nearly all end with its input, and there the
+//! line is most of each flow's cost (README, run 21).
+//!
+//! Run: `cargo bench -p flowdoc-benches --bench record`.
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use flowdoc_catalogue::Catalogue;
+use flowdoc_pipeline::{analyze_files, LabelledFlow, Options};
+use flowdoc_report::{FlowRecord, JsonLines};
+
+/// The labelled flows of a generated capture of `packets` packets over `flows` flows.
+fn labelled(cat: &Catalogue, packets: u64, flows: u32) -> Vec<LabelledFlow> {
+    let path = std::env::temp_dir().join(format!(
+        "flowdoc-bench-record-{}-{packets}-{flows}.pcap",
+        std::process::id()
+    ));
+    let mut bytes = Vec::new();
+    flowdoc_fixturegen::bench::write_capture(&mut bytes, cat, packets, flows)
+        .expect("generate the capture");
+    std::fs::write(&path, bytes).expect("write the capture");
+    let mut out = Vec::new();
+    analyze_files(
+        cat,
+        std::slice::from_ref(&path),
+        Options::default(),
+        1,
+        &mut |lf| out.push(lf.clone()),
+        &mut |_, _, _| {},
+    );
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(out.len(), flows as usize, "every flow labelled");
+    out
+}
+
+fn lines(c: &mut Criterion) {
+    let cat = Catalogue::embedded();
+    let flows = labelled(&cat, 200_000, 5_000);
+    let json = JsonLines::new(&cat);
+    let mut g = c.benchmark_group("record");
+    g.throughput(Throughput::Elements(flows.len() as u64));
+    let mut buf = Vec::with_capacity(1 << 20);
+    g.bench_function("json-lines", |b| {
+        b.iter(|| {
+            buf.clear();
+            for lf in &flows {
+                json.line(lf, &mut buf);
+            }
+            buf.len()
+        })
+    });
+    g.bench_function("csv-rows", |b| {
+        b.iter(|| {
+            buf.clear();
+            for lf in &flows {
+                FlowRecord::csv_row_of(&cat, lf, &mut buf);
+            }
+            buf.len()
+        })
+    });
+    g.bench_function("records", |b| {
+        b.iter(|| {
+            flows
+                .iter()
+                .map(|lf| FlowRecord::new(&cat, lf).packets)
+                .sum::<u64>()
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, lines);
+criterion_main!(benches);
