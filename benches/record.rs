@@ -10,16 +10,9 @@ use flowdoc_catalogue::Catalogue;
 use flowdoc_pipeline::{analyze_files, LabelledFlow, Options};
 use flowdoc_report::{FlowRecord, JsonLines};
 
-/// The labelled flows of a generated capture of `packets` packets over `flows` flows.
+/// The labelled flows of the generated capture of `packets` packets over `flows` flows.
 fn labelled(cat: &Catalogue, packets: u64, flows: u32) -> Vec<LabelledFlow> {
-    let path = std::env::temp_dir().join(format!(
-        "flowdoc-bench-record-{}-{packets}-{flows}.pcap",
-        std::process::id()
-    ));
-    let mut bytes = Vec::new();
-    flowdoc_fixturegen::bench::write_capture(&mut bytes, cat, packets, flows)
-        .expect("generate the capture");
-    std::fs::write(&path, bytes).expect("write the capture");
+    let path = flowdoc_benches::capture(packets, flows);
     let mut out = Vec::new();
     analyze_files(
         cat,
@@ -29,7 +22,6 @@ fn labelled(cat: &Catalogue, packets: u64, flows: u32) -> Vec<LabelledFlow> {
         &mut |lf| out.push(lf.clone()),
         &mut |_, _, _| {},
     );
-    let _ = std::fs::remove_file(&path);
     assert_eq!(out.len(), flows as usize, "every flow labelled");
     out
 }
