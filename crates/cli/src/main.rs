@@ -300,14 +300,20 @@ fn color_wanted(no_color: bool, to_terminal: bool) -> bool {
 
 /// Where results go: stdout, a regular file written whole through a temporary name, or
 /// something that is not a regular file (a device such as /dev/null, a FIFO) written as it is:
-/// renaming over it would replace it.
-enum Sink {
-    Stdout(io::BufWriter<io::Stdout>),
-    Device(io::BufWriter<std::fs::File>),
+/// renaming over it would replace it. The sink's buffer is its own, so that a line can be made
+/// straight into it ([`Sink::put`]) instead of in a buffer of its own and copied in.
+struct Sink {
+    buf: Vec<u8>,
+    to: To,
+}
+
+enum To {
+    Stdout(io::Stdout),
+    Device(std::fs::File),
     File {
         tmp: PathBuf,
         dest: PathBuf,
-        out: io::BufWriter<std::fs::File>,
+        out: std::fs::File,
     },
 }
 
@@ -317,11 +323,8 @@ const SINK_BUFFER: usize = 1 << 16;
 
 impl Sink {
     fn open(output: &Option<PathBuf>) -> Result<Sink, Failure> {
-        match output {
-            None => Ok(Sink::Stdout(io::BufWriter::with_capacity(
-                SINK_BUFFER,
-                io::stdout(),
-            ))),
+        let to = match output {
+            None => To::Stdout(io::stdout()),
             Some(dest) if std::fs::metadata(dest).is_ok_and(|m| !m.file_type().is_file()) => {
                 let f = std::fs::OpenOptions::new()
                     .write(true)
@@ -330,7 +333,7 @@ impl Sink {
                         code: 2,
                         message: format!("{}: cannot open: {e}", dest.display()),
                     })?;
-                Ok(Sink::Device(io::BufWriter::with_capacity(SINK_BUFFER, f)))
+                To::Device(f)
             }
             Some(dest) => {
                 let name = dest
@@ -342,49 +345,72 @@ impl Sink {
                     code: 2,
                     message: format!("{}: cannot create: {e}", tmp.display()),
                 })?;
-                Ok(Sink::File {
+                To::File {
                     tmp,
                     dest: dest.clone(),
-                    out: io::BufWriter::with_capacity(SINK_BUFFER, f),
-                })
+                    out: f,
+                }
             }
+        };
+        Ok(Sink {
+            // Room for the last line past the mark.
+            buf: Vec::with_capacity(SINK_BUFFER + 4096),
+            to,
+        })
+    }
+
+    /// Appends what `make` writes (a whole line) to the output, and writes the buffer out
+    /// once it holds [`SINK_BUFFER`] bytes.
+    fn put(&mut self, make: impl FnOnce(&mut Vec<u8>)) -> io::Result<()> {
+        make(&mut self.buf);
+        if self.buf.len() >= SINK_BUFFER {
+            self.write_out()?;
         }
+        Ok(())
+    }
+
+    /// Writes the buffer out whole and empties it.
+    fn write_out(&mut self) -> io::Result<()> {
+        let r = match &mut self.to {
+            To::Stdout(o) => o.write_all(&self.buf),
+            To::Device(o) => o.write_all(&self.buf),
+            To::File { out, .. } => out.write_all(&self.buf),
+        };
+        self.buf.clear();
+        r
     }
 
     /// Leaves any earlier file at the destination as it was.
     fn abandon(self) {
-        if let Sink::File { tmp, out, .. } = self {
+        if let To::File { tmp, out, .. } = self.to {
             drop(out);
             let _ = std::fs::remove_file(tmp);
         }
     }
 
-    fn finish(self) -> io::Result<()> {
-        match self {
-            Sink::Stdout(mut o) => o.flush(),
-            Sink::Device(mut o) => o.flush(),
-            Sink::File { tmp, dest, mut out } => {
-                out.flush()?;
-                out.get_ref().sync_all()?;
-                std::fs::rename(&tmp, &dest)
-            }
+    fn finish(mut self) -> io::Result<()> {
+        self.flush()?;
+        if let To::File { tmp, dest, out } = self.to {
+            out.sync_all()?;
+            std::fs::rename(&tmp, &dest)?;
         }
+        Ok(())
     }
 }
 
 impl Write for Sink {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Sink::Stdout(o) => o.write(buf),
-            Sink::Device(o) => o.write(buf),
-            Sink::File { out, .. } => out.write(buf),
-        }
+        self.put(|b| b.extend_from_slice(buf))?;
+        Ok(buf.len())
     }
     fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Sink::Stdout(o) => o.flush(),
-            Sink::Device(o) => o.flush(),
-            Sink::File { out, .. } => out.flush(),
+        if !self.buf.is_empty() {
+            self.write_out()?;
+        }
+        match &mut self.to {
+            To::Stdout(o) => o.flush(),
+            To::Device(o) => o.flush(),
+            To::File { out, .. } => out.flush(),
         }
     }
 }
@@ -578,46 +604,47 @@ fn analyze(args: AnalyzeArgs) -> Result<u8, Failure> {
     let mut write_err: Option<io::Error> = None;
     let mut undocumented = false;
     let mut finding = false;
-    // The output record of a flow is made on the thread that ended it. On one thread that
-    // is this one: each line is then made in one buffer, reused, just before it is written
-    // (no buffer of its own to allocate, fill cold and free for every flow).
+    // The output record of a flow is made on the thread that ended it. On this thread (the
+    // one that writes: every flow on one thread, the merge's own table's on several) it is
+    // made straight into the sink's buffer just before it is written: no buffer of its own
+    // to allocate, fill cold, copy out and free for every flow.
     let json = JsonLines::new(rf);
     let line_of = |lf: &LabelledFlow, buf: &mut Vec<u8>| match format {
         Format::Table => {}
         Format::Json => json.line(lf, buf),
         Format::Csv => FlowRecord::csv_row_of(rf, lf, buf),
     };
+    thread_local! {
+        /// This thread writes the output.
+        static WRITER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+    WRITER.with(|w| w.set(true));
     let in_place = run.threads <= 1 || format == Format::Table;
     let render = |lf: &LabelledFlow| {
-        if in_place {
+        if in_place || WRITER.with(std::cell::Cell::get) {
             return Rendered::Nothing;
         }
         let mut line = Vec::with_capacity(1024);
         line_of(lf, &mut line);
         Rendered::Line(line)
     };
-    let mut here = Vec::with_capacity(1024);
     let mut on_flow = |lf: &LabelledFlow, made: &Rendered| {
         undocumented |= !lf.class.documented();
         finding |= !lf.class.findings.is_empty();
         if write_err.is_some() {
             return;
         }
-        let line = match made {
-            Rendered::Line(line) => line,
-            Rendered::Nothing => {
-                here.clear();
-                line_of(lf, &mut here);
-                &here
-            }
-        };
-        let r = match &mut out {
+        let sink = match &mut out {
             Out::Table(report, _) => {
                 report.add_in(rf.inventory, lf);
-                Ok(())
+                return;
             }
-            Out::Json(sink) => sink.write_all(line),
-            Out::Csv(w) => w.write_row(line),
+            Out::Json(sink) => sink,
+            Out::Csv(w) => w.get_mut(),
+        };
+        let r = match made {
+            Rendered::Line(line) => sink.write_all(line),
+            Rendered::Nothing => sink.put(|b| line_of(lf, b)),
         };
         if let Err(e) = r {
             write_err = Some(e);

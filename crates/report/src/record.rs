@@ -1007,6 +1007,11 @@ impl<W: Write> CsvWriter<W> {
         self.inner.write_all(row)
     }
 
+    /// The writer, to write a row made in place (after the header).
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.inner
+    }
+
     /// Flushes and hands back the writer.
     pub fn into_inner(mut self) -> io::Result<W> {
         self.inner.flush()?;
