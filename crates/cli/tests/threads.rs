@@ -184,6 +184,63 @@ fn the_binary_writes_one_threads_bytes_on_two_threads() {
     assert!(lines > 100, "{lines} lines");
 }
 
+/// At the end of input a table's thread that falls behind the merging thread hands it its
+/// flows to render: the same lines in the same order, and fewer made on the slow thread than
+/// its whole table.
+#[test]
+fn a_slow_table_thread_leaves_flows_to_the_merging_thread() {
+    let cat = Catalogue::embedded();
+    let dir = std::env::temp_dir().join(format!("flowdoc-slow-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp");
+    let path = dir.join("open.pcap");
+    let mut bytes = Vec::new();
+    // 1,500 flows, every one still open at the end: many blocks per table.
+    flowdoc_fixturegen::bench::write_capture(&mut bytes, &cat, 6_000, 1_500).expect("generate");
+    std::fs::write(&path, bytes).expect("write");
+    let paths = [path];
+    let lines = |threads: usize| {
+        let merging = std::thread::current().id();
+        let render = |lf: &flowdoc_pipeline::LabelledFlow| {
+            let mine = std::thread::current().id() == merging;
+            if !mine {
+                // A table thread on a slow core.
+                std::thread::sleep(std::time::Duration::from_micros(200));
+            }
+            let mut line = Vec::new();
+            FlowRecord::new(&cat, lf).json_line(&mut line);
+            (mine, line)
+        };
+        let (mut out, mut elsewhere) = (Vec::new(), 0);
+        let s = flowdoc_pipeline::analyze_files_with(
+            &cat,
+            &paths,
+            Options::default(),
+            threads,
+            &render,
+            &mut |_, (mine, line)| {
+                elsewhere += usize::from(!mine);
+                out.push(String::from_utf8_lossy(line).into_owned());
+            },
+            &mut |_, _, _| {},
+        );
+        assert_eq!(s.flows as usize, out.len());
+        (out, elsewhere)
+    };
+    let (one, none) = lines(1);
+    let (two, elsewhere) = lines(2);
+    assert_eq!(none, 0);
+    assert!(one.len() > 1_400, "{} flows", one.len());
+    assert_eq!(one, two);
+    // The second table holds about half the flows (a symmetric hash); rendered all on its own
+    // thread, that would be some 730. The merging thread took a share of them.
+    assert!(
+        elsewhere < 600,
+        "{elsewhere} of {} rendered on the table's thread",
+        one.len()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// `--mmap`: the threads walk the map instead of their own copies, and drop each chunk's
 /// pages once its flows are written.
 #[test]

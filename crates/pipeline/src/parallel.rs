@@ -27,6 +27,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, PoisonError, RwLock};
 
 use flowdoc_capture::{CaptureError, CaptureReader, PcapSplit, ReadMode, Record};
@@ -940,19 +941,19 @@ impl<R: Send> Parallel<'_, '_, R> {
         // table only) and writes. The first table's flows are made here, as the merge needs
         // them, the others' each on a thread of its own: one thread per core, as many as
         // the tables. Memory holds a few blocks per table, not every open flow's output,
-        // and the blocks are still in cache when written.
+        // and the blocks are still in cache when written. When this thread finds a table's
+        // next block not there yet, that table's thread hands its next block over labelled
+        // but not rendered, and this thread renders it: the work evens out between the
+        // threads whichever is slower (this one also writes every flow).
         let (rf, render) = (self.rf, self.render);
-        let make = |f: Flow| {
-            let lf = label(rf, f);
-            let r = render(&lf);
-            (lf, r)
-        };
-        let make = &make;
+        let label_only = |f: Flow| (label(rf, f), None);
+        let label_only = &label_only;
         let mut table = TableStats::default();
         let mut workers = self.workers.iter_mut();
         let Some(own) = workers.next() else {
             return self.summary;
         };
+        let hungry: Vec<AtomicBool> = (1..self.n).map(|_| AtomicBool::new(false)).collect();
         std::thread::scope(|scope| {
             let mut lanes = Vec::with_capacity(self.n);
             let mut handles = Vec::with_capacity(self.n);
@@ -961,17 +962,18 @@ impl<R: Send> Parallel<'_, '_, R> {
                 block: Vec::new(),
                 at: 0,
             });
-            for w in workers {
-                let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(LabelledFlow, R)>>(4);
+            for (w, hungry) in workers.zip(&hungry) {
+                let (tx, rx) = std::sync::mpsc::sync_channel::<Block<R>>(4);
                 // The flows and what `render` made of them come back once written, to be
                 // freed by the thread that made them: glibc frees another thread's memory
                 // slowly (under that arena's lock), and the merging thread is the one every
                 // flow waits for.
-                let (back, spent) = std::sync::mpsc::channel::<Vec<(LabelledFlow, R)>>();
+                let (back, spent) = std::sync::mpsc::channel::<Block<R>>();
                 lanes.push(Lane {
                     source: Source::Thread {
                         rx: Some(rx),
                         back: Some(back),
+                        hungry,
                     },
                     block: Vec::new(),
                     at: 0,
@@ -979,8 +981,11 @@ impl<R: Send> Parallel<'_, '_, R> {
                 handles.push(scope.spawn(move || {
                     let flows = w.table.finish_sorted();
                     let mut block = Vec::with_capacity(FINISH_BLOCK);
+                    let mut lazy = false;
                     for f in flows {
-                        block.push(make(f));
+                        let lf = label(rf, f);
+                        let r = (!lazy).then(|| render(&lf));
+                        block.push((lf, r));
                         if block.len() == FINISH_BLOCK {
                             let full =
                                 std::mem::replace(&mut block, Vec::with_capacity(FINISH_BLOCK));
@@ -988,6 +993,7 @@ impl<R: Send> Parallel<'_, '_, R> {
                                 break;
                             }
                             spent.try_iter().for_each(drop);
+                            lazy = hungry.swap(false, Ordering::Relaxed);
                         }
                     }
                     if !block.is_empty() {
@@ -1003,7 +1009,7 @@ impl<R: Send> Parallel<'_, '_, R> {
             loop {
                 let mut best: Option<(usize, (i64, FlowKey))> = None;
                 for (i, lane) in lanes.iter_mut().enumerate() {
-                    if let Some((lf, _)) = lane.head(make) {
+                    if let Some((lf, _)) = lane.head(label_only) {
                         let k = (lf.flow.first_ns, lf.flow.key);
                         if best.is_none_or(|(_, b)| k < b) {
                             best = Some((i, k));
@@ -1013,7 +1019,10 @@ impl<R: Send> Parallel<'_, '_, R> {
                 let Some((i, _)) = best else { break };
                 let lane = &mut lanes[i];
                 if let Some((lf, r)) = lane.block.get(lane.at) {
-                    sink(lf, r);
+                    match r {
+                        Some(r) => sink(lf, r),
+                        None => sink(lf, &render(lf)),
+                    }
                     lane.at += 1;
                 }
             }
@@ -1030,31 +1039,41 @@ impl<R: Send> Parallel<'_, '_, R> {
     }
 }
 
+/// Flows a table hands over at the end, each with what `render` made of it, or `None` when
+/// it is left to the merging thread to render.
+type Block<R> = Vec<(LabelledFlow, Option<R>)>;
+
 /// Where a table's flows come from at the end.
-enum Source<R> {
+enum Source<'h, R> {
     /// Made on this thread as the merge needs them.
     Here(std::vec::IntoIter<Flow>),
     /// Made by the table's own thread and handed over in blocks.
     Thread {
-        rx: Option<std::sync::mpsc::Receiver<Vec<(LabelledFlow, R)>>>,
-        back: Option<std::sync::mpsc::Sender<Vec<(LabelledFlow, R)>>>,
+        rx: Option<std::sync::mpsc::Receiver<Block<R>>>,
+        back: Option<std::sync::mpsc::Sender<Block<R>>>,
+        /// Set when the merge found no block waiting: the table's thread then hands its next
+        /// block over unrendered.
+        hungry: &'h AtomicBool,
     },
 }
 
 /// One table's flows at the end.
-struct Lane<R> {
-    source: Source<R>,
+struct Lane<'h, R> {
+    source: Source<'h, R>,
     /// The block in hand, written up to `at`. A block stays whole until it is used up, then
     /// is freed here or goes back to the table's thread: its flows and lines (a few hundred
     /// bytes each) are never moved one by one.
-    block: Vec<(LabelledFlow, R)>,
+    block: Block<R>,
     at: usize,
 }
 
-impl<R> Lane<R> {
+impl<R> Lane<'_, R> {
     /// The table's next flow, made here or waited for from its thread when the block in hand
     /// is used up; `None` once the table has no more.
-    fn head(&mut self, make: &dyn Fn(Flow) -> (LabelledFlow, R)) -> Option<&(LabelledFlow, R)> {
+    fn head(
+        &mut self,
+        make: &dyn Fn(Flow) -> (LabelledFlow, Option<R>),
+    ) -> Option<&(LabelledFlow, Option<R>)> {
         while self.at == self.block.len() {
             self.at = 0;
             match &mut self.source {
@@ -1066,7 +1085,7 @@ impl<R> Lane<R> {
                         return None;
                     }
                 }
-                Source::Thread { rx, back } => {
+                Source::Thread { rx, back, hungry } => {
                     let spent = std::mem::take(&mut self.block);
                     if !spent.is_empty() {
                         if let Some(back) = back {
@@ -1074,9 +1093,17 @@ impl<R> Lane<R> {
                             let _ = back.send(spent);
                         }
                     }
-                    match rx.as_ref()?.recv() {
-                        Ok(b) => self.block = b,
-                        Err(_) => {
+                    let rx_now = rx.as_ref()?;
+                    let got = match rx_now.try_recv() {
+                        Err(std::sync::mpsc::TryRecvError::Empty) => {
+                            hungry.store(true, Ordering::Relaxed);
+                            rx_now.recv().ok()
+                        }
+                        got => got.ok(),
+                    };
+                    match got {
+                        Some(b) => self.block = b,
+                        None => {
                             *rx = None;
                             // Lets the table's thread end.
                             *back = None;
