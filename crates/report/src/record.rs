@@ -295,15 +295,85 @@ struct EndpointLine<'a> {
 }
 
 #[derive(Debug)]
-struct MatchLine<'a, 'w> {
+struct MatchLine<'a> {
     /// The row's parts escaped once (from [`JsonLines`]); `None`: written field by field.
     fixed: Option<&'a RowJson>,
     table: u8,
     port: Option<u16>,
-    transport: &'w str,
+    transport: &'a str,
     protocol: &'a str,
     label: &'a str,
     id: &'a str,
+}
+
+/// A line's matches, each made as it is written (a list of them made first was moved
+/// whole, some 400 bytes, on every line).
+#[derive(Debug, Clone, Copy)]
+enum Matches<'a, 'w> {
+    /// A flow's catalogue rows.
+    Flow {
+        cat: &'a flowdoc_catalogue::Catalogue,
+        rows: &'a [flowdoc_catalogue::RowId],
+        fixed: Option<&'a [RowJson]>,
+        /// The ports of the initiator and the responder (`None`: a transport without ports).
+        ports: Option<(u16, u16)>,
+        transport: &'w str,
+    },
+    /// A record's.
+    Record(&'a [MatchRecord]),
+}
+
+impl Matches<'_, '_> {
+    fn len(&self) -> usize {
+        match self {
+            Matches::Flow { rows, .. } => rows.len(),
+            Matches::Record(r) => r.len(),
+        }
+    }
+
+    fn each(&self) -> impl Iterator<Item = MatchLine<'_>> + '_ {
+        (0..self.len()).map(move |i| match *self {
+            Matches::Flow {
+                cat,
+                rows,
+                fixed,
+                ports,
+                transport,
+            } => {
+                let r = rows[i];
+                let row = cat.row(r);
+                // The port the row documents: the responder's when it is one of the row's.
+                let port = ports.map(|(init, resp)| {
+                    if row.ports.contains(&resp) {
+                        resp
+                    } else {
+                        init
+                    }
+                });
+                MatchLine {
+                    fixed: fixed.and_then(|f| f.get(usize::from(r))),
+                    table: row.table,
+                    port,
+                    transport,
+                    protocol: &row.protocol,
+                    label: &row.label,
+                    id: &row.id,
+                }
+            }
+            Matches::Record(list) => {
+                let m = &list[i];
+                MatchLine {
+                    fixed: None,
+                    table: m.table,
+                    port: m.port,
+                    transport: &m.transport,
+                    protocol: &m.protocol,
+                    label: &m.label,
+                    id: &m.id,
+                }
+            }
+        })
+    }
 }
 
 #[derive(Debug)]
@@ -328,8 +398,7 @@ struct Line<'a, 'w> {
     first_seen: Shown<'a, i64>,
     last_seen: Shown<'a, i64>,
     status: &'w str,
-    /// On the stack for the usual flow (the shipped guide matches a flow to at most 5 rows).
-    matches: SmallVec<[MatchLine<'a, 'w>; 5]>,
+    matches: Matches<'a, 'w>,
     findings: SmallVec<[&'w str; 4]>,
     app: Option<&'w str>,
     /// `None`: no app (`null`). `Some(None)`: an app and nothing beyond its name (`{}`).
@@ -345,6 +414,7 @@ struct Line<'a, 'w> {
 }
 
 impl<'a> Line<'a, 'static> {
+    #[inline(always)]
     fn of(
         rf: Reference<'a>,
         lf: &'a LabelledFlow,
@@ -366,29 +436,13 @@ impl<'a> Line<'a, 'static> {
         let init = f.key.endpoint(c.initiator);
         let resp = f.key.endpoint(c.initiator.other());
         let transport = flowdoc_classify::transport_of(f.key.proto).unwrap_or(Transport::Icmp);
-        let matches = c
-            .matches
-            .iter()
-            .map(|&r| {
-                let row = cat.row(r);
-                let port = if !ports {
-                    None
-                } else if row.ports.contains(&resp.port) {
-                    Some(resp.port)
-                } else {
-                    Some(init.port)
-                };
-                MatchLine {
-                    fixed: rows.and_then(|rows| rows.get(usize::from(r))),
-                    table: row.table,
-                    port,
-                    transport: transport.as_str(),
-                    protocol: &row.protocol,
-                    label: &row.label,
-                    id: &row.id,
-                }
-            })
-            .collect();
+        let matches = Matches::Flow {
+            cat,
+            rows: &c.matches,
+            fixed: rows,
+            ports: ports.then_some((init.port, resp.port)),
+            transport: transport.as_str(),
+        };
         let side = |s: Side| {
             let d = f.side(s);
             SideLine {
@@ -446,18 +500,21 @@ impl<'a> Line<'a, 'static> {
             first_seen: self.first_seen.owned(rfc3339),
             last_seen: self.last_seen.owned(rfc3339),
             status: Cow::Borrowed(self.status),
-            matches: self
-                .matches
-                .iter()
-                .map(|m| MatchRecord {
-                    table: m.table,
-                    port: m.port,
-                    transport: Cow::Borrowed(m.transport),
-                    protocol: m.protocol.to_string(),
-                    label: m.label.to_string(),
-                    id: m.id.to_string(),
-                })
-                .collect(),
+            matches: match self.matches {
+                Matches::Flow { transport, .. } => self
+                    .matches
+                    .each()
+                    .map(|m| MatchRecord {
+                        table: m.table,
+                        port: m.port,
+                        transport: Cow::Borrowed(transport),
+                        protocol: m.protocol.to_string(),
+                        label: m.label.to_string(),
+                        id: m.id.to_string(),
+                    })
+                    .collect(),
+                Matches::Record(list) => list.to_vec(),
+            },
             findings: self.findings.iter().map(|&x| Cow::Borrowed(x)).collect(),
             app: self.app.map(Cow::Borrowed),
             app_detail: self
@@ -496,19 +553,7 @@ impl<'a> Line<'a, 'a> {
             first_seen: Shown::Text(&r.first_seen),
             last_seen: Shown::Text(&r.last_seen),
             status: &r.status,
-            matches: r
-                .matches
-                .iter()
-                .map(|m| MatchLine {
-                    fixed: None,
-                    table: m.table,
-                    port: m.port,
-                    transport: &m.transport,
-                    protocol: &m.protocol,
-                    label: &m.label,
-                    id: &m.id,
-                })
-                .collect(),
+            matches: Matches::Record(&r.matches),
             findings: r.findings.iter().map(|f| &**f).collect(),
             app: r.app.as_deref(),
             app_detail: r.app_detail.as_ref().map(|d| d.pack().map(Cow::Owned)),
@@ -587,7 +632,7 @@ impl Line<'_, '_> {
         j.extend_from_slice(b",\"status\":");
         word(j, self.status, plain);
         j.extend_from_slice(b",\"matches\":[");
-        for (i, m) in self.matches.iter().enumerate() {
+        for (i, m) in self.matches.each().enumerate() {
             if i > 0 {
                 j.push(b',');
             }
@@ -702,16 +747,16 @@ impl Line<'_, '_> {
         j.push(b',');
         one(j, self.status);
         j.push(b',');
-        for (i, m) in self.matches.iter().enumerate() {
+        for (i, m) in self.matches.each().enumerate() {
             if i > 0 {
                 j.push(b';');
             }
             num(j, m.table);
         }
         j.push(b',');
-        joined(j, self.matches.iter().map(|m| m.label));
+        joined(j, self.matches.each().map(|m| m.label));
         j.push(b',');
-        joined(j, self.matches.iter().map(|m| m.id));
+        joined(j, self.matches.each().map(|m| m.id));
         j.push(b',');
         joined(j, self.findings.iter().copied());
         j.push(b',');
