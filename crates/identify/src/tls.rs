@@ -8,7 +8,7 @@ use md5::{Digest as _, Md5};
 use sha2::Sha256;
 use smallvec::SmallVec;
 use tls_parser::{
-    parse_tls_client_hello_extensions, parse_tls_handshake_client_hello,
+    parse_tls_client_hello_extension, parse_tls_handshake_client_hello,
     parse_tls_handshake_server_hello, parse_tls_server_hello_extensions, TlsCipherSuite,
     TlsExtension,
 };
@@ -339,9 +339,117 @@ fn extension_types(mut ext: &[u8]) -> Numbers {
     out
 }
 
+/// What a ClientHello's extensions say that its detail reads, found in place: the server
+/// name, the ALPN protocol list, the highest version offered (not GREASE), and the
+/// signature algorithms, groups and point formats as their bytes.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct HelloExtensions<'a> {
+    sni: Option<&'a [u8]>,
+    /// Protocol names, each after a one-byte length.
+    alpn: &'a [u8],
+    version: Option<u16>,
+    /// Two bytes each (an odd last byte is not one).
+    sigalgs: &'a [u8],
+    /// Two bytes each.
+    groups: &'a [u8],
+    point_formats: &'a [u8],
+}
+
+fn be16(b: &[u8]) -> u16 {
+    u16::from_be_bytes([b[0], b[1]])
+}
+
+/// `b`'s first two bytes as a length, and the bytes it covers (`None`: too short).
+fn len16(b: &[u8]) -> Option<&[u8]> {
+    let n = usize::from(be16(b.get(..2)?));
+    b.get(2..2 + n)
+}
+
+/// The same for a one-byte length.
+fn len8(b: &[u8]) -> Option<&[u8]> {
+    let n = usize::from(*b.first()?);
+    b.get(1..1 + n)
+}
+
+/// Protocol names of an ALPN list, up to the first that is cut short.
+fn alpn_names(mut list: &[u8]) -> impl Iterator<Item = &[u8]> {
+    std::iter::from_fn(move || {
+        let name = len8(list)?;
+        list = &list[1 + name.len()..];
+        Some(name)
+    })
+}
+
+/// Pairs of bytes as numbers.
+fn u16s(b: &[u8]) -> impl Iterator<Item = u16> + Clone + '_ {
+    b.chunks_exact(2).map(be16)
+}
+
+/// A ClientHello's extensions read as tls-parser's `parse_tls_client_hello_extensions` reads
+/// them, without its lists (a dozen allocations a handshake): in order, up to the first
+/// extension it cannot parse (that one and the rest are left out), GREASE types skipped, a
+/// later extension of a type in place of an earlier one. The six read here are parsed here
+/// by its rules; any other is handed to tls-parser alone, only to learn whether it parses (a
+/// property test holds the two readings together).
+fn hello_extensions(mut ext: &[u8]) -> HelloExtensions<'_> {
+    let mut h = HelloExtensions::default();
+    while ext.len() >= 4 {
+        let t = be16(ext);
+        let Some(data) = len16(&ext[2..]) else {
+            break;
+        };
+        let whole = &ext[..4 + data.len()];
+        ext = &ext[whole.len()..];
+        if t & 0x0f0f == 0x0a0a {
+            continue;
+        }
+        let parsed = match t {
+            0x0000 => sni(data).map(|name| h.sni = name),
+            0x0010 => len16(data).map(|list| h.alpn = list),
+            0x002b => versions(data).map(|v| {
+                if let Some(max) = v.filter(|&v| !grease(v)).max() {
+                    h.version = Some(max);
+                }
+            }),
+            0x000d => len16(data).map(|list| h.sigalgs = list),
+            0x000a => len16(data)
+                .filter(|list| list.len() % 2 == 0)
+                .map(|list| h.groups = list),
+            0x000b => len8(data).map(|list| h.point_formats = list),
+            _ => parse_tls_client_hello_extension(whole).ok().map(|_| ()),
+        };
+        if parsed.is_none() {
+            break;
+        }
+    }
+    h
+}
+
+/// The server_name extension: `None` when it does not parse, else its first name, if any
+/// parses.
+fn sni(data: &[u8]) -> Option<Option<&[u8]>> {
+    if data.is_empty() {
+        return Some(None);
+    }
+    let list = len16(data)?;
+    Some(list.get(1..).and_then(len16))
+}
+
+/// The supported_versions extension's versions (`None`: it does not parse).
+fn versions(data: &[u8]) -> Option<impl Iterator<Item = u16> + '_> {
+    let list = match data.len() {
+        2 => data,
+        // A length byte first, which tls-parser does not read.
+        n if n >= 1 && (n - 1) % 2 == 0 => &data[1..],
+        _ => return None,
+    };
+    Some(u16s(list))
+}
+
 /// The ClientHello's detail: SNI, ALPN, JA3 and JA4. Runs once per TLS flow: the lists it
-/// needs live on the stack, and the strings it keeps are the only allocations made here
-/// (tls-parser allocates its own lists).
+/// needs live on the stack or are read in place, and the strings it keeps are the only
+/// allocations made here (tls-parser allocates the hello's own lists of ciphers and
+/// compressions).
 fn client_hello(body: &[u8], d: &mut Detail<'_>) {
     let Ok((_, ch)) = parse_tls_handshake_client_hello(body) else {
         return;
@@ -353,36 +461,13 @@ fn client_hello(body: &[u8], d: &mut Detail<'_>) {
         .filter(|&c| !grease(c))
         .collect();
     let types = ch.ext.map(extension_types).unwrap_or_default();
-    let mut sni = None;
-    let mut alpn: Vec<&[u8]> = Vec::new();
-    let mut version = ch.version.0;
-    let mut sigalgs: Vec<u16> = Vec::new();
-    let mut groups = Vec::new();
-    let mut point_formats: &[u8] = &[];
-    if let Some(ext) = ch.ext {
-        if let Ok((_, exts)) = parse_tls_client_hello_extensions(ext) {
-            for e in exts {
-                match e {
-                    TlsExtension::SNI(names) => {
-                        sni = names.first().map(|n| n.1);
-                    }
-                    TlsExtension::ALPN(p) => alpn = p,
-                    TlsExtension::SupportedVersions(v) => {
-                        if let Some(max) = v.iter().map(|x| x.0).filter(|&v| !grease(v)).max() {
-                            version = max;
-                        }
-                    }
-                    TlsExtension::SignatureAlgorithms(v) => sigalgs = v,
-                    TlsExtension::EllipticCurves(g) => groups = g,
-                    TlsExtension::EcPointFormats(p) => point_formats = p,
-                    _ => {}
-                }
-            }
-        }
-    }
+    let h = ch.ext.map(hello_extensions).unwrap_or_default();
+    let sni = h.sni;
+    let version = h.version.unwrap_or(ch.version.0);
     d.sni = sni.map(text_owned);
-    if !alpn.is_empty() {
-        d.alpn = Some(alpn.iter().take(16).map(|p| text_owned(p)).collect());
+    let alpn_first = alpn_names(h.alpn).next();
+    if alpn_first.is_some() {
+        d.alpn = Some(alpn_names(h.alpn).take(16).map(text_owned).collect());
     }
 
     // JA3: version,ciphers,extensions,groups,point formats (decimal, GREASE left out), MD5.
@@ -401,14 +486,14 @@ fn client_hello(body: &[u8], d: &mut Detail<'_>) {
     buf.push(',');
     push_list(
         &mut buf,
-        groups.iter().map(|g| g.0).filter(|&g| !grease(g)),
+        u16s(h.groups).filter(|&g| !grease(g)),
         '-',
         push_dec,
     );
     buf.push(',');
     push_list(
         &mut buf,
-        point_formats.iter().map(|&p| u16::from(p)),
+        h.point_formats.iter().map(|&p| u16::from(p)),
         '-',
         push_dec,
     );
@@ -430,7 +515,7 @@ fn client_hello(body: &[u8], d: &mut Detail<'_>) {
         _ => "00",
     };
     let exts = types.iter().copied().filter(|&t| !grease(t));
-    let alpn_mark = match alpn.first() {
+    let alpn_mark = match alpn_first {
         Some(p) if !p.is_empty() => {
             let (f, l) = (p[0], p[p.len() - 1]);
             if f.is_ascii_alphanumeric() && l.is_ascii_alphanumeric() {
@@ -474,7 +559,7 @@ fn client_hello(body: &[u8], d: &mut Detail<'_>) {
     } else {
         buf.clear();
         push_list(&mut buf, sorted_exts.iter().copied(), ',', push_hex4);
-        let mut sigs = sigalgs.iter().copied().filter(|&s| !grease(s)).peekable();
+        let mut sigs = u16s(h.sigalgs).filter(|&s| !grease(s)).peekable();
         if sigs.peek().is_some() {
             buf.push('_');
             push_list(&mut buf, sigs, ',', push_hex4);
@@ -542,6 +627,7 @@ fn push_hex(out: &mut String, b: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn hash12(s: &str) -> String {
         let mut out = String::new();
@@ -553,6 +639,128 @@ mod tests {
         let mut out = String::new();
         push_hex(&mut out, b);
         out
+    }
+
+    /// `hello_extensions`' reading, as owned values.
+    type Reading = (
+        Option<Vec<u8>>,
+        Vec<Vec<u8>>,
+        Option<u16>,
+        Vec<u16>,
+        Vec<u16>,
+        Vec<u8>,
+    );
+
+    fn read_in_place(ext: &[u8]) -> Reading {
+        let h = hello_extensions(ext);
+        (
+            h.sni.map(<[u8]>::to_vec),
+            alpn_names(h.alpn).map(<[u8]>::to_vec).collect(),
+            h.version,
+            u16s(h.sigalgs).collect(),
+            u16s(h.groups).collect(),
+            h.point_formats.to_vec(),
+        )
+    }
+
+    /// The same, through tls-parser's list of extensions (what `client_hello` did before).
+    fn read_by_tls_parser(ext: &[u8]) -> Reading {
+        let mut r = Reading::default();
+        let Ok((_, exts)) = tls_parser::parse_tls_client_hello_extensions(ext) else {
+            return r;
+        };
+        for e in exts {
+            match e {
+                TlsExtension::SNI(names) => r.0 = names.first().map(|n| n.1.to_vec()),
+                TlsExtension::ALPN(p) => r.1 = p.iter().map(|x| x.to_vec()).collect(),
+                TlsExtension::SupportedVersions(v) => {
+                    if let Some(max) = v.iter().map(|x| x.0).filter(|&v| !grease(v)).max() {
+                        r.2 = Some(max);
+                    }
+                }
+                TlsExtension::SignatureAlgorithms(v) => r.3 = v,
+                TlsExtension::EllipticCurves(g) => r.4 = g.iter().map(|g| g.0).collect(),
+                TlsExtension::EcPointFormats(p) => r.5 = p.to_vec(),
+                _ => {}
+            }
+        }
+        r
+    }
+
+    /// An extension's bytes: well formed for its type more often than not, sometimes cut
+    /// or padded, sometimes noise.
+    fn extension() -> impl Strategy<Value = Vec<u8>> {
+        let types = prop::sample::select(vec![
+            0x0000u16, 0x0010, 0x002b, 0x000d, 0x000a, 0x000b, 0x0033, 0x002d, 0x0005, 0x0017,
+            0x0015, 0xff01, 0x0a0a, 0x1a1a, 0x4469, 0x0001, 0x000f,
+        ]);
+        let item = prop::collection::vec(any::<u8>(), 0..6);
+        let body = prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..10),
+            // A list after a two-byte length, of names after one-byte lengths (SNI: after a
+            // name type and a two-byte length) or of bare bytes.
+            (prop::collection::vec(item.clone(), 0..4), 0u8..3).prop_map(|(items, shape)| {
+                let mut list = Vec::new();
+                for it in items {
+                    match shape {
+                        0 => {
+                            list.push(it.len() as u8);
+                            list.extend(it);
+                        }
+                        1 => {
+                            list.push(0);
+                            list.extend((it.len() as u16).to_be_bytes());
+                            list.extend(it);
+                        }
+                        _ => list.extend(it),
+                    }
+                }
+                let mut b = (list.len() as u16).to_be_bytes().to_vec();
+                b.extend(list);
+                b
+            }),
+            // A list after a one-byte length (point formats, supported versions).
+            item.prop_map(|it| {
+                let mut b = vec![it.len() as u8];
+                b.extend(it);
+                b
+            }),
+        ];
+        (types, body, 0u8..8, any::<u8>()).prop_map(|(t, mut body, damage, extra)| {
+            match damage {
+                0 => {
+                    body.pop();
+                }
+                1 => body.push(extra),
+                _ => {}
+            }
+            let mut e = t.to_be_bytes().to_vec();
+            let len = if damage == 2 {
+                body.len() + 1
+            } else {
+                body.len()
+            };
+            e.extend((len as u16).to_be_bytes());
+            e.extend(body);
+            e
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        /// The extensions read in place give what tls-parser's list gave, on lists of
+        /// well-formed, damaged and unknown extensions and on noise.
+        #[test]
+        fn extensions_read_in_place_as_tls_parser_reads_them(
+            exts in prop::collection::vec(extension(), 0..8),
+            tail in prop::collection::vec(any::<u8>(), 0..4),
+            noise in prop::collection::vec(any::<u8>(), 0..40),
+        ) {
+            let mut ext: Vec<u8> = exts.concat();
+            ext.extend(tail);
+            proptest::prop_assert_eq!(read_in_place(&ext), read_by_tls_parser(&ext));
+            proptest::prop_assert_eq!(read_in_place(&noise), read_by_tls_parser(&noise));
+        }
     }
 
     #[test]
