@@ -9,8 +9,7 @@ use sha2::Sha256;
 use smallvec::SmallVec;
 use tls_parser::{
     parse_tls_client_hello_extension, parse_tls_handshake_client_hello,
-    parse_tls_handshake_server_hello, parse_tls_server_hello_extensions, TlsCipherSuite,
-    TlsExtension,
+    parse_tls_handshake_server_hello, parse_tls_server_hello_extension, TlsCipherSuite,
 };
 
 use crate::{text_owned, App, Detail, Guess, Input, Text};
@@ -224,21 +223,10 @@ pub(crate) fn recognise<'a>(input: &Input<'a>) -> Guess<'a> {
             HS_SERVER_HELLO => {
                 if let Ok((_, sh)) = parse_tls_handshake_server_hello(body) {
                     let hrr = sh.random == HRR_RANDOM;
-                    let mut version = sh.version.0;
-                    if let Some(ext) = sh.ext {
-                        if let Ok((_, exts)) = parse_tls_server_hello_extensions(ext) {
-                            for e in exts {
-                                match e {
-                                    TlsExtension::SupportedVersions(v) if !v.is_empty() => {
-                                        version = v[0].0
-                                    }
-                                    TlsExtension::ALPN(p) if !p.is_empty() => {
-                                        d.alpn_chosen = Some(text_owned(p[0]))
-                                    }
-                                    _ => {}
-                                }
-                            }
-                        }
+                    let (chosen, alpn) = sh.ext.map(server_extensions).unwrap_or_default();
+                    let version = chosen.unwrap_or(sh.version.0);
+                    if let Some(p) = alpn {
+                        d.alpn_chosen = Some(text_owned(p));
                     }
                     if hrr {
                         d.hello_retry = Some(true);
@@ -385,14 +373,19 @@ fn u16s(b: &[u8]) -> impl Iterator<Item = u16> + Clone + '_ {
     b.chunks_exact(2).map(be16)
 }
 
-/// A ClientHello's extensions read as tls-parser's `parse_tls_client_hello_extensions` reads
-/// them, without its lists (a dozen allocations a handshake): in order, up to the first
-/// extension it cannot parse (that one and the rest are left out), GREASE types skipped, a
-/// later extension of a type in place of an earlier one. The six read here are parsed here
-/// by its rules; any other is handed to tls-parser alone, only to learn whether it parses (a
-/// property test holds the two readings together).
-fn hello_extensions(mut ext: &[u8]) -> HelloExtensions<'_> {
-    let mut h = HelloExtensions::default();
+/// Walks a hello's extensions as tls-parser's lists of them are parsed
+/// (`parse_tls_client_hello_extensions`, `parse_tls_server_hello_extensions`), without
+/// making the list (a dozen allocations a handshake): in order, up to the first extension
+/// that does not parse (that one and the rest are left out), GREASE types skipped. `read`
+/// parses the types its caller wants by tls-parser's rules (`Some(false)`: does not parse)
+/// and answers `None` for the others, which `other` (tls-parser's parser of one extension of
+/// that hello) parses only to learn whether it does. Property tests hold the readings made
+/// this way to those made from tls-parser's lists.
+fn walk_extensions<'a>(
+    mut ext: &'a [u8],
+    other: fn(&[u8]) -> bool,
+    mut read: impl FnMut(u16, &'a [u8]) -> Option<bool>,
+) {
     while ext.len() >= 4 {
         let t = be16(ext);
         let Some(data) = len16(&ext[2..]) else {
@@ -403,6 +396,18 @@ fn hello_extensions(mut ext: &[u8]) -> HelloExtensions<'_> {
         if t & 0x0f0f == 0x0a0a {
             continue;
         }
+        if !read(t, data).unwrap_or_else(|| other(whole)) {
+            break;
+        }
+    }
+}
+
+/// A ClientHello's extensions, read in place; a later extension of a type replaces an
+/// earlier one.
+fn hello_extensions(ext: &[u8]) -> HelloExtensions<'_> {
+    let mut h = HelloExtensions::default();
+    let other = |e: &[u8]| parse_tls_client_hello_extension(e).is_ok();
+    walk_extensions(ext, other, |t, data| {
         let parsed = match t {
             0x0000 => sni(data).map(|name| h.sni = name),
             0x0010 => len16(data).map(|list| h.alpn = list),
@@ -416,13 +421,36 @@ fn hello_extensions(mut ext: &[u8]) -> HelloExtensions<'_> {
                 .filter(|list| list.len() % 2 == 0)
                 .map(|list| h.groups = list),
             0x000b => len8(data).map(|list| h.point_formats = list),
-            _ => parse_tls_client_hello_extension(whole).ok().map(|_| ()),
+            _ => return None,
         };
-        if parsed.is_none() {
-            break;
-        }
-    }
+        Some(parsed.is_some())
+    });
     h
+}
+
+/// A ServerHello's extensions, read in place: the version the server chose (the first of
+/// the last supported_versions that names one) and the protocol it chose (the first name of
+/// the last ALPN list that has one).
+fn server_extensions(ext: &[u8]) -> (Option<u16>, Option<&[u8]>) {
+    let (mut version, mut alpn) = (None, None);
+    let other = |e: &[u8]| parse_tls_server_hello_extension(e).is_ok();
+    walk_extensions(ext, other, |t, data| {
+        let parsed = match t {
+            0x002b => versions(data).map(|mut v| {
+                if let Some(first) = v.next() {
+                    version = Some(first);
+                }
+            }),
+            0x0010 => len16(data).map(|list| {
+                if let Some(first) = alpn_names(list).next() {
+                    alpn = Some(first);
+                }
+            }),
+            _ => return None,
+        };
+        Some(parsed.is_some())
+    });
+    (version, alpn)
 }
 
 /// The server_name extension: `None` when it does not parse, else its first name, if any
@@ -628,6 +656,7 @@ fn push_hex(out: &mut String, b: &[u8]) {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use tls_parser::TlsExtension;
 
     fn hash12(s: &str) -> String {
         let mut out = String::new();
@@ -685,6 +714,25 @@ mod tests {
             }
         }
         r
+    }
+
+    fn server_by_tls_parser(ext: &[u8]) -> (Option<u16>, Option<Vec<u8>>) {
+        let (mut version, mut alpn) = (None, None);
+        if let Ok((_, exts)) = tls_parser::parse_tls_server_hello_extensions(ext) {
+            for e in exts {
+                match e {
+                    TlsExtension::SupportedVersions(v) if !v.is_empty() => version = Some(v[0].0),
+                    TlsExtension::ALPN(p) if !p.is_empty() => alpn = Some(p[0].to_vec()),
+                    _ => {}
+                }
+            }
+        }
+        (version, alpn)
+    }
+
+    fn server_in_place(ext: &[u8]) -> (Option<u16>, Option<Vec<u8>>) {
+        let (version, alpn) = server_extensions(ext);
+        (version, alpn.map(<[u8]>::to_vec))
     }
 
     /// An extension's bytes: well formed for its type more often than not, sometimes cut
@@ -748,8 +796,9 @@ mod tests {
 
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
-        /// The extensions read in place give what tls-parser's list gave, on lists of
-        /// well-formed, damaged and unknown extensions and on noise.
+        /// The extensions read in place give what tls-parser's lists gave (a ClientHello's
+        /// and a ServerHello's), on lists of well-formed, damaged and unknown extensions and
+        /// on noise.
         #[test]
         fn extensions_read_in_place_as_tls_parser_reads_them(
             exts in prop::collection::vec(extension(), 0..8),
@@ -760,6 +809,8 @@ mod tests {
             ext.extend(tail);
             proptest::prop_assert_eq!(read_in_place(&ext), read_by_tls_parser(&ext));
             proptest::prop_assert_eq!(read_in_place(&noise), read_by_tls_parser(&noise));
+            proptest::prop_assert_eq!(server_in_place(&ext), server_by_tls_parser(&ext));
+            proptest::prop_assert_eq!(server_in_place(&noise), server_by_tls_parser(&noise));
         }
     }
 
