@@ -111,6 +111,9 @@ impl Finding {
 /// allocation.
 pub type Rows = smallvec::SmallVec<[RowId; 8]>;
 
+/// A flow's findings: a few at most, held without an allocation.
+pub type Findings = smallvec::SmallVec<[Finding; 8]>;
+
 /// The verdict on one flow.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Classification {
@@ -118,7 +121,7 @@ pub struct Classification {
     pub rule: InitiatorRule,
     /// Every catalogue row that documents the flow, in catalogue order.
     pub matches: Rows,
-    pub findings: Vec<Finding>,
+    pub findings: Findings,
 }
 
 impl Classification {
@@ -166,7 +169,7 @@ pub fn classify_in(rf: Reference<'_>, flow: &Flow) -> Classification {
     let transport = transport_of(flow.key.proto);
     let (initiator, rule) = initiator(cat, flow, transport);
     let mut matches = Rows::new();
-    let mut findings = Vec::new();
+    let mut findings = Findings::new();
     let Some(t) = transport else {
         return Classification {
             initiator,
@@ -243,7 +246,7 @@ fn plaintext(app: App) -> bool {
 /// `protocol-mismatch` and `tls-expected`: only when every matched row names a checkable
 /// protocol (a proprietary or unnamed row could explain any payload) and the payload was
 /// identified (no payload, or an unknown one, proves nothing).
-fn payload_findings(cat: &Catalogue, flow: &Flow, matches: &[RowId], out: &mut Vec<Finding>) {
+fn payload_findings(cat: &Catalogue, flow: &Flow, matches: &[RowId], out: &mut Findings) {
     if matches.is_empty() {
         return;
     }
