@@ -605,9 +605,10 @@ fn analyze(args: AnalyzeArgs) -> Result<u8, Failure> {
     let mut undocumented = false;
     let mut finding = false;
     // The output record of a flow is made on the thread that ended it. On this thread (the
-    // one that writes: every flow on one thread, the merge's own table's on several) it is
-    // made straight into the sink's buffer just before it is written: no buffer of its own
-    // to allocate, fill cold, copy out and free for every flow.
+    // one that writes: every flow on one thread; on several, the merge's own table's and
+    // those another table's thread left to it) it is made straight into the sink's buffer
+    // just before it is written: no buffer of its own to allocate, fill cold, copy out and
+    // free for every flow.
     let json = JsonLines::new(rf);
     let line_of = |lf: &LabelledFlow, buf: &mut Vec<u8>| match format {
         Format::Table => {}

@@ -508,7 +508,9 @@ pub fn analyze_files<'c>(
 
 /// [`analyze_files`] with a `render` step that runs on the thread that ended the flow (e.g.
 /// its output line), before the flow and what `render` made reach `sink` on this thread, in
-/// order. The work of `render` is spread over the threads; the sink's is not. The sink only
+/// order; at the end of input, a table's thread that falls behind leaves some of its flows
+/// to be rendered on this thread, just before they reach `sink`. The work of `render` is
+/// spread over the threads; the sink's is not. The sink only
 /// borrows the flow and what `render` made: at the end of input both go back to the thread
 /// that made them to be freed there (flows ended earlier are few at a time; freeing those
 /// here measured the same).
