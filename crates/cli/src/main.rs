@@ -371,11 +371,7 @@ impl Sink {
 
     /// Writes the buffer out whole and empties it.
     fn write_out(&mut self) -> io::Result<()> {
-        let r = match &mut self.to {
-            To::Stdout(o) => o.write_all(&self.buf),
-            To::Device(o) => o.write_all(&self.buf),
-            To::File { out, .. } => out.write_all(&self.buf),
-        };
+        let r = self.to.writer().write_all(&self.buf);
         self.buf.clear();
         r
     }
@@ -407,10 +403,15 @@ impl Write for Sink {
         if !self.buf.is_empty() {
             self.write_out()?;
         }
-        match &mut self.to {
-            To::Stdout(o) => o.flush(),
-            To::Device(o) => o.flush(),
-            To::File { out, .. } => out.flush(),
+        self.to.writer().flush()
+    }
+}
+
+impl To {
+    fn writer(&mut self) -> &mut dyn Write {
+        match self {
+            To::Stdout(o) => o,
+            To::Device(o) | To::File { out: o, .. } => o,
         }
     }
 }

@@ -316,8 +316,8 @@ type Numbers = SmallVec<[u16; 64]>;
 fn extension_types(mut ext: &[u8]) -> Numbers {
     let mut out = Numbers::new();
     while ext.len() >= 4 {
-        let t = u16::from_be_bytes([ext[0], ext[1]]);
-        let len = usize::from(u16::from_be_bytes([ext[2], ext[3]]));
+        let t = be16(ext);
+        let len = usize::from(be16(&ext[2..]));
         out.push(t);
         if ext.len() < 4 + len {
             break;
