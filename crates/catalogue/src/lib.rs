@@ -15,6 +15,7 @@
 //! assert_eq!(cat.row(rows[0]).label, "XCP server-to-server (S2S)");
 //! ```
 
+mod compiled;
 mod index;
 mod load;
 
@@ -22,7 +23,7 @@ pub use index::PortIndex;
 pub use load::{line_column, CatalogueError};
 
 pub use flowdoc_identify::App;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The catalogue shipped with flowdoc, as text.
 pub const EMBEDDED_TOML: &str = include_str!("../catalogue.toml");
@@ -30,7 +31,7 @@ pub const EMBEDDED_TOML: &str = include_str!("../catalogue.toml");
 pub const EMBEDDED_NAME: &str = "<embedded catalogue.toml>";
 
 /// A transport as the guide documents it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Transport {
     Tcp,
@@ -49,7 +50,7 @@ impl Transport {
 }
 
 /// What the guide says about the sender's port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SourcePort {
     /// Any ephemeral port (エフェメラル).
@@ -61,7 +62,7 @@ pub enum SourcePort {
 }
 
 /// One table of the guide.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Table {
     pub number: u8,
     pub title: String,
@@ -69,7 +70,7 @@ pub struct Table {
 }
 
 /// The guide's cells for a row, verbatim (Japanese), so every reading can be checked.
-#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Original {
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -89,7 +90,7 @@ pub struct Original {
 }
 
 /// One row of the guide: a documented service.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Row {
     pub id: String,
     pub table: u8,
@@ -173,6 +174,15 @@ impl Serialize for Expect {
     }
 }
 
+impl<'de> Deserialize<'de> for Expect {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Expect::parse(&s).ok_or_else(|| {
+            serde::de::Error::custom(format!("unknown payload {s:?}: one of {}", expect_names()))
+        })
+    }
+}
+
 /// The payload names a catalogue may use, for error messages.
 pub fn expect_names() -> String {
     let mut names: Vec<&str> = App::ALL.iter().map(|a| a.as_str()).collect();
@@ -200,8 +210,13 @@ pub struct Catalogue {
 }
 
 impl Catalogue {
-    /// The shipped catalogue. It is validated by the tests, so failure here is a build defect.
+    /// The shipped catalogue, read from its validated form (see [`compiled`]; the TOML text
+    /// itself only if that form does not parse). It is validated by the tests, so failure
+    /// here is a build defect.
     pub fn embedded() -> Catalogue {
+        if let Some(c) = compiled::load() {
+            return c;
+        }
         match Catalogue::from_toml_str(EMBEDDED_TOML, EMBEDDED_NAME) {
             Ok(c) => c,
             Err(e) => panic!("the embedded catalogue is invalid: {e}"),
