@@ -573,7 +573,42 @@ fn input_outcome(summary: &Summary, format_is_table: bool) -> Result<u8, Failure
 enum Rendered {
     Nothing,
     /// A JSON line or a CSV row, as the format wants.
-    Line(Vec<u8>),
+    Line(Line),
+}
+
+/// A line made on a table's thread (several threads). Once written, the line comes back to
+/// that thread to be dropped, and its buffer goes to the thread's pool for the next line: a
+/// line of a few hundred bytes otherwise cost a `malloc` and a `free` under the arena's lock
+/// (too large for glibc's per-thread cache), on the thread the end of input waits for.
+struct Line(Vec<u8>);
+
+/// Most buffers a thread keeps: a few blocks' worth.
+const LINE_POOL: usize = 512;
+
+thread_local! {
+    static LINES: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+impl Line {
+    /// An empty line, from this thread's pool when it has one.
+    fn take() -> Line {
+        let pooled = LINES.try_with(|p| p.borrow_mut().pop()).ok().flatten();
+        Line(pooled.unwrap_or_else(|| Vec::with_capacity(1024)))
+    }
+}
+
+impl Drop for Line {
+    fn drop(&mut self) {
+        let mut buf = std::mem::take(&mut self.0);
+        buf.clear();
+        // (At thread exit the pool may be gone already: the buffer is freed then.)
+        let _ = LINES.try_with(|p| {
+            let mut p = p.borrow_mut();
+            if p.len() < LINE_POOL && buf.capacity() <= 4096 {
+                p.push(buf);
+            }
+        });
+    }
 }
 
 fn analyze(args: AnalyzeArgs) -> Result<u8, Failure> {
@@ -626,8 +661,8 @@ fn analyze(args: AnalyzeArgs) -> Result<u8, Failure> {
         if in_place || WRITER.with(std::cell::Cell::get) {
             return Rendered::Nothing;
         }
-        let mut line = Vec::with_capacity(1024);
-        line_of(lf, &mut line);
+        let mut line = Line::take();
+        line_of(lf, &mut line.0);
         Rendered::Line(line)
     };
     let mut on_flow = |lf: &LabelledFlow, made: &Rendered| {
@@ -645,7 +680,7 @@ fn analyze(args: AnalyzeArgs) -> Result<u8, Failure> {
             Out::Csv(w) => w.get_mut(),
         };
         let r = match made {
-            Rendered::Line(line) => sink.write_all(line),
+            Rendered::Line(line) => sink.write_all(&line.0),
             Rendered::Nothing => sink.put(|b| line_of(lf, b)),
         };
         if let Err(e) = r {
@@ -913,4 +948,37 @@ fn catalogue(args: CatalogueCmd) -> Result<u8, Failure> {
         .and_then(|_| out.flush())
         .map_err(|e| write_failure(e, &None))?;
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_written_line_leaves_its_buffer_to_the_next_line_of_its_thread() {
+        // (Told apart by capacity: a freed buffer's address may well come back from malloc.)
+        let mut a = Line::take();
+        a.0.reserve(3000);
+        a.0.extend_from_slice(b"{\"transport\":\"tcp\"}\n");
+        let cap = a.0.capacity();
+        drop(a);
+        let b = Line::take();
+        assert!(b.0.is_empty(), "a reused buffer starts empty");
+        assert_eq!(b.0.capacity(), cap, "the buffer is reused");
+        // An oversized buffer is freed, not kept.
+        let mut big = Line::take();
+        big.0.reserve(64 << 10);
+        drop(big);
+        assert_eq!(
+            Line::take().0.capacity(),
+            1024,
+            "a new buffer, not the large one"
+        );
+        // Another thread has a pool of its own.
+        let other = std::thread::spawn(|| Line::take().0.capacity())
+            .join()
+            .expect("thread");
+        assert_eq!(other, 1024);
+        drop(b);
+    }
 }
