@@ -3,10 +3,10 @@
 //! Every run labels with the shipped catalogue, and reading `catalogue.toml` (62 KB: the TOML
 //! parser with each value's place kept for error messages, then the checks) took about 1 ms
 //! a run, a third of a run on a small capture. `catalogue.json` is what that reading makes
-//! (tables and rows, every value in its final form), read with serde_json and no checks: they
-//! passed when it was made. It is made from the TOML by
-//! `UPDATE_GOLDEN=1 cargo test -p flowdoc-catalogue compiled`, and the test fails when it
-//! is not what the TOML reads as, so the TOML stays the one source.
+//! (tables and rows, every value in its final form; pretty-printed, so that its diffs read
+//! row by row), read with serde_json and no checks: they passed when it was made. It is made
+//! from the TOML by `UPDATE_GOLDEN=1 cargo test -p flowdoc-catalogue compiled`, and the test
+//! fails when it is not what the TOML reads as, so the TOML stays the one source.
 
 use serde::{Deserialize, Serialize};
 
@@ -44,7 +44,7 @@ fn compile(cat: &Catalogue) -> String {
         tables: cat.tables.clone(),
         rows: cat.rows.clone(),
     };
-    let mut text = serde_json::to_string(&c).expect("a catalogue serializes");
+    let mut text = serde_json::to_string_pretty(&c).expect("a catalogue serializes");
     text.push('\n');
     text
 }

@@ -584,6 +584,8 @@ struct Line(Vec<u8>);
 
 /// Most buffers a thread keeps: a few blocks' worth.
 const LINE_POOL: usize = 512;
+/// Largest buffer kept (a line is about 750 bytes; a rare long one is not held on to).
+const LINE_KEEP: usize = 4096;
 
 thread_local! {
     static LINES: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
@@ -604,7 +606,7 @@ impl Drop for Line {
         // (At thread exit the pool may be gone already: the buffer is freed then.)
         let _ = LINES.try_with(|p| {
             let mut p = p.borrow_mut();
-            if p.len() < LINE_POOL && buf.capacity() <= 4096 {
+            if p.len() < LINE_POOL && buf.capacity() <= LINE_KEEP {
                 p.push(buf);
             }
         });
