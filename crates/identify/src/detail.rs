@@ -295,11 +295,12 @@ detail! {
 impl Detail<'_> {
     /// The fields that were set, packed; `None` when nothing was seen.
     pub fn pack(&self) -> Option<PackedDetail> {
-        if self.is_empty() {
+        // Sized first: one allocation, which the boxed slice keeps. Every field set takes at
+        // least its 5-byte head, so nothing to pack is a length of 0 (no pass of its own).
+        let len = self.packed_len();
+        if len == 0 {
             return None;
         }
-        // Sized first: one allocation, which the boxed slice keeps.
-        let len = self.packed_len();
         let mut out = Vec::with_capacity(len);
         self.pack_into(&mut out);
         debug_assert_eq!(out.len(), len, "packed_len and pack_into disagree");
