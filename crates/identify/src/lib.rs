@@ -297,14 +297,16 @@ pub fn identify(input: &Input<'_>) -> Verdict {
         .chain((0..list.len()).filter(|&i| Some(i) != first));
     let mut short = false;
     for i in order {
-        match list[i](input) {
-            Guess::Yes {
+        // The guess is matched in place: its detail (some 560 bytes) is read where the
+        // recogniser left it, not moved out first.
+        match &list[i](input) {
+            &Guess::Yes {
                 app,
-                detail,
+                ref detail,
                 complete,
             } => {
                 if complete || input.last {
-                    return Verdict::Done(Identified::new(app, &detail));
+                    return Verdict::Done(Identified::new(app, detail));
                 }
                 return Verdict::More;
             }
