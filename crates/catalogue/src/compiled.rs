@@ -26,14 +26,15 @@ struct Compiled {
 /// The shipped catalogue from its validated form; `None` when that does not parse.
 pub(crate) fn load() -> Option<Catalogue> {
     let c: Compiled = serde_json::from_str(COMPILED_JSON).ok()?;
-    let index = PortIndex::build(&c.rows);
-    Some(Catalogue {
+    let mut cat = Catalogue {
         version: c.version,
         source: EMBEDDED_NAME.to_string(),
         tables: c.tables,
         rows: c.rows,
-        index,
-    })
+        index: PortIndex::default(),
+    };
+    cat.rebuild_index();
+    Some(cat)
 }
 
 /// The validated form of a catalogue, as `catalogue.json` holds it.

@@ -658,9 +658,9 @@ fn analyze(args: AnalyzeArgs) -> Result<u8, Failure> {
         static WRITER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     }
     WRITER.with(|w| w.set(true));
-    let in_place = run.threads <= 1 || format == Format::Table;
+    // (One thread renders on this thread: the flag says so; the table has no line to make.)
     let render = |lf: &LabelledFlow| {
-        if in_place || WRITER.with(std::cell::Cell::get) {
+        if format == Format::Table || WRITER.with(std::cell::Cell::get) {
             return Rendered::Nothing;
         }
         let mut line = Line::take();
