@@ -214,18 +214,22 @@ impl FlowTable {
     /// parallel fold, where the compiler kept it a call, handed each packet over through
     /// memory to be read back wider.
     #[inline(always)]
-    pub fn observe_hashed(
+    pub fn observe_hashed<'a>(
         &mut self,
         h: PacketHash,
         ts_ns: i64,
         wire_len: u32,
-        p: &Packet<'_>,
+        p: &impl PacketView<'a>,
         done: &mut impl FnMut(Flow),
     ) {
         let PacketHash { hash, side } = h;
         let key = key_of_side(p, side);
-        debug_assert_eq!((key, side), packet_key(p), "another packet's hash");
-        let syn = p.proto == Proto::Tcp && p.tcp_flags & (SYN | ACK) == SYN;
+        debug_assert_eq!(
+            (key, side),
+            packet_key(&p.packet()),
+            "another packet's hash"
+        );
+        let syn = p.proto() == Proto::Tcp && p.tcp_flags() & (SYN | ACK) == SYN;
         if let Some(at) = self.find(hash, &key) {
             let flow = &mut self.slab.flows[at];
             let idle = self
@@ -236,10 +240,11 @@ impl FlowTable {
             if !(idle || reused) {
                 update(flow, side, ts_ns, wire_len, p);
                 if wants_payload(&self.cfg, flow, p) {
-                    payload::on_packet(flow, side, p, self.cfg.payload_bytes, &mut self.spare);
+                    let full = p.packet();
+                    payload::on_packet(flow, side, &full, self.cfg.payload_bytes, &mut self.spare);
                 }
-                if p.first_fragment.is_some() {
-                    self.note_first_fragment(p, key, side);
+                if p.first_fragment() {
+                    self.note_first_fragment(&p.packet(), key, side);
                 }
                 return;
             }
@@ -253,6 +258,22 @@ impl FlowTable {
             }
             self.end(old, done);
         }
+        self.start(hash, key, side, ts_ns, wire_len, &p.packet(), done);
+    }
+
+    /// A packet's new flow (the whole packet made: one packet a flow, not every packet).
+    #[inline]
+    #[allow(clippy::too_many_arguments)]
+    fn start(
+        &mut self,
+        hash: u64,
+        key: FlowKey,
+        side: Side,
+        ts_ns: i64,
+        wire_len: u32,
+        p: &Packet<'_>,
+        done: &mut impl FnMut(Flow),
+    ) {
         if self.len() >= self.cfg.max_flows {
             self.make_room(ts_ns, done);
         }
@@ -442,9 +463,9 @@ fn key_hash(key: &FlowKey) -> u64 {
 
 /// The packet's flow key, its sender being `side` (as [`packet_key`] says).
 #[inline]
-fn key_of_side(p: &Packet<'_>, side: Side) -> FlowKey {
-    let (src, dst) = endpoints(p);
-    FlowKey::sent_by(src, dst, side, p.proto, p.v6)
+fn key_of_side<'a>(p: &impl PacketView<'a>, side: Side) -> FlowKey {
+    let (src, dst) = p.endpoints();
+    FlowKey::sent_by(src, dst, side, p.proto(), p.v6())
 }
 
 /// The packet's flow key and the side that sent it.
@@ -466,6 +487,62 @@ fn endpoints(p: &Packet<'_>) -> (Endpoint, Endpoint) {
         port: p.dport,
     };
     (src, dst)
+}
+
+/// What folding a packet into its flow reads of it. A dissected [`Packet`] is one. A caller
+/// that keeps its packets packed (the threads' per-table records) gives a view of its own
+/// instead of unpacking each into a `Packet`, some 120 bytes written and read back on every
+/// packet: the fields every packet needs are read where they lie, and the whole packet is
+/// made only on the paths a flow takes a few times (its first packet, payload
+/// identification, a first fragment).
+pub trait PacketView<'a> {
+    /// Source and destination.
+    fn endpoints(&self) -> (Endpoint, Endpoint);
+    fn proto(&self) -> Proto;
+    fn v6(&self) -> bool;
+    fn tcp_flags(&self) -> u8;
+    fn tcp_seq(&self) -> u32;
+    /// Payload bytes or an ICMP type and code: something for payload identification.
+    fn has_payload_or_icmp(&self) -> bool;
+    /// The first fragment of a fragmented datagram.
+    fn first_fragment(&self) -> bool;
+    /// The whole packet.
+    fn packet(&self) -> Packet<'a>;
+}
+
+impl<'a> PacketView<'a> for Packet<'a> {
+    #[inline(always)]
+    fn endpoints(&self) -> (Endpoint, Endpoint) {
+        endpoints(self)
+    }
+    #[inline(always)]
+    fn proto(&self) -> Proto {
+        self.proto
+    }
+    #[inline(always)]
+    fn v6(&self) -> bool {
+        self.v6
+    }
+    #[inline(always)]
+    fn tcp_flags(&self) -> u8 {
+        self.tcp_flags
+    }
+    #[inline(always)]
+    fn tcp_seq(&self) -> u32 {
+        self.tcp_seq
+    }
+    #[inline(always)]
+    fn has_payload_or_icmp(&self) -> bool {
+        !self.payload.is_empty() || self.icmp.is_some()
+    }
+    #[inline(always)]
+    fn first_fragment(&self) -> bool {
+        self.first_fragment.is_some()
+    }
+    #[inline(always)]
+    fn packet(&self) -> Packet<'a> {
+        *self
+    }
 }
 
 /// Asks the CPU to load the cache line that holds `r`.
@@ -549,8 +626,8 @@ fn huge_pages(_: &Vec<Flow>) {}
 
 /// The one test every packet of a decided flow pays.
 #[inline(always)]
-fn wants_payload(cfg: &FlowConfig, flow: &Flow, p: &Packet<'_>) -> bool {
-    !flow.payload_done && cfg.payload_bytes > 0 && (!p.payload.is_empty() || p.icmp.is_some())
+fn wants_payload<'a>(cfg: &FlowConfig, flow: &Flow, p: &impl PacketView<'a>) -> bool {
+    !flow.payload_done && cfg.payload_bytes > 0 && p.has_payload_or_icmp()
 }
 
 fn new_flow(key: FlowKey, side: Side, ts_ns: i64, p: &Packet<'_>) -> Flow {
@@ -575,7 +652,7 @@ fn new_flow(key: FlowKey, side: Side, ts_ns: i64, p: &Packet<'_>) -> Flow {
 }
 
 #[inline]
-fn update(flow: &mut Flow, side: Side, ts_ns: i64, wire_len: u32, p: &Packet<'_>) {
+fn update<'a>(flow: &mut Flow, side: Side, ts_ns: i64, wire_len: u32, p: &impl PacketView<'a>) {
     let d = &mut flow.dir[side.index()];
     d.packets += 1;
     d.bytes += u64::from(wire_len);
@@ -587,14 +664,14 @@ fn update(flow: &mut Flow, side: Side, ts_ns: i64, wire_len: u32, p: &Packet<'_>
     }
     // Flags only from TCP, by a mask rather than a branch: TCP and UDP packets come mixed,
     // and without flags none of the tests below holds.
-    let flags = p.tcp_flags & 0u8.wrapping_sub(u8::from(p.proto == Proto::Tcp));
+    let flags = p.tcp_flags() & 0u8.wrapping_sub(u8::from(p.proto() == Proto::Tcp));
     d.tcp_flags |= flags;
     if flags & (SYN | ACK) == SYN && flow.syn_from.is_none() {
         flow.syn_from = Some(side);
-        flow.syn_seq[side.index()] = p.tcp_seq as u16;
+        flow.syn_seq[side.index()] = p.tcp_seq() as u16;
     } else if flags & (SYN | ACK) == SYN | ACK && flow.syn_ack_from.is_none() {
         flow.syn_ack_from = Some(side);
-        flow.syn_seq[side.index()] = p.tcp_seq as u16;
+        flow.syn_seq[side.index()] = p.tcp_seq() as u16;
     }
     if flags & FIN != 0 {
         flow.fin[side.index()] = true;
@@ -768,10 +845,15 @@ mod tests {
         t.observe_fragment(0, fid);
         t.observe(1, 1500, &first, &mut |_| {});
         t.observe_fragment(2, fid);
+        // Another datagram of the same flow: its first fragment finds the flow open.
+        let second = FragmentId { id: 8, ..fid };
+        first.first_fragment = Some(second);
+        t.observe(3, 1500, &first, &mut |_| {});
+        t.observe_fragment(4, second);
         let mut out = Vec::new();
         t.finish(&mut |f| out.push(f));
-        assert_eq!(out[0].packets(), 1);
-        assert_eq!(out[0].dir.iter().map(|d| d.fragments).sum::<u32>(), 2);
+        assert_eq!(out[0].packets(), 2);
+        assert_eq!(out[0].dir.iter().map(|d| d.fragments).sum::<u32>(), 3);
         assert_eq!(t.stats().orphan_fragments, 0);
     }
 

@@ -23,7 +23,7 @@ pub use flowdoc_classify::Reference;
 use flowdoc_classify::{classify_in, Classification};
 pub use flowdoc_dissect::SkipReason;
 use flowdoc_dissect::{dissect, dissect_into, Dissected, FragmentId, Packet};
-use flowdoc_flow::{packet_hash, Flow, FlowConfig, FlowTable, PacketHash, TableStats};
+use flowdoc_flow::{packet_hash, Flow, FlowConfig, FlowTable, PacketHash, PacketView, TableStats};
 
 mod parallel;
 
@@ -286,12 +286,12 @@ impl<'c> Worker<'c> {
 
     /// The packet into its flow, without looking at the sweep clock.
     #[inline]
-    fn fold(
+    fn fold<'a>(
         &mut self,
         hash: PacketHash,
         ts_ns: i64,
         wire_len: u32,
-        p: &Packet<'_>,
+        p: &impl PacketView<'a>,
         sink: &mut dyn FnMut(LabelledFlow),
     ) {
         let rf = self.rf;

@@ -34,7 +34,9 @@ use flowdoc_capture::{CaptureError, CaptureReader, PcapSplit, ReadMode, Record};
 use flowdoc_dissect::{
     dissect, dissect_common, ipv4_addr, Addr, Dissected, FragmentId, Packet, Proto, Tunnel,
 };
-use flowdoc_flow::{packet_hash, Flow, FlowKey, PacketHash, Side, TableStats};
+use flowdoc_flow::{
+    packet_hash, Endpoint, Flow, FlowKey, PacketHash, PacketView, Side, TableStats,
+};
 use foldhash::fast::FixedState;
 
 use crate::{label, FileSummary, LabelledFlow, Options, Reference, Summary, SweepClock, Worker};
@@ -176,31 +178,42 @@ impl Desc {
         self.bits & FIRST_FRAGMENT != 0
     }
 
-    fn packet<'b>(
-        &self,
-        payload: &'b [u8],
-        first_fragment: Option<FragmentId>,
-        wide: &[[Addr; 2]],
-    ) -> Packet<'b> {
+    /// The packet's addresses, source first.
+    #[inline(always)]
+    fn addrs(&self, wide: &[[Addr; 2]]) -> [Addr; 2] {
         let a = self.addrs;
-        let [src, dst] = if self.bits & WIDE == 0 {
+        if self.bits & WIDE == 0 {
             [
                 ipv4_addr([a[0], a[1], a[2], a[3]]),
                 ipv4_addr([a[4], a[5], a[6], a[7]]),
             ]
         } else {
             wide[u32::from_le_bytes([a[0], a[1], a[2], a[3]]) as usize]
-        };
+        }
+    }
+
+    #[inline(always)]
+    fn proto(&self) -> Proto {
+        match self.bits & 3 {
+            0 => Proto::Tcp,
+            1 => Proto::Udp,
+            2 => Proto::Icmp,
+            _ => Proto::Icmpv6,
+        }
+    }
+
+    fn packet<'b>(
+        &self,
+        payload: &'b [u8],
+        first_fragment: Option<FragmentId>,
+        wide: &[[Addr; 2]],
+    ) -> Packet<'b> {
+        let [src, dst] = self.addrs(wide);
         Packet {
             src,
             dst,
             v6: self.bits & V6 != 0,
-            proto: match self.bits & 3 {
-                0 => Proto::Tcp,
-                1 => Proto::Udp,
-                2 => Proto::Icmp,
-                _ => Proto::Icmpv6,
-            },
+            proto: self.proto(),
             sport: self.sport,
             dport: self.dport,
             tcp_flags: self.tcp_flags,
@@ -216,6 +229,60 @@ impl Desc {
             vlan: (self.vlan != NO_VLAN).then_some(self.vlan),
             first_fragment,
         }
+    }
+}
+
+/// A packed packet as its table folds it: read in place, made whole only where a flow needs
+/// the whole packet (see [`PacketView`]).
+struct Packed<'b> {
+    d: &'b Desc,
+    payload: &'b [u8],
+    /// The datagram of a first fragment.
+    first: Option<&'b FragmentId>,
+    wide: &'b [[Addr; 2]],
+}
+
+impl<'b> PacketView<'b> for Packed<'b> {
+    #[inline(always)]
+    fn endpoints(&self) -> (Endpoint, Endpoint) {
+        let [src, dst] = self.d.addrs(self.wide);
+        (
+            Endpoint {
+                addr: src,
+                port: self.d.sport,
+            },
+            Endpoint {
+                addr: dst,
+                port: self.d.dport,
+            },
+        )
+    }
+    #[inline(always)]
+    fn proto(&self) -> Proto {
+        self.d.proto()
+    }
+    #[inline(always)]
+    fn v6(&self) -> bool {
+        self.d.bits & V6 != 0
+    }
+    #[inline(always)]
+    fn tcp_flags(&self) -> u8 {
+        self.d.tcp_flags
+    }
+    #[inline(always)]
+    fn tcp_seq(&self) -> u32 {
+        self.d.tcp_seq
+    }
+    #[inline(always)]
+    fn has_payload_or_icmp(&self) -> bool {
+        !self.payload.is_empty() || self.d.bits & ICMP != 0
+    }
+    #[inline(always)]
+    fn first_fragment(&self) -> bool {
+        self.first.is_some()
+    }
+    fn packet(&self) -> Packet<'b> {
+        self.d.packet(self.payload, self.first.copied(), self.wide)
     }
 }
 
@@ -1174,14 +1241,19 @@ fn fold_table<R>(
             while c.firsts.get(fc).is_some_and(|f| f.0 < d.pos) {
                 fc += 1;
             }
-            c.firsts.get(fc).filter(|f| f.0 == d.pos).map(|f| f.1)
+            c.firsts.get(fc).filter(|f| f.0 == d.pos).map(|f| &f.1)
         } else {
             None
         };
         let payload = bytes
             .get(d.at as usize..(d.at as usize + d.n as usize))
             .unwrap_or(&[]);
-        let p = d.packet(payload, first, &c.wide);
+        let p = Packed {
+            d,
+            payload,
+            first,
+            wide: &c.wide,
+        };
         w.fold(d.packet_hash(), d.ts, d.len, &p, &mut |lf| {
             let r = render(&lf);
             out.push((at, lf, r))
@@ -1266,6 +1338,20 @@ fn route_fragments(
 mod tests {
     use super::*;
 
+    /// Everything a table reads of a packet through [`PacketView`].
+    fn view<'a>(v: &impl PacketView<'a>) -> String {
+        format!(
+            "{:?} {:?} {} {} {} {} {}",
+            v.endpoints(),
+            v.proto(),
+            v.v6(),
+            v.tcp_flags(),
+            v.tcp_seq(),
+            v.has_payload_or_icmp(),
+            v.first_fragment()
+        )
+    }
+
     /// Every field of a packet comes back from its descriptor as it went in.
     #[test]
     fn a_descriptor_gives_back_the_packet_it_was_made_from() {
@@ -1323,6 +1409,22 @@ mod tests {
                                 assert_eq!(d.first_fragment(), first_fragment.is_some());
                                 let back = d.packet(&payload, first_fragment, &wide);
                                 assert_eq!(format!("{back:?}"), format!("{p:?}"));
+                                // The view a table folds gives the packet's answers, with
+                                // and without payload bytes.
+                                for bytes in [&payload[..], &[]] {
+                                    let p = Packet {
+                                        payload: bytes,
+                                        ..p
+                                    };
+                                    let packed = Packed {
+                                        d: &d,
+                                        payload: bytes,
+                                        first: first_fragment.as_ref(),
+                                        wide: &wide,
+                                    };
+                                    assert_eq!(view(&packed), view(&p));
+                                    assert_eq!(format!("{:?}", packed.packet()), format!("{p:?}"));
+                                }
                                 n += 1;
                             }
                         }
