@@ -233,13 +233,34 @@ impl Desc {
 }
 
 /// A packed packet as its table folds it: read in place, made whole only where a flow needs
-/// the whole packet (see [`PacketView`]).
+/// the whole packet (see [`PacketView`]). Its payload and a first fragment's datagram are
+/// looked up only then: most packets belong to flows whose payload is decided.
 struct Packed<'b> {
     d: &'b Desc,
-    payload: &'b [u8],
-    /// The datagram of a first fragment.
-    first: Option<&'b FragmentId>,
+    /// The chunk's bytes (the payload is `at..at + n` in them).
+    bytes: &'b [u8],
+    /// The chunk's first fragments, in place order.
+    firsts: &'b [(u32, FragmentId, usize)],
     wide: &'b [[Addr; 2]],
+}
+
+impl<'b> Packed<'b> {
+    fn payload(&self) -> &'b [u8] {
+        let (at, n) = (self.d.at as usize, self.d.n as usize);
+        self.bytes.get(at..at + n).unwrap_or(&[])
+    }
+
+    /// The datagram of a first fragment.
+    fn first(&self) -> Option<FragmentId> {
+        if !self.d.first_fragment() {
+            return None;
+        }
+        let i = self
+            .firsts
+            .binary_search_by_key(&self.d.pos, |f| f.0)
+            .ok()?;
+        Some(self.firsts[i].1)
+    }
 }
 
 impl<'b> PacketView<'b> for Packed<'b> {
@@ -275,14 +296,14 @@ impl<'b> PacketView<'b> for Packed<'b> {
     }
     #[inline(always)]
     fn has_payload_or_icmp(&self) -> bool {
-        !self.payload.is_empty() || self.d.bits & ICMP != 0
+        !self.payload().is_empty() || self.d.bits & ICMP != 0
     }
     #[inline(always)]
     fn first_fragment(&self) -> bool {
-        self.first.is_some()
+        self.d.first_fragment()
     }
     fn packet(&self) -> Packet<'b> {
-        self.d.packet(self.payload, self.first.copied(), self.wide)
+        self.d.packet(self.payload(), self.first(), self.wide)
     }
 }
 
@@ -1220,8 +1241,6 @@ fn fold_table<R>(
     // Packets placed before it have no event to wait for.
     let mut next_event = events_until(w, 0, &mut out);
     let descs = &c.shards[s];
-    // Where this table's first fragments are looked up, in place order.
-    let mut fc = 0;
     let bytes: &[u8] = match mapped {
         Some(m) => m.get(c.base as usize..).unwrap_or(&[]),
         None => &c.buf,
@@ -1237,21 +1256,10 @@ fn fold_table<R>(
         if next_event < at {
             next_event = events_until(w, at, &mut out);
         }
-        let first = if d.first_fragment() {
-            while c.firsts.get(fc).is_some_and(|f| f.0 < d.pos) {
-                fc += 1;
-            }
-            c.firsts.get(fc).filter(|f| f.0 == d.pos).map(|f| &f.1)
-        } else {
-            None
-        };
-        let payload = bytes
-            .get(d.at as usize..(d.at as usize + d.n as usize))
-            .unwrap_or(&[]);
         let p = Packed {
             d,
-            payload,
-            first,
+            bytes,
+            firsts: &c.firsts,
             wide: &c.wide,
         };
         w.fold(d.packet_hash(), d.ts, d.len, &p, &mut |lf| {
@@ -1410,17 +1418,27 @@ mod tests {
                                 let back = d.packet(&payload, first_fragment, &wide);
                                 assert_eq!(format!("{back:?}"), format!("{p:?}"));
                                 // The view a table folds gives the packet's answers, with
-                                // and without payload bytes.
-                                for bytes in [&payload[..], &[]] {
+                                // and without payload bytes; its payload and datagram are
+                                // looked up in the chunk's bytes and first fragments.
+                                let other = FragmentId { id: 10, ..fid };
+                                let firsts = match first_fragment {
+                                    Some(f) => vec![(1, other, 0), (3, f, 0), (7, other, 1)],
+                                    None => vec![(1, other, 0), (7, other, 1)],
+                                };
+                                for len in [3, 0] {
+                                    let bytes = &payload[..len];
                                     let p = Packet {
                                         payload: bytes,
                                         ..p
                                     };
+                                    let mut side = Vec::new();
+                                    let at = (0, len as u32);
+                                    let d = Desc::new(&p, h, -5, 3, 1500, at, &mut side);
                                     let packed = Packed {
                                         d: &d,
-                                        payload: bytes,
-                                        first: first_fragment.as_ref(),
-                                        wide: &wide,
+                                        bytes: &payload,
+                                        firsts: &firsts,
+                                        wide: &side,
                                     };
                                     assert_eq!(view(&packed), view(&p));
                                     assert_eq!(format!("{:?}", packed.packet()), format!("{p:?}"));
