@@ -237,7 +237,14 @@ impl Desc {
 /// looked up only then: most packets belong to flows whose payload is decided.
 struct Packed<'b> {
     d: &'b Desc,
-    /// The chunk's bytes (the payload is `at..at + n` in them).
+    /// Where its chunk keeps what does not fit in a descriptor (made once a chunk: each
+    /// packet's view is then two pointers to write, not seven).
+    chunk: &'b ChunkView<'b>,
+}
+
+/// A chunk as its packets' views read it.
+struct ChunkView<'b> {
+    /// The chunk's bytes (a packet's payload is `at..at + n` in them).
     bytes: &'b [u8],
     /// The chunk's first fragments, in place order.
     firsts: &'b [(u32, FragmentId, usize)],
@@ -247,7 +254,7 @@ struct Packed<'b> {
 impl<'b> Packed<'b> {
     fn payload(&self) -> &'b [u8] {
         let (at, n) = (self.d.at as usize, self.d.n as usize);
-        self.bytes.get(at..at + n).unwrap_or(&[])
+        self.chunk.bytes.get(at..at + n).unwrap_or(&[])
     }
 
     /// The datagram of a first fragment.
@@ -255,18 +262,16 @@ impl<'b> Packed<'b> {
         if !self.d.first_fragment() {
             return None;
         }
-        let i = self
-            .firsts
-            .binary_search_by_key(&self.d.pos, |f| f.0)
-            .ok()?;
-        Some(self.firsts[i].1)
+        let firsts = self.chunk.firsts;
+        let i = firsts.binary_search_by_key(&self.d.pos, |f| f.0).ok()?;
+        Some(firsts[i].1)
     }
 }
 
 impl<'b> PacketView<'b> for Packed<'b> {
     #[inline(always)]
     fn endpoints(&self) -> (Endpoint, Endpoint) {
-        let [src, dst] = self.d.addrs(self.wide);
+        let [src, dst] = self.d.addrs(self.chunk.wide);
         (
             Endpoint {
                 addr: src,
@@ -303,7 +308,7 @@ impl<'b> PacketView<'b> for Packed<'b> {
         self.d.first_fragment()
     }
     fn packet(&self) -> Packet<'b> {
-        self.d.packet(self.payload(), self.first(), self.wide)
+        self.d.packet(self.payload(), self.first(), self.chunk.wide)
     }
 }
 
@@ -1245,6 +1250,11 @@ fn fold_table<R>(
         Some(m) => m.get(c.base as usize..).unwrap_or(&[]),
         None => &c.buf,
     };
+    let chunk = ChunkView {
+        bytes,
+        firsts: &c.firsts,
+        wide: &c.wide,
+    };
     for (i, d) in descs.iter().enumerate() {
         if let Some(a) = descs.get(i + PREFETCH) {
             w.table.prefetch_slot(a.hash);
@@ -1256,12 +1266,7 @@ fn fold_table<R>(
         if next_event < at {
             next_event = events_until(w, at, &mut out);
         }
-        let p = Packed {
-            d,
-            bytes,
-            firsts: &c.firsts,
-            wide: &c.wide,
-        };
+        let p = Packed { d, chunk: &chunk };
         w.fold(d.packet_hash(), d.ts, d.len, &p, &mut |lf| {
             let r = render(&lf);
             out.push((at, lf, r))
@@ -1434,11 +1439,14 @@ mod tests {
                                     let mut side = Vec::new();
                                     let at = (0, len as u32);
                                     let d = Desc::new(&p, h, -5, 3, 1500, at, &mut side);
-                                    let packed = Packed {
-                                        d: &d,
+                                    let chunk = ChunkView {
                                         bytes: &payload,
                                         firsts: &firsts,
                                         wide: &side,
+                                    };
+                                    let packed = Packed {
+                                        d: &d,
+                                        chunk: &chunk,
                                     };
                                     assert_eq!(view(&packed), view(&p));
                                     assert_eq!(format!("{:?}", packed.packet()), format!("{p:?}"));
