@@ -70,6 +70,12 @@ impl State {
     /// fraction of a second below one second. For guessing where records begin.
     pub(crate) fn plausible(&self, h: &[u8]) -> Option<(i64, usize)> {
         let big = self.big_endian;
+        // The captured length's most significant byte is zero in any header the reader
+        // accepts: most places a range's first record is searched from fail on it alone.
+        const { assert!(MAX_CAPLEN < 1 << 24) };
+        if h.get(if big { 8 } else { 11 }) != Some(&0) {
+            return None;
+        }
         let frac = u32_at(h, 4, big);
         let caplen = u32_at(h, 8, big) as usize;
         let orig_len = u32_at(h, 12, big) as usize;
