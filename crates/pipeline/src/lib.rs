@@ -140,11 +140,17 @@ impl Summary {
         }
     }
 
-    /// Counts one record that gave a flow a packet.
+    /// Counts `records` records whose times span `lo..=hi`, `flow_packets` of which gave a
+    /// flow a packet (their skips counted one by one): a batch's counts in one go.
     #[inline]
-    fn tally_packet(&mut self, ts_ns: i64) {
-        self.tally_time(ts_ns);
-        self.flow_packets += 1;
+    fn tally_span(&mut self, records: u64, flow_packets: u64, lo: i64, hi: i64) {
+        if records == 0 {
+            return;
+        }
+        self.packets += records;
+        self.flow_packets += flow_packets;
+        self.first_ns = Some(self.first_ns.map_or(lo, |f| f.min(lo)));
+        self.last_ns = Some(self.last_ns.map_or(hi, |l| l.max(hi)));
     }
 
     #[inline]
@@ -355,30 +361,43 @@ impl<'c> Engine<'c> {
         let mut ds = [(0i64, 0u32, Dissected::Skip(SkipReason::Empty)); BATCH];
         let mut hashes = [None; BATCH];
         let table = &self.worker.table;
+        // The batch's counts, taken as it is dissected and added once.
+        let (mut lo, mut hi, mut skips) = (i64::MAX, i64::MIN, 0);
         for (i, d) in ds.iter_mut().enumerate().take(n) {
             let r = batch.get(i);
             // Field by field: the dissection goes straight into its slot (a tuple built whole
             // was a temporary, copied in after).
             d.0 = r.ts_ns;
             d.1 = r.orig_len;
+            lo = lo.min(r.ts_ns);
+            hi = hi.max(r.ts_ns);
             dissect_into(r.link_type, r.data, &mut d.2);
-            if let Dissected::Packet(p) = &d.2 {
-                let h = packet_hash(p);
-                table.prefetch_slot(h.hash);
-                hashes[i] = Some(h);
+            match &d.2 {
+                Dissected::Packet(p) => {
+                    let h = packet_hash(p);
+                    table.prefetch_slot(h.hash);
+                    hashes[i] = Some(h);
+                }
+                Dissected::Fragment(_) => {}
+                Dissected::Skip(why) => {
+                    skips += 1;
+                    *self.summary.skipped.entry(*why).or_insert(0) += 1;
+                }
             }
         }
+        self.summary.tally_span(n as u64, n as u64 - skips, lo, hi);
         // The index slots asked for above have had the dissection of the batch to arrive.
         for h in hashes[..n].iter().flatten() {
             table.prefetch_flow(h.hash);
         }
         // By reference: a dissected packet is over a hundred bytes, not worth a copy.
         for ((ts_ns, orig_len, d), &hash) in ds[..n].iter().zip(&hashes) {
-            self.push_dissected(*ts_ns, d, *orig_len, hash, sink);
+            self.fold_dissected(*ts_ns, d, *orig_len, hash, sink);
         }
     }
 
-    /// One dissected record; `hash` is its flow's hash when the batch computed it already.
+    /// One dissected record, counted; `hash` is its flow's hash when the batch computed it
+    /// already.
     #[inline]
     fn push_dissected(
         &mut self,
@@ -389,6 +408,19 @@ impl<'c> Engine<'c> {
         sink: &mut dyn FnMut(LabelledFlow),
     ) {
         self.summary.tally(ts_ns, d);
+        self.fold_dissected(ts_ns, d, orig_len, hash, sink);
+    }
+
+    /// One dissected record into its flow (counted by the caller).
+    #[inline]
+    fn fold_dissected(
+        &mut self,
+        ts_ns: i64,
+        d: &Dissected<'_>,
+        orig_len: u32,
+        hash: Option<PacketHash>,
+        sink: &mut dyn FnMut(LabelledFlow),
+    ) {
         match d {
             Dissected::Packet(p) => {
                 let hash = hash.unwrap_or_else(|| packet_hash(p));

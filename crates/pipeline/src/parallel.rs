@@ -336,7 +336,14 @@ struct Chunk {
     /// Packets later than every packet before them in the chunk (place, time): the only
     /// packets where the sweep clock can strike.
     maxima: Vec<(u32, i64)>,
+    /// The skipped records by reason (the rest of the chunk's counts: `count`, `skips`, `lo`
+    /// and `hi`, added to the summary when the chunk is put in order).
     counts: Summary,
+    /// Records skipped (no flow packet).
+    skips: u32,
+    /// The earliest and latest time of the chunk's records.
+    lo: i64,
+    hi: i64,
     /// Set when the chunk is put in order: the sweeps due in it, and its non-first fragments
     /// by table.
     sweeps: Vec<(u64, i64)>,
@@ -356,6 +363,9 @@ impl Chunk {
         self.firsts.clear();
         self.maxima.clear();
         self.counts = Summary::default();
+        self.skips = 0;
+        self.lo = i64::MAX;
+        self.hi = i64::MIN;
     }
 
     /// Files one record; `payload_at` says where the packet's payload is kept in the buffer.
@@ -365,15 +375,19 @@ impl Chunk {
     fn record(&mut self, rec: &Record<'_>, n: usize, payload_at: impl FnOnce(&[u8]) -> (u32, u32)) {
         let pos = self.count;
         self.count += 1;
+        self.lo = self.lo.min(rec.ts_ns);
+        self.hi = self.hi.max(rec.ts_ns);
         // The common frame is filed from the fast path's fields; dissection's answer as a
         // whole met the general walk's in registers spilled to the stack (as `dissect_into`
         // says).
         if let Some(p) = dissect_common(rec.link_type, rec.data) {
-            self.counts.tally_packet(rec.ts_ns);
             return self.packet(rec, pos, n, &p, payload_at);
         }
         let d = dissect(rec.link_type, rec.data);
-        self.counts.tally(rec.ts_ns, &d);
+        if let Dissected::Skip(why) = &d {
+            self.skips += 1;
+            *self.counts.skipped.entry(*why).or_insert(0) += 1;
+        }
         match &d {
             Dissected::Packet(p) => self.packet(rec, pos, n, p, payload_at),
             Dissected::Fragment(fid) => self.frags.push((pos, rec.ts_ns, *fid)),
@@ -790,6 +804,9 @@ impl InOrder<'_> {
             end = Some(i + 1);
         }
         self.summary.absorb(&c.counts);
+        let records = u64::from(c.count);
+        self.summary
+            .tally_span(records, records - u64::from(c.skips), c.lo, c.hi);
         c.sweeps.clear();
         for &(pos, ts) in &c.maxima {
             if self.clock.due(ts) {
