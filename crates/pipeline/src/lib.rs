@@ -350,7 +350,9 @@ impl<'c> Engine<'c> {
         orig_len: u32,
         sink: &mut dyn FnMut(LabelledFlow),
     ) {
-        self.push_dissected(ts_ns, &dissect(link_type, data), orig_len, None, sink);
+        let d = dissect(link_type, data);
+        self.summary.tally(ts_ns, &d);
+        self.fold_dissected(ts_ns, &d, orig_len, None, sink);
     }
 
     /// A batch of records from a file: all are dissected first and their flows' memory asked
@@ -396,22 +398,8 @@ impl<'c> Engine<'c> {
         }
     }
 
-    /// One dissected record, counted; `hash` is its flow's hash when the batch computed it
-    /// already.
-    #[inline]
-    fn push_dissected(
-        &mut self,
-        ts_ns: i64,
-        d: &Dissected<'_>,
-        orig_len: u32,
-        hash: Option<PacketHash>,
-        sink: &mut dyn FnMut(LabelledFlow),
-    ) {
-        self.summary.tally(ts_ns, d);
-        self.fold_dissected(ts_ns, d, orig_len, hash, sink);
-    }
-
-    /// One dissected record into its flow (counted by the caller).
+    /// One dissected record into its flow (counted by the caller); `hash` is its flow's hash
+    /// when the batch computed it already.
     #[inline]
     fn fold_dissected(
         &mut self,
