@@ -292,13 +292,13 @@ impl<'c> Worker<'c> {
 
     /// The packet into its flow, without looking at the sweep clock.
     #[inline]
-    fn fold<'a>(
+    fn fold<'a, F: FnMut(LabelledFlow) + ?Sized>(
         &mut self,
         hash: PacketHash,
         ts_ns: i64,
         wire_len: u32,
         p: &impl PacketView<'a>,
-        sink: &mut dyn FnMut(LabelledFlow),
+        sink: &mut F,
     ) {
         let rf = self.rf;
         self.table
