@@ -20,7 +20,8 @@ mod table;
 pub use flowdoc_identify::{App, Detail, Identified, PackedDetail, Value};
 pub use payload::DEFAULT_PAYLOAD_BYTES;
 pub use table::{
-    packet_hash, FlowConfig, FlowTable, PacketHash, PacketView, TableStats, DEFAULT_MAX_FLOWS,
+    packet_hash, Finished, FlowConfig, FlowTable, PacketHash, PacketView, TableStats,
+    DEFAULT_MAX_FLOWS,
 };
 
 use payload::PayloadState;

@@ -327,6 +327,11 @@ impl PackedDetail {
         })
     }
 
+    /// The packed bytes (never empty).
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
     /// One field, when it was set: read in place, nothing unpacked.
     pub fn get(&self, name: &str) -> Option<Value<'_>> {
         let i = NAMES.iter().position(|n| *n == name)?;

@@ -35,7 +35,7 @@ use flowdoc_dissect::{
     dissect, dissect_common, ipv4_addr, Addr, Dissected, FragmentId, Packet, Proto, Tunnel,
 };
 use flowdoc_flow::{
-    packet_hash, Endpoint, Flow, FlowKey, PacketHash, PacketView, Side, TableStats,
+    packet_hash, Endpoint, Finished, Flow, FlowKey, PacketHash, PacketView, Side, TableStats,
 };
 use foldhash::fast::FixedState;
 
@@ -1070,7 +1070,7 @@ impl<R: Send> Parallel<'_, '_, R> {
             let mut lanes = Vec::with_capacity(self.n);
             let mut handles = Vec::with_capacity(self.n);
             lanes.push(Lane {
-                source: Source::Here(own.table.finish_sorted().into_iter()),
+                source: Source::Here(own.table.finish_sorted()),
                 block: Vec::new(),
                 at: 0,
             });
@@ -1158,7 +1158,7 @@ type Block<R> = Vec<(LabelledFlow, Option<R>)>;
 /// Where a table's flows come from at the end.
 enum Source<'h, R> {
     /// Made on this thread as the merge needs them.
-    Here(std::vec::IntoIter<Flow>),
+    Here(Finished),
     /// Made by the table's own thread and handed over in blocks.
     Thread {
         rx: Option<std::sync::mpsc::Receiver<Block<R>>>,
