@@ -178,14 +178,34 @@ pub(crate) fn on_packet(
     }
     flow.payload_seen = true;
     let limit = limit as usize;
-    // The flow's first payload: judged where it lies in the packet, and copied only when the
-    // recognisers want more. Most flows that one packet decides never allocate.
-    let first = flow.payload.is_none();
-    if first && (p.proto == Proto::Tcp || p.payload.len() > 1) {
-        let mut data: [&[u8]; 2] = [&[], &[]];
-        data[side.index()] = &p.payload[..p.payload.len().min(limit)];
-        let base = [p.tcp_seq; 2];
-        if let Verdict::Done(id) = judge(flow, data, base, 1, false) {
+    let i = side.index();
+    // A side's first bytes are judged where they lie in the packet, beside what the other
+    // side holds, and copied only when the recognisers want more: most flows that one packet
+    // decides never allocate, and a handshake that the answer decides (TLS) never copies it.
+    let (fresh, segments, other_full) = match flow.payload.as_deref() {
+        None => (true, 1, false),
+        Some(PayloadState::Capturing(cap)) => (
+            !cap.dir[i].started,
+            cap.segments.saturating_add(1),
+            cap.dir[1 - i].full(limit),
+        ),
+        Some(PayloadState::Done(_)) => (false, 0, false),
+    };
+    let judged = fresh && (p.proto == Proto::Tcp || p.payload.len() > 1);
+    if judged {
+        let here = &p.payload[..p.payload.len().min(limit)];
+        // What `decide` would be told once the bytes were copied.
+        let last = segments >= MAX_SEGMENTS || (other_full && here.len() >= limit);
+        let (mut data, mut base): ([&[u8]; 2], _) = match flow.payload.as_deref() {
+            Some(PayloadState::Capturing(cap)) => (
+                [&cap.dir[0].data, &cap.dir[1].data],
+                [cap.dir[0].base, cap.dir[1].base],
+            ),
+            _ => ([&[], &[]], [p.tcp_seq; 2]),
+        };
+        data[i] = here;
+        base[i] = p.tcp_seq;
+        if let Verdict::Done(id) = judge(flow, data, base, segments, last) {
             settle_with(flow, id, spare);
             return;
         }
@@ -198,7 +218,7 @@ pub(crate) fn on_packet(
         return;
     };
     cap.segments = cap.segments.saturating_add(1);
-    let s = &mut cap.dir[side.index()];
+    let s = &mut cap.dir[i];
     let changed = match p.proto {
         Proto::Tcp => s.tcp(p.tcp_seq, p.payload, limit),
         Proto::Udp => s.udp(p.payload, limit),
@@ -207,8 +227,8 @@ pub(crate) fn on_packet(
     if cap.segments >= MAX_SEGMENTS {
         decide(flow, limit, true, spare);
         flow.payload_done = true;
-    } else if changed && !first {
-        // (The first packet's bytes were judged above.)
+    } else if changed && !judged {
+        // (A side's first bytes were judged above, as they are now.)
         decide(flow, limit, false, spare);
     }
 }
