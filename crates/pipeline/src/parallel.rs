@@ -849,6 +849,22 @@ pub(crate) fn analyze<'c, R: Send>(
     sink: &mut dyn FnMut(&LabelledFlow, &R),
     progress: &mut dyn FnMut(usize, u64, u64),
 ) -> Summary {
+    analyze_in(rf, paths, opts, threads, true, render, sink, progress)
+}
+
+/// [`analyze`], with the pool of threads started or not (as when it cannot start: the tests
+/// take that path on purpose).
+#[allow(clippy::too_many_arguments)]
+fn analyze_in<'c, R: Send>(
+    rf: Reference<'c>,
+    paths: &[std::path::PathBuf],
+    opts: Options,
+    threads: usize,
+    start_pool: bool,
+    render: Render<'_, R>,
+    sink: &mut dyn FnMut(&LabelledFlow, &R),
+    progress: &mut dyn FnMut(usize, u64, u64),
+) -> Summary {
     let n = threads.max(1);
     // Each table's share of the cap, with room for the hash's uneven split: a capture that
     // one table holds without evicting is held by these too (a million flows over two
@@ -879,7 +895,7 @@ pub(crate) fn analyze<'c, R: Send>(
             .collect(),
         summary: Summary::begin(rf),
         // Without a pool (it could not start) the same jobs run on this thread alone.
-        pool: (n > 1)
+        pool: (n > 1 && start_pool)
             .then(|| {
                 rayon::ThreadPoolBuilder::new()
                     .num_threads(n - 1)
@@ -1037,8 +1053,8 @@ impl<R: Send> Parallel<'_, '_, R> {
         progress(len, len);
     }
 
-    /// Ends every open flow (the first table's on this thread, each other's on a thread of its
-    /// own) and merges them by first packet.
+    /// Ends every open flow (the first table's on this thread, each other's on one of the
+    /// pool's threads) and merges them by first packet.
     fn finish(mut self, sink: &mut dyn FnMut(&LabelledFlow, &R)) -> Summary {
         // Fragments whose first never came: one table counts them as orphans.
         if let Some(w) = self.workers.first_mut() {
@@ -1051,103 +1067,138 @@ impl<R: Send> Parallel<'_, '_, R> {
         // Each table ends its flows in order of first packet, then key, labels and renders
         // them and hands them over a few at a time; this thread merges them (a key is in one
         // table only) and writes. The first table's flows are made here, as the merge needs
-        // them, the others' each on a thread of its own: one thread per core, as many as
-        // the tables. Memory holds a few blocks per table, not every open flow's output,
-        // and the blocks are still in cache when written. When this thread finds a table's
-        // next block not there yet, that table's thread hands its next block over labelled
-        // but not rendered, and this thread renders it: the work evens out between the
-        // threads whichever is slower (this one also writes every flow).
+        // them, the others' each on one of the pool's threads (the n - 1 that read and
+        // folded, idle now: their heaps and line buffers are warm, where a thread started
+        // for the end grew a heap of its own, page by page). Memory holds a few blocks per
+        // table, not every open flow's output, and the blocks are still in cache when
+        // written. When this thread finds a table's next block not there yet, that table's
+        // thread hands its next block over labelled but not rendered, and this thread
+        // renders it: the work evens out between the threads whichever is slower (this one
+        // also writes every flow).
         let (rf, render) = (self.rf, self.render);
         let label_only = |f: Flow| (label(rf, f), None);
         let label_only = &label_only;
-        let mut table = TableStats::default();
         let mut workers = self.workers.iter_mut();
         let Some(own) = workers.next() else {
             return self.summary;
         };
         let hungry: Vec<AtomicBool> = (1..self.n).map(|_| AtomicBool::new(false)).collect();
-        std::thread::scope(|scope| {
-            let mut lanes = Vec::with_capacity(self.n);
-            let mut handles = Vec::with_capacity(self.n);
-            lanes.push(Lane {
-                source: Source::Here(own.table.finish_sorted()),
-                block: Vec::new(),
-                at: 0,
-            });
-            for (w, hungry) in workers.zip(&hungry) {
-                let (tx, rx) = std::sync::mpsc::sync_channel::<Block<R>>(4);
-                // The flows and what `render` made of them come back once written, to be
-                // freed by the thread that made them: glibc frees another thread's memory
-                // slowly (under that arena's lock), and the merging thread is the one every
-                // flow waits for.
-                let (back, spent) = std::sync::mpsc::channel::<Block<R>>();
+        let others = Mutex::new(TableStats::default());
+        let mut lanes = Vec::with_capacity(self.n);
+        lanes.push(Lane {
+            source: Source::Here(own.table.finish_sorted()),
+            block: Vec::new(),
+            at: 0,
+        });
+        // Without a pool, every table's flows are made here.
+        let mut handers = Vec::with_capacity(self.n);
+        for (w, hungry) in workers.zip(&hungry) {
+            if self.pool.is_none() {
                 lanes.push(Lane {
-                    source: Source::Thread {
-                        rx: Some(rx),
-                        back: Some(back),
-                        hungry,
-                    },
+                    source: Source::Here(w.table.finish_sorted()),
                     block: Vec::new(),
                     at: 0,
                 });
-                handles.push(scope.spawn(move || {
-                    let flows = w.table.finish_sorted();
-                    let mut block = Vec::with_capacity(FINISH_BLOCK);
-                    let mut lazy = false;
-                    for f in flows {
-                        let lf = label(rf, f);
-                        let r = (!lazy).then(|| render(&lf));
-                        block.push((lf, r));
-                        if block.len() == FINISH_BLOCK {
-                            let full =
-                                std::mem::replace(&mut block, Vec::with_capacity(FINISH_BLOCK));
-                            if tx.send(full).is_err() {
-                                break;
-                            }
-                            spent.try_iter().for_each(drop);
-                            lazy = hungry.swap(false, Ordering::Relaxed);
-                        }
-                    }
-                    if !block.is_empty() {
-                        // The merging thread only hangs up when it unwinds.
-                        let _ = tx.send(block);
-                    }
-                    drop(tx);
-                    // Until the merging thread has used this table's last block.
-                    spent.iter().for_each(drop);
-                    w.table.stats()
-                }));
+                others
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .add(&w.table.stats());
+                continue;
             }
-            loop {
-                let mut best: Option<(usize, (i64, FlowKey))> = None;
-                for (i, lane) in lanes.iter_mut().enumerate() {
-                    if let Some((lf, _)) = lane.head(label_only) {
-                        let k = (lf.flow.first_ns, lf.flow.key);
-                        if best.is_none_or(|(_, b)| k < b) {
-                            best = Some((i, k));
-                        }
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Block<R>>(4);
+            // The flows and what `render` made of them come back once written, to be
+            // freed by the thread that made them: glibc frees another thread's memory
+            // slowly (under that arena's lock), and the merging thread is the one every
+            // flow waits for.
+            let (back, spent) = std::sync::mpsc::channel::<Block<R>>();
+            lanes.push(Lane {
+                source: Source::Thread {
+                    rx: Some(rx),
+                    back: Some(back),
+                    hungry,
+                },
+                block: Vec::new(),
+                at: 0,
+            });
+            let others = &others;
+            handers.push(move || {
+                hand_over(w, rf, render, &tx, &spent, hungry);
+                drop(tx);
+                // Until the merging thread has used this table's last block.
+                spent.iter().for_each(drop);
+                others
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .add(&w.table.stats());
+            });
+        }
+        let mut merge_all = |mut lanes: Vec<Lane<'_, R>>| loop {
+            let mut best: Option<(usize, (i64, FlowKey))> = None;
+            for (i, lane) in lanes.iter_mut().enumerate() {
+                if let Some((lf, _)) = lane.head(label_only) {
+                    let k = (lf.flow.first_ns, lf.flow.key);
+                    if best.is_none_or(|(_, b)| k < b) {
+                        best = Some((i, k));
                     }
                 }
-                let Some((i, _)) = best else { break };
-                let lane = &mut lanes[i];
-                if let Some((lf, r)) = lane.block.get(lane.at) {
-                    match r {
-                        Some(r) => sink(lf, r),
-                        None => sink(lf, &render(lf)),
-                    }
-                    lane.at += 1;
-                }
             }
-            table.add(&own.table.stats());
-            for h in handles {
-                match h.join() {
-                    Ok(st) => table.add(&st),
-                    Err(panic) => std::panic::resume_unwind(panic),
+            let Some((i, _)) = best else { break };
+            let lane = &mut lanes[i];
+            if let Some((lf, r)) = lane.block.get(lane.at) {
+                match r {
+                    Some(r) => sink(lf, r),
+                    None => sink(lf, &render(lf)),
                 }
+                lane.at += 1;
             }
-        });
+        };
+        match &self.pool {
+            // A panic on a table's thread comes back here when the scope ends (its lane
+            // sees the table end early, so the merge ends too).
+            Some(pool) => pool.in_place_scope(|scope| {
+                for h in handers {
+                    scope.spawn(move |_| h());
+                }
+                merge_all(lanes);
+            }),
+            None => merge_all(lanes),
+        }
+        let mut table = others.into_inner().unwrap_or_else(PoisonError::into_inner);
+        table.add(&own.table.stats());
         self.summary.table = table;
         self.summary
+    }
+}
+
+/// A table's thread at the end: its open flows, in order, labelled and (unless the merging
+/// thread is waiting for them) rendered, handed over [`FINISH_BLOCK`] at a time; blocks the
+/// merging thread is done with are freed here as they come back.
+fn hand_over<R>(
+    w: &mut Worker<'_>,
+    rf: Reference<'_>,
+    render: Render<'_, R>,
+    tx: &std::sync::mpsc::SyncSender<Block<R>>,
+    spent: &std::sync::mpsc::Receiver<Block<R>>,
+    hungry: &AtomicBool,
+) {
+    let mut block = Vec::with_capacity(FINISH_BLOCK);
+    let mut lazy = false;
+    for f in w.table.finish_sorted() {
+        let lf = label(rf, f);
+        let r = (!lazy).then(|| render(&lf));
+        block.push((lf, r));
+        if block.len() == FINISH_BLOCK {
+            let full = std::mem::replace(&mut block, Vec::with_capacity(FINISH_BLOCK));
+            if tx.send(full).is_err() {
+                return;
+            }
+            spent.try_iter().for_each(drop);
+            lazy = hungry.swap(false, Ordering::Relaxed);
+        }
+    }
+    if !block.is_empty() {
+        // The merging thread only hangs up when it unwinds.
+        let _ = tx.send(block);
     }
 }
 
@@ -1382,6 +1433,67 @@ mod tests {
             v.has_payload_or_icmp(),
             v.first_fragment()
         )
+    }
+
+    /// The flows a capture gives, as JSON-like debug lines, on `threads` tables, with the
+    /// pool of threads or without.
+    /// (On one thread, the engine's own loop, not the tables'.)
+    fn flows(path: &std::path::Path, threads: usize, start_pool: bool) -> (Vec<String>, u64) {
+        let cat = flowdoc_catalogue::Catalogue::embedded();
+        let rf = Reference {
+            catalogue: &cat,
+            inventory: None,
+        };
+        let mut out = Vec::new();
+        let paths = [path.to_path_buf()];
+        let render = |lf: &LabelledFlow| format!("{:?} {:?}", lf.flow, lf.class);
+        let mut sink = |_: &LabelledFlow, line: &String| out.push(line.clone());
+        let s = if threads == 1 {
+            crate::analyze_files_with(
+                rf,
+                &paths,
+                Options::default(),
+                1,
+                &render,
+                &mut sink,
+                &mut |_, _, _| {},
+            )
+        } else {
+            analyze_in(
+                rf,
+                &paths,
+                Options::default(),
+                threads,
+                start_pool,
+                &render,
+                &mut sink,
+                &mut |_, _, _| {},
+            )
+        };
+        (out, s.packets)
+    }
+
+    /// Without a pool of threads (it could not start), every job and every table's end run
+    /// on the calling thread: one thread's flows, in one thread's order.
+    #[test]
+    fn without_a_pool_the_tables_give_one_threads_flows() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/cluster.pcap");
+        let (one, packets) = flows(&path, 1, true);
+        assert!(one.len() > 100, "{} flows", one.len());
+        assert!(packets > 500, "{packets} packets");
+        for threads in [2, 3] {
+            assert_eq!(
+                flows(&path, threads, false),
+                (one.clone(), packets),
+                "{threads} tables"
+            );
+            assert_eq!(
+                flows(&path, threads, true),
+                (one.clone(), packets),
+                "{threads} threads"
+            );
+        }
     }
 
     /// Every field of a packet comes back from its descriptor as it went in.
