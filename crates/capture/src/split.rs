@@ -258,7 +258,11 @@ impl PcapSplit {
     ) -> io::Result<()> {
         let until = (start + want as u64).min(self.len);
         let want = (until.saturating_sub(start) as usize).max(*have);
-        if buf.len() < want {
+        if buf.capacity() == 0 {
+            // A new buffer comes zeroed from the allocator (fresh pages from the kernel, which
+            // are zero already), not allocated and then written with zeros by `resize`.
+            *buf = vec![0; want];
+        } else if buf.len() < want {
             buf.resize(want, 0);
         }
         while *have < want {
