@@ -711,7 +711,8 @@ fn analyze(args: AnalyzeArgs) -> Result<u8, Failure> {
     }
     WRITER.with(|w| w.set(true));
     // (One thread renders on this thread: the flag says so; the table has no line to make.)
-    let render = Apart(|lf: &LabelledFlow| {
+    // `move`: what it uses is copied into it, apart, not read through this thread's stack.
+    let render = Apart(move |lf: &LabelledFlow| {
         if format == Format::Table || WRITER.with(std::cell::Cell::get) {
             return Rendered::Nothing;
         }
