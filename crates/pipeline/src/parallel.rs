@@ -943,11 +943,11 @@ fn pool(threads: usize) -> Option<rayon::ThreadPool> {
 #[derive(Clone, Copy)]
 struct Away {
     #[cfg(target_os = "linux")]
-    allowed: Option<(libc::cpu_set_t, i32)>,
+    allowed: Option<libc::cpu_set_t>,
 }
 
 impl Away {
-    /// The CPUs this thread may run on, and the one it is on.
+    /// The CPUs this thread may run on.
     #[allow(unsafe_code)]
     fn here() -> Away {
         #[cfg(target_os = "linux")]
@@ -957,7 +957,7 @@ impl Away {
             let allowed = unsafe {
                 let mut set: libc::cpu_set_t = std::mem::zeroed();
                 let got = libc::sched_getaffinity(0, std::mem::size_of_val(&set), &mut set);
-                (got == 0).then(|| (set, libc::sched_getcpu()))
+                (got == 0).then_some(set)
             };
             Away { allowed }
         }
@@ -965,18 +965,18 @@ impl Away {
         Away {}
     }
 
-    /// Asks for the new thread `h` to start on any of the allowed CPUs but this one (when
-    /// there is another).
+    /// Asks for the new thread `h` to start on any of the allowed CPUs but the one this
+    /// thread is on (when there is another).
     #[allow(unsafe_code)]
     fn send<T>(&self, h: &std::thread::JoinHandle<T>) {
         #[cfg(target_os = "linux")]
-        if let Some((mut set, cpu)) = self.allowed {
+        if let Some(mut set) = self.allowed {
             use std::os::unix::thread::JoinHandleExt;
             // SAFETY: the set is plain data; `CPU_CLR` ignores a CPU outside it; the thread
             // handle is live (the thread is not joined, and a thread that has already ended
             // is still a valid target until it is).
             unsafe {
-                if let Ok(cpu) = usize::try_from(cpu) {
+                if let Ok(cpu) = usize::try_from(libc::sched_getcpu()) {
                     libc::CPU_CLR(cpu, &mut set);
                 }
                 if libc::CPU_COUNT(&set) > 0 {
@@ -996,7 +996,7 @@ impl Away {
     #[allow(unsafe_code)]
     fn back(&self) {
         #[cfg(target_os = "linux")]
-        if let Some((set, _)) = &self.allowed {
+        if let Some(set) = &self.allowed {
             // SAFETY: the set is plain data, read for its size.
             unsafe {
                 libc::sched_setaffinity(0, std::mem::size_of_val(set), set);
@@ -1574,15 +1574,7 @@ mod tests {
     #[allow(unsafe_code)]
     fn the_pools_threads_may_run_on_every_cpu() {
         fn allowed() -> Vec<usize> {
-            // SAFETY: plain data, written by the call for its size.
-            let set = unsafe {
-                let mut set: libc::cpu_set_t = std::mem::zeroed();
-                assert_eq!(
-                    libc::sched_getaffinity(0, std::mem::size_of_val(&set), &mut set),
-                    0
-                );
-                set
-            };
+            let set = Away::here().allowed.expect("this thread's CPUs");
             (0..libc::CPU_SETSIZE as usize)
                 .filter(|&c| {
                     // SAFETY: `c` is below the set's size.
