@@ -1,4 +1,5 @@
-//! The output of the end of input alone: each flow's JSON line and CSV row, made from flows
+//! The output of the end of input alone: each flow's JSON line, CSV row and place in the
+//! terminal report's groups, made from flows
 //! already labelled (the benchmark capture's mix: TLS details, matches, findings), the way
 //! `analyze` makes them. A large capture's flows nearly all end with its input, and there the
 //! line is most of each flow's cost (README, run 21).
@@ -8,7 +9,7 @@
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use flowdoc_catalogue::Catalogue;
 use flowdoc_pipeline::{analyze_files, LabelledFlow, Options};
-use flowdoc_report::{FlowRecord, JsonLines};
+use flowdoc_report::{FlowRecord, JsonLines, TableReport};
 
 /// The labelled flows of the generated capture of `packets` packets over `flows` flows.
 fn labelled(cat: &Catalogue, packets: u64, flows: u32) -> Vec<LabelledFlow> {
@@ -57,6 +58,32 @@ fn lines(c: &mut Criterion) {
                 .iter()
                 .map(|lf| FlowRecord::new(&cat, lf).packets)
                 .sum::<u64>()
+        })
+    });
+    // The terminal report's aggregate (the default output): each flow added to its groups.
+    g.bench_function("table-report", |b| {
+        b.iter(|| {
+            let mut report = TableReport::new();
+            for lf in &flows {
+                report.add(lf);
+            }
+            report
+        })
+    });
+    g.finish();
+    // The same on ten times the flows: a few dozen groups of thousands of hosts each, as on
+    // the end-to-end benchmark's capture, where the groups no longer fit in cache.
+    let many = labelled(&cat, 1_000_000, 50_000);
+    let mut g = c.benchmark_group("record-50k");
+    g.throughput(Throughput::Elements(many.len() as u64));
+    g.sample_size(30);
+    g.bench_function("table-report", |b| {
+        b.iter(|| {
+            let mut report = TableReport::new();
+            for lf in &many {
+                report.add(lf);
+            }
+            report
         })
     });
     g.finish();
