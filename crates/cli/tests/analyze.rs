@@ -841,3 +841,62 @@ fn the_line_written_from_a_flow_is_its_records_line() {
         "{flows} flows, {named} with names, {detailed} with details"
     );
 }
+
+/// The terminal report groups documented flows by port and matched rows: a group's hosts are
+/// counted once each, IPv4 and IPv6 alike, and its payload column names each protocol with
+/// its flows, by name.
+#[test]
+fn a_label_groups_hosts_are_counted_once_over_ipv4_and_ipv6() {
+    use flowdoc_fixturegen::messages::sip_request;
+    use flowdoc_fixturegen::packet::{ethernet, udp, Ip};
+    use flowdoc_fixturegen::write::{pcap, Frame, PcapOptions};
+    let v4 = |last: u8| Ip::V4([10, 0, 0, last]);
+    let v6 = |last: u8| {
+        let mut a = [0u8; 16];
+        a[..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+        a[15] = last;
+        Ip::V6(a)
+    };
+    let sip = sip_request("OPTIONS", "UDP");
+    let opaque = [0x17u8, 0x99, 0x42, 0x00, 0x13, 0x37, 0xfe, 0x01];
+    // (initiator, responder, source port, payload): 10.0.0.1 twice, 10.0.0.9 three times.
+    let flows: [(Ip, Ip, u16, &[u8]); 4] = [
+        (v4(1), v4(9), 40_000, &sip),
+        (v4(2), v4(9), 40_001, &sip),
+        (v4(1), v4(9), 40_002, &opaque),
+        (v6(1), v6(9), 40_003, &sip),
+    ];
+    let frames: Vec<Frame> = flows
+        .iter()
+        .enumerate()
+        .map(|(i, &(a, b, sport, payload))| {
+            Frame::new(
+                i as i64 * 1_000_000,
+                ethernet(&udp(a, b, sport, 5060, payload), &[]),
+            )
+        })
+        .collect();
+    let dir = std::env::temp_dir().join(format!("flowdoc-hosts-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp");
+    let path = dir.join("hosts.pcap");
+    std::fs::write(&path, pcap(&PcapOptions::ethernet(), &frames)).expect("write");
+    for threads in ["1", "2"] {
+        let out = flowdoc()
+            .args(["analyze", "--width", "200", "--threads", threads])
+            .arg(&path)
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let row = text
+            .lines()
+            .find(|l| l.contains("5060/udp"))
+            .unwrap_or_else(|| panic!("no 5060/udp row:\n{text}"));
+        let cells: Vec<&str> = row.split('┆').map(|c| c.trim_matches(['│', ' '])).collect();
+        // Table, Label, Port, Protocol, Payload, Flows, Packets, Bytes, Hosts.
+        assert_eq!(cells[4], "opaque 1, sip 3", "{row}");
+        assert_eq!(cells[5], "4", "{row}");
+        assert_eq!(cells[8], "5", "three IPv4 hosts and two IPv6 hosts: {row}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

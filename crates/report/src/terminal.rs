@@ -1,5 +1,6 @@
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
+use std::net::IpAddr;
 
 use comfy_table::{
     presets::UTF8_FULL_CONDENSED, Attribute, Cell, CellAlignment, Color, ContentArrangement, Table,
@@ -10,6 +11,7 @@ use flowdoc_classify::Rows;
 use flowdoc_dissect::{link, Addr, Proto};
 use flowdoc_inventory::Inventory;
 use flowdoc_pipeline::{LabelledFlow, Summary};
+use foldhash::fast::FixedState;
 
 use crate::app::{app_name, summary};
 use crate::rfc3339;
@@ -39,8 +41,9 @@ struct Agg {
     flows: u64,
     packets: u64,
     bytes: u64,
-    /// Flows per identified protocol ("tls", "opaque", "-"), with the first one's summary.
-    apps: BTreeMap<&'static str, (u64, String)>,
+    /// Flows per identified protocol ("tls", "opaque", "-"), with the first one's summary; a
+    /// few at most, in the order first met (sorted by name when shown).
+    apps: Vec<(&'static str, u64, String)>,
 }
 
 impl Agg {
@@ -48,19 +51,32 @@ impl Agg {
         self.flows += 1;
         self.packets += lf.flow.packets();
         self.bytes += lf.flow.bytes();
-        let e = self
-            .apps
-            .entry(app_name(&lf.flow))
-            .or_insert_with(|| (0, lf.flow.identified().map(summary).unwrap_or_default()));
-        e.0 += 1;
+        let name = app_name(&lf.flow);
+        // The names are the same few static strings: the same one is the same pointer, so
+        // most flows find theirs without comparing text.
+        let same = |a: &&str| std::ptr::eq(*a, name) || *a == name;
+        match self.apps.iter_mut().find(|(a, _, _)| same(a)) {
+            Some(e) => e.1 += 1,
+            None => {
+                let ex = lf.flow.identified().map(summary).unwrap_or_default();
+                self.apps.push((name, 1, ex));
+            }
+        }
+    }
+
+    /// The apps by name.
+    fn apps(&self) -> Vec<&(&'static str, u64, String)> {
+        let mut v: Vec<_> = self.apps.iter().collect();
+        v.sort_unstable_by_key(|(a, _, _)| *a);
+        v
     }
 
     /// "tls 3, opaque 1": what the payload of the group's flows was.
     fn apps_text(&self) -> String {
         let v: Vec<String> = self
-            .apps
-            .iter()
-            .map(|(a, (n, _))| format!("{a} {n}"))
+            .apps()
+            .into_iter()
+            .map(|(a, n, _)| format!("{a} {n}"))
             .collect();
         v.join(", ")
     }
@@ -68,9 +84,9 @@ impl Agg {
     /// The first identified flow's summary, for groups that need an example.
     fn example(&self) -> String {
         let v: Vec<String> = self
-            .apps
-            .iter()
-            .map(|(a, (n, ex))| match (ex.is_empty(), *n) {
+            .apps()
+            .into_iter()
+            .map(|(a, n, ex)| match (ex.is_empty(), *n) {
                 (true, 1) => a.to_string(),
                 (true, n) => format!("{a} ({n})"),
                 (false, 1) => ex.clone(),
@@ -81,25 +97,66 @@ impl Agg {
     }
 }
 
-/// Documented flows grouped by (matched rows, transport, port).
-type LabelKey = (Rows, Proto, Option<u16>);
-/// Undocumented flows grouped by (transport, responder port, initiator, responder).
-type UndocKey = (Proto, Option<u16>, String, String, bool);
+/// Documented flows grouped by (transport, port), then by matched rows: the groups of one port
+/// (one or two) are found by comparing their rows in place, without a copy of the flow's rows
+/// to look them up by.
+type PortKey = (Proto, Option<u16>);
+/// A documented group: its matched rows, flows and hosts.
+type LabelGroup = (Rows, Agg, Hosts);
+/// Undocumented flows grouped by (transport, responder port, initiator, responder, transport
+/// mismatch). The group is found by the hosts' addresses and holds their names, made once
+/// when it is new: a host's name always holds its address, so the groups are those of the
+/// names.
+type UndocKey = (Proto, Option<u16>, IpAddr, IpAddr, bool);
+/// An undocumented group: its flows and the names of its initiator and responder.
+type UndocGroup = (Agg, String, String);
 /// Findings grouped by (finding, matched rows, transport, port).
 type FindingKey = (Finding, Rows, Proto, Option<u16>);
+
+/// The aggregate's maps: every flow is added to one or two groups at the end of input, on the
+/// thread that writes, so they hash with foldhash, not std's SipHash, and are put in order
+/// only when rendered.
+type Map<K, V> = HashMap<K, V, FixedState>;
 
 /// Most distinct undocumented groups held; past it flows are only counted.
 const MAX_UNDOC_GROUPS: usize = 100_000;
 /// Most distinct hosts remembered per label group.
 const MAX_HOSTS: usize = 100_000;
 
+/// The distinct hosts of a label group, at most [`MAX_HOSTS`]. IPv4 addresses are kept in 4
+/// bytes, not 16: a group's set (thousands of hosts on a large capture, every flow adding two)
+/// then stays in the processor's cache, where at 16 bytes each the sets of a few dozen groups
+/// missed it on most flows.
+#[derive(Debug, Default)]
+struct Hosts {
+    v4: HashSet<u32, FixedState>,
+    /// Any other address (IPv6), as it is.
+    wide: HashSet<Addr, FixedState>,
+}
+
+impl Hosts {
+    fn insert(&mut self, a: Addr) {
+        if self.len() >= MAX_HOSTS {
+            return;
+        }
+        match a {
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, v4 @ ..] => self.v4.insert(u32::from_ne_bytes(v4)),
+            _ => self.wide.insert(a),
+        };
+    }
+
+    fn len(&self) -> usize {
+        self.v4.len() + self.wide.len()
+    }
+}
+
 /// Aggregates labelled flows for the terminal report; memory is bounded by the groups.
 #[derive(Debug, Default)]
 pub struct TableReport {
-    labels: BTreeMap<LabelKey, (Agg, HashSet<Addr>)>,
-    undocumented: HashMap<UndocKey, Agg>,
+    labels: Map<PortKey, Vec<LabelGroup>>,
+    undocumented: Map<UndocKey, UndocGroup>,
     undocumented_overflow: Agg,
-    findings: BTreeMap<FindingKey, (Agg, String)>,
+    findings: Map<FindingKey, (Agg, String)>,
 }
 
 fn port_of(lf: &LabelledFlow) -> Option<u16> {
@@ -130,28 +187,34 @@ impl TableReport {
         let resp = f.key.endpoint(lf.class.initiator.other());
         let port = port_of(lf);
         if lf.class.documented() {
-            let e = self
-                .labels
-                .entry((lf.class.matches.clone(), f.key.proto, port))
-                .or_default();
-            e.0.add(lf);
-            for a in [init.addr, resp.addr] {
-                if e.1.len() < MAX_HOSTS {
-                    e.1.insert(a);
+            let groups = self.labels.entry((f.key.proto, port)).or_default();
+            let rows = &lf.class.matches;
+            let i = match groups.iter().position(|g| g.0 == *rows) {
+                Some(i) => i,
+                None => {
+                    groups.push((rows.clone(), Agg::default(), Hosts::default()));
+                    groups.len() - 1
                 }
-            }
+            };
+            let (_, agg, hosts) = &mut groups[i];
+            agg.add(lf);
+            hosts.insert(init.addr);
+            hosts.insert(resp.addr);
         } else {
             let key = (
                 f.key.proto,
                 port,
-                crate::host_label(inv, init.ip(f.key.v6)),
-                crate::host_label(inv, resp.ip(f.key.v6)),
+                init.ip(f.key.v6),
+                resp.ip(f.key.v6),
                 lf.class.findings.contains(&Finding::TransportMismatch),
             );
-            if let Some(a) = self.undocumented.get_mut(&key) {
+            if let Some((a, _, _)) = self.undocumented.get_mut(&key) {
                 a.add(lf);
             } else if self.undocumented.len() < MAX_UNDOC_GROUPS {
-                self.undocumented.entry(key).or_default().add(lf);
+                let names = (crate::host_label(inv, key.2), crate::host_label(inv, key.3));
+                let mut a = Agg::default();
+                a.add(lf);
+                self.undocumented.insert(key, (a, names.0, names.1));
             } else {
                 self.undocumented_overflow.add(lf);
             }
@@ -257,11 +320,15 @@ impl TableReport {
                     "Hosts",
                 ],
             );
-            let mut rows: Vec<_> = self.labels.iter().collect();
-            rows.sort_by_key(|((ids, proto, port), _)| {
+            let mut rows: Vec<_> = self
+                .labels
+                .iter()
+                .flat_map(|(key, groups)| groups.iter().map(move |g| (key, g)))
+                .collect();
+            rows.sort_by_key(|((proto, port), (ids, _, _))| {
                 (cat.row(ids[0]).table, ids.clone(), *proto, *port)
             });
-            for ((ids, proto, port), (agg, hosts)) in rows {
+            for ((proto, port), (ids, agg, hosts)) in rows {
                 let mut tables: Vec<u8> = ids.iter().map(|&r| cat.row(r).table).collect();
                 tables.dedup();
                 let tables: Vec<String> = tables.iter().map(|t| t.to_string()).collect();
@@ -309,8 +376,14 @@ impl TableReport {
                     "Note",
                 ],
             );
-            let mut rows: Vec<_> = self.undocumented.iter().collect();
-            rows.sort_by(|a, b| b.1.bytes.cmp(&a.1.bytes).then_with(|| a.0.cmp(b.0)));
+            let mut rows: Vec<_> = self
+                .undocumented
+                .iter()
+                .map(|(&(proto, port, _, _, mismatch), (agg, i, r))| {
+                    ((proto, port, i, r, mismatch), agg)
+                })
+                .collect();
+            rows.sort_by(|a, b| b.1.bytes.cmp(&a.1.bytes).then_with(|| a.0.cmp(&b.0)));
             for ((proto, port, i, r, mismatch), agg) in rows.iter().take(o.max_undocumented) {
                 tb.add_row(vec![
                     Cell::new(i),
@@ -350,7 +423,9 @@ impl TableReport {
                     "Why it matters",
                 ],
             );
-            for ((fd, ids, proto, port), (agg, ex)) in &self.findings {
+            let mut findings: Vec<_> = self.findings.iter().collect();
+            findings.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            for ((fd, ids, proto, port), (agg, ex)) in findings {
                 let rows: Vec<String> = ids.iter().map(|&r| cat.row(r).id.clone()).collect();
                 tb.add_row(vec![
                     Cell::new(fd.code()).fg_if(o.color, Color::Red),
