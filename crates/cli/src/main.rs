@@ -15,6 +15,7 @@ use flowdoc_capture::{expand_inputs, ReadMode};
 use flowdoc_catalogue::{Catalogue, CatalogueError, SourcePort};
 use flowdoc_inventory::Inventory;
 use flowdoc_pipeline::{analyze_files_with, LabelledFlow, Options, Reference, Summary};
+use flowdoc_report::compliance::sha256_file;
 use flowdoc_report::policy::{Check, PolicyFormat};
 use flowdoc_report::rules::RuleFormat;
 use flowdoc_report::{
@@ -783,11 +784,31 @@ fn analyze(args: AnalyzeArgs) -> Result<u8, Failure> {
     Ok(u8::from(fail))
 }
 
-/// Runs the analysis into the compliance aggregate.
+/// Runs the analysis into the compliance aggregate. Every capture's SHA-256 (the report's
+/// provenance) is read on a thread of its own while the flows are analysed, unless one thread
+/// was asked for: hashing a capture takes about twice as long as analysing it (SHA-256 at
+/// about 2 GB/s here, against 4 GB/s for one thread's analysis), and one after the other made
+/// `report` over five times as slow as `analyze`.
 fn compliance(run: &Run, inventory: Option<&std::path::Path>) -> (ComplianceReport, Summary) {
     let mut c = Compliance::new(run.reference());
-    let summary = run.execute(&mut |lf| c.add(lf));
-    (c.finish(&summary, inventory), summary)
+    std::thread::scope(|scope| {
+        let hashing = (run.threads > 1).then(|| {
+            scope.spawn(|| {
+                run.files
+                    .iter()
+                    .map(|p| (p.clone(), sha256_file(p).ok()))
+                    .collect::<std::collections::HashMap<_, _>>()
+            })
+        });
+        let summary = run.execute(&mut |lf| c.add(lf));
+        // (A hashing thread that panicked leaves the files to be hashed here.)
+        let hashes = hashing.and_then(|h| h.join().ok()).unwrap_or_default();
+        let report = c.finish_hashed(&summary, inventory, &mut |p| match hashes.get(p) {
+            Some(h) => h.clone(),
+            None => sha256_file(p).ok(),
+        });
+        (report, summary)
+    })
 }
 
 /// Writes `text` to `dest` whole (through a temporary name), or not at all.

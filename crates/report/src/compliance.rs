@@ -332,8 +332,20 @@ impl<'a> Compliance<'a> {
         }
     }
 
-    /// The report: the aggregates, the run's counts, and where the evidence came from.
+    /// The report: the aggregates, the run's counts, and where the evidence came from (each
+    /// capture's SHA-256 read here, with [`sha256_file`]).
     pub fn finish(self, summary: &Summary, inventory_path: Option<&Path>) -> ComplianceReport {
+        self.finish_hashed(summary, inventory_path, &mut |p| sha256_file(p).ok())
+    }
+
+    /// [`Compliance::finish`] with each capture's SHA-256 from `sha256` (`None`: the file
+    /// could not be read), e.g. made on another thread while the flows were analysed.
+    pub fn finish_hashed(
+        self,
+        summary: &Summary,
+        inventory_path: Option<&Path>,
+        sha256: &mut dyn FnMut(&Path) -> Option<String>,
+    ) -> ComplianceReport {
         let cat = self.rf.catalogue;
         let mut verdict = self.verdict;
         verdict.openings = self.openings.len() as u64;
@@ -406,7 +418,7 @@ impl<'a> Compliance<'a> {
             .collect();
         ComplianceReport {
             verdict,
-            provenance: provenance(cat, summary, self.rf, inventory_path),
+            provenance: provenance(cat, summary, self.rf, inventory_path, sha256),
             tables,
             matrix: matrix(self.matrix),
             openings,
@@ -486,6 +498,7 @@ fn provenance(
     s: &Summary,
     rf: Reference<'_>,
     inventory_path: Option<&Path>,
+    sha256: &mut dyn FnMut(&Path) -> Option<String>,
 ) -> Provenance {
     Provenance {
         files: s
@@ -493,7 +506,7 @@ fn provenance(
             .iter()
             .map(|f| InputFile {
                 path: f.path.display().to_string(),
-                sha256: sha256_file(&f.path).ok(),
+                sha256: sha256(&f.path),
                 bytes: std::fs::metadata(&f.path).ok().map(|m| m.len()),
                 format: f.format.map(str::to_string),
                 records: f.records,
