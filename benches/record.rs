@@ -1,15 +1,14 @@
 //! The output of the end of input alone: each flow's JSON line, CSV row and place in the
-//! terminal report's groups, made from flows
-//! already labelled (the benchmark capture's mix: TLS details, matches, findings), the way
-//! `analyze` makes them. A large capture's flows nearly all end with its input, and there the
+//! terminal report's and the compliance report's groups, made from flows already labelled (the
+//! benchmark capture's mix: TLS details, matches, findings), the way `analyze` makes them. A large capture's flows nearly all end with its input, and there the
 //! line is most of each flow's cost (README, run 21).
 //!
 //! Run: `cargo bench -p flowdoc-benches --bench record`.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use flowdoc_catalogue::Catalogue;
-use flowdoc_pipeline::{analyze_files, LabelledFlow, Options};
-use flowdoc_report::{FlowRecord, JsonLines, TableReport};
+use flowdoc_pipeline::{analyze_files, LabelledFlow, Options, Summary};
+use flowdoc_report::{Compliance, FlowRecord, JsonLines, TableReport};
 
 /// The labelled flows of the generated capture of `packets` packets over `flows` flows.
 fn labelled(cat: &Catalogue, packets: u64, flows: u32) -> Vec<LabelledFlow> {
@@ -84,6 +83,17 @@ fn lines(c: &mut Criterion) {
                 report.add(lf);
             }
             report
+        })
+    });
+    // The compliance report's aggregate (`report`, `rules`): each flow added, then the report
+    // made (the captures' hashes left out: they are read apart from the flows).
+    g.bench_function("compliance", |b| {
+        b.iter(|| {
+            let mut c = Compliance::new(&cat);
+            for lf in &many {
+                c.add(lf);
+            }
+            c.finish_hashed(&Summary::default(), None, &mut |_| None)
         })
     });
     g.finish();
