@@ -351,3 +351,54 @@ fn a_policy_is_checked_against_the_capture() {
         "{text}"
     );
 }
+
+/// The report on one thread and on three (where the captures are hashed on a thread of their
+/// own while the flows are analysed) is the same, down to each capture's SHA-256, which is
+/// the file's: two captures, one of them in a folder.
+#[test]
+fn the_report_is_the_same_on_one_thread_and_on_three() {
+    let dir = out_dir("report-threads-in");
+    std::fs::copy(
+        root().join("fixtures/payloads.pcap"),
+        dir.join("payloads.pcap"),
+    )
+    .expect("copy");
+    let runs: Vec<String> = ["1", "3"]
+        .iter()
+        .map(|threads| {
+            let d = out_dir(&format!("report-threads-{threads}"));
+            let out = flowdoc()
+                .args(["report", "--threads", threads])
+                .args(INPUTS)
+                .arg(&dir)
+                .arg("-o")
+                .arg(&d)
+                .output()
+                .expect("run");
+            assert_eq!(out.status.code(), Some(0), "{out:?}");
+            std::fs::read_to_string(d.join("report.json")).expect("json")
+        })
+        .collect();
+    assert!(runs[0] == runs[1], "one thread and three differ");
+    let r: ComplianceReport = serde_json::from_str(&runs[0]).expect("contract");
+    let files: Vec<(String, Option<String>)> = r
+        .provenance
+        .files
+        .iter()
+        .map(|f| (f.path.clone(), f.sha256.clone()))
+        .collect();
+    let sha = |p: &Path| flowdoc_report::compliance::sha256_file(p).ok();
+    assert_eq!(
+        files,
+        [
+            (
+                "fixtures/cluster.pcap".to_string(),
+                sha(&root().join("fixtures/cluster.pcap"))
+            ),
+            (
+                dir.join("payloads.pcap").display().to_string(),
+                sha(&dir.join("payloads.pcap"))
+            ),
+        ]
+    );
+}
