@@ -402,3 +402,53 @@ fn the_report_is_the_same_on_one_thread_and_on_three() {
         ]
     );
 }
+
+/// Past 10,000 undocumented groups the report lists no new group but still adds each flow of
+/// a listed group to it, and counts the rest.
+#[test]
+fn past_the_listed_undocumented_groups_flows_are_counted() {
+    use flowdoc_fixturegen::packet::{ethernet, udp, Ip};
+    use flowdoc_fixturegen::write::{pcap, Frame, PcapOptions};
+    // 10,500 groups (client, server, port 47000), one flow each; then a second flow of the
+    // first group and of the last.
+    let client = |i: u32| Ip::V4([10, 9, (i >> 8) as u8, i as u8]);
+    let server = Ip::V4([10, 8, 0, 1]);
+    let mut flows: Vec<(u32, u16)> = (0..10_500).map(|i| (i, 51_000)).collect();
+    flows.extend([(0, 51_001), (10_499, 51_001)]);
+    let frames: Vec<Frame> = flows
+        .iter()
+        .enumerate()
+        .map(|(n, &(i, sport))| {
+            let ip = udp(client(i), server, sport, 47_000, b"\x01\x02hello");
+            Frame::new(n as i64 * 1_000, ethernet(&ip, &[]))
+        })
+        .collect();
+    let dir = out_dir("report-undocumented-cap");
+    let path = dir.join("many.pcap");
+    std::fs::write(&path, pcap(&PcapOptions::ethernet(), &frames)).expect("write");
+    for threads in ["1", "2"] {
+        let d = out_dir(&format!("report-undocumented-cap-{threads}"));
+        let out = flowdoc()
+            .args(["report", "--threads", threads])
+            .arg(&path)
+            .arg("-o")
+            .arg(&d)
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        let json = std::fs::read_to_string(d.join("report.json")).expect("json");
+        let r: ComplianceReport = serde_json::from_str(&json).expect("contract");
+        assert_eq!(r.verdict.undocumented, 10_502);
+        assert_eq!(r.undocumented.len(), 10_000);
+        assert_eq!(
+            r.undocumented_not_listed, 501,
+            "500 groups' flows and the last one's second"
+        );
+        let first = r
+            .undocumented
+            .iter()
+            .find(|u| u.source.label == "10.9.0.0")
+            .expect("the first group");
+        assert_eq!(first.flows, 2);
+    }
+}
