@@ -8,7 +8,7 @@
 //! allow rules are modelled; other lines are passed over. An allow line that cannot be read is
 //! an error naming the file and line.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
 use flowdoc_dissect::Proto;
@@ -70,6 +70,81 @@ impl PolicyRule {
             && inside(&self.sources, src)
             && inside(&self.destinations, dst)
             && (self.port.is_none() || self.port == port)
+    }
+}
+
+/// The rules by the port and destination host a flow must have for them to allow it: a flow's
+/// first allowing rule is looked for among the few that could allow it, not among all. A policy
+/// written from a large capture has a rule per destination and port (35,648 for the 2M
+/// benchmark capture: checking its 50,000 flows against it rule by rule took 12.6 s, through
+/// the index 0.25 s).
+#[derive(Debug, Default)]
+struct RuleIndex {
+    /// Rule numbers, ascending, by (port, destination host): `None` for a rule of any port, or
+    /// of any destination or one that is not a single address.
+    lists: HashMap<(Option<u16>, Option<IpAddr>), Vec<usize>>,
+}
+
+impl RuleIndex {
+    fn new(rules: &[PolicyRule]) -> RuleIndex {
+        let mut lists: HashMap<_, Vec<usize>> = HashMap::new();
+        for (i, r) in rules.iter().enumerate() {
+            let hosts: Option<Vec<IpAddr>> = (!r.destinations.is_empty())
+                .then(|| {
+                    r.destinations
+                        .iter()
+                        .map(|n| (n.prefix_len() == n.max_prefix_len()).then(|| n.addr()))
+                        .collect()
+                })
+                .flatten();
+            match hosts {
+                Some(hosts) => {
+                    for h in hosts {
+                        let list = lists.entry((r.port, Some(h))).or_default();
+                        // (A host given twice is listed once.)
+                        if list.last() != Some(&i) {
+                            list.push(i);
+                        }
+                    }
+                }
+                None => lists.entry((r.port, None)).or_default().push(i),
+            }
+        }
+        RuleIndex { lists }
+    }
+
+    /// The first rule that allows the flow.
+    fn first(
+        &self,
+        rules: &[PolicyRule],
+        transport: &str,
+        src: IpAddr,
+        dst: IpAddr,
+        port: Option<u16>,
+    ) -> Option<usize> {
+        // A rule for a port allows only flows to that port, a rule for single destinations
+        // only flows to one of them: every rule that allows the flow is in one of these
+        // lists, each in rule order (without a port, the first two are the last two).
+        let keys = [
+            (port, Some(dst)),
+            (port, None),
+            (None, Some(dst)),
+            (None, None),
+        ];
+        let keys = if port.is_some() {
+            &keys[..]
+        } else {
+            &keys[2..]
+        };
+        keys.iter()
+            .filter_map(|k| {
+                self.lists
+                    .get(k)?
+                    .iter()
+                    .copied()
+                    .find(|&i| rules[i].allows(transport, src, dst, port))
+            })
+            .min()
     }
 }
 
@@ -309,6 +384,7 @@ pub struct Observed {
 pub struct Check<'a> {
     rf: Reference<'a>,
     rules: Vec<PolicyRule>,
+    index: RuleIndex,
     used: Vec<u64>,
     blocked: BTreeMap<(String, String, String, Option<u16>), Observed>,
     allowed_undocumented: BTreeMap<(String, String, String, Option<u16>), Observed>,
@@ -321,6 +397,7 @@ impl<'a> Check<'a> {
         let used = vec![0; rules.len()];
         Check {
             rf: rf.into(),
+            index: RuleIndex::new(&rules),
             rules,
             used,
             blocked: BTreeMap::new(),
@@ -348,10 +425,7 @@ impl<'a> Check<'a> {
             p => p.as_str(),
         };
         let port = matches!(f.key.proto, Proto::Tcp | Proto::Udp).then_some(resp.port);
-        let hit = self
-            .rules
-            .iter()
-            .position(|r| r.allows(transport, src, dst, port));
+        let hit = self.index.first(&self.rules, transport, src, dst, port);
         if let Some(i) = hit {
             self.used[i] += 1;
         }
@@ -520,6 +594,57 @@ mod tests {
         .expect("csv");
         assert_eq!(csv.len(), 1);
         assert!(csv[0].allows("tcp", ip("10.0.0.2"), ip("10.0.0.3"), Some(389)));
+    }
+
+    proptest::proptest! {
+        /// The index finds the rule a reading of every rule in order finds (the first that
+        /// allows the flow), over rules for ports or any port, single destinations, networks
+        /// or any destination, IPv4 and IPv6.
+        #[test]
+        fn the_index_finds_the_first_allowing_rule(
+            rules in proptest::collection::vec(
+                (0u8..3, proptest::option::of(0u16..4), proptest::collection::vec(0u8..10, 0..3),
+                 proptest::collection::vec(0u8..10, 0..3)),
+                0..40,
+            ),
+            flows in proptest::collection::vec((0u8..3, 0u8..10, 0u8..10, proptest::option::of(0u16..4)), 1..40),
+        ) {
+            // Addresses 0-3: IPv4 hosts; 4-5: inside 10.0.0.0/30 as networks; 6-7: IPv6 hosts;
+            // 8: 10.0.0.0/30 itself; 9: 2001:db8::/126.
+            let addr = |n: u8| -> IpAddr {
+                match n {
+                    0..=5 | 8 => IpAddr::from([10, 0, 0, n % 4]),
+                    _ => IpAddr::from([0x2001, 0xdb8, 0, 0, 0, 0, 0, u16::from(n % 4)]),
+                }
+            };
+            let net = |n: u8| -> IpNet {
+                match n {
+                    8 | 4 | 5 => "10.0.0.0/30".parse().expect("net"),
+                    9 => "2001:db8::/126".parse().expect("net"),
+                    _ => IpNet::from(addr(n)),
+                }
+            };
+            let transports = ["tcp", "udp", "icmp"];
+            let rules: Vec<PolicyRule> = rules
+                .iter()
+                .enumerate()
+                .map(|(i, (t, port, src, dst))| PolicyRule {
+                    line: i + 1,
+                    text: String::new(),
+                    transport: (*t < 2).then(|| transports[*t as usize].to_string()),
+                    sources: src.iter().map(|&n| net(n)).collect(),
+                    destinations: dst.iter().map(|&n| net(n)).collect(),
+                    port: *port,
+                })
+                .collect();
+            let index = RuleIndex::new(&rules);
+            for &(t, src, dst, port) in &flows {
+                let (t, src, dst) = (transports[t as usize], addr(src), addr(dst));
+                let port = port.filter(|_| t != "icmp");
+                let linear = rules.iter().position(|r| r.allows(t, src, dst, port));
+                proptest::prop_assert_eq!(index.first(&rules, t, src, dst, port), linear);
+            }
+        }
     }
 
     #[test]
