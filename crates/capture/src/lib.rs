@@ -28,7 +28,7 @@ pub mod write;
 
 pub use error::CaptureError;
 pub use inputs::expand_inputs;
-pub use split::{PcapSplit, RangeWalk};
+pub use split::{PcapSplit, RangeWalk, Start, WalkState};
 
 use std::path::{Path, PathBuf};
 use window::Window;

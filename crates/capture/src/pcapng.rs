@@ -13,7 +13,7 @@ const OPB: u32 = 2;
 const SPB: u32 = 3;
 const EPB: u32 = 6;
 
-#[derive(Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Interface {
     link_type: u16,
     snaplen: u32,
@@ -37,14 +37,42 @@ impl Interface {
     }
 }
 
-#[derive(Default)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct State {
     big_endian: bool,
     interfaces: Vec<Interface>,
     last_ts: i64,
+    /// The last packet's time is not known (a walk that began inside the file, at a place it
+    /// guessed): a simple packet block met before any enhanced one sets `stale`.
+    pub(crate) time_unknown: bool,
+    pub(crate) stale: bool,
 }
 
 impl State {
+    /// Whether a walk that starts with `self` reads the blocks after it as one that starts
+    /// with `other` would: the same byte order and interfaces (the last packet's time aside).
+    pub(crate) fn agrees(&self, other: &State) -> bool {
+        self.big_endian == other.big_endian && self.interfaces == other.interfaces
+    }
+
+    /// The length of a block that could begin at the front of `b` in this section (its type
+    /// one pcapng defines, its two lengths equal), without reading it.
+    pub(crate) fn plausible(&self, b: &[u8]) -> Option<usize> {
+        if b.len() < 12 {
+            return None;
+        }
+        let known = b[..4] == SHB_TYPE
+            || matches!(
+                self.u32(b, 0),
+                IDB | OPB | SPB | 4 | 5 | EPB | 0x0a | 0xbad | 0x4000_0bad
+            );
+        let len = self.u32(b, 4) as usize;
+        if !known || len < 12 || !len.is_multiple_of(4) || len > MAX_BLOCK || b.len() < len {
+            return None;
+        }
+        (self.u32(b, len - 4) as usize == len).then_some(len)
+    }
+
     pub(crate) fn link_types(&self) -> Vec<u16> {
         let mut v: Vec<u16> = self.interfaces.iter().map(|i| i.link_type).collect();
         v.sort_unstable();
@@ -152,6 +180,7 @@ impl State {
                 };
                 let ts_ns = itf.ts_ns(units);
                 self.last_ts = ts_ns;
+                self.time_unknown = false;
                 let start = 8 + 20;
                 Ok(Step::Packet(
                     Found {
@@ -171,6 +200,7 @@ impl State {
                     stats.unknown_interface += 1;
                     return Ok(Step::Skip(len));
                 };
+                self.stale |= self.time_unknown;
                 let orig_len = self.u32(body, 0);
                 let mut caplen = (orig_len as usize).min(body.len() - 4);
                 if itf.snaplen > 0 {

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use flowdoc_capture::ReadMode;
 use flowdoc_catalogue::Catalogue;
 use flowdoc_flow::FlowConfig;
-use flowdoc_pipeline::{analyze_files, Options};
+use flowdoc_pipeline::{analyze_files, Options, Split};
 
 type Key = (String, String, String);
 
@@ -60,7 +60,13 @@ fn ground_truth(dir: &Path) -> BTreeMap<String, BTreeMap<Key, Counts>> {
 }
 
 fn ours(cat: &Catalogue, path: &Path, threads: usize) -> BTreeMap<Key, Counts> {
+    ours_cut(cat, path, threads, Split::default())
+}
+
+/// [`ours`] with the file cut into chunks as `split` says.
+fn ours_cut(cat: &Catalogue, path: &Path, threads: usize, split: Split) -> BTreeMap<Key, Counts> {
     let opts = Options {
+        split,
         read_mode: ReadMode::Buffered,
         flow: FlowConfig {
             idle_timeout_ns: None,
@@ -71,7 +77,6 @@ fn ours(cat: &Catalogue, path: &Path, threads: usize) -> BTreeMap<Key, Counts> {
             active_timeout_ns: None,
             ..FlowConfig::default()
         },
-        ..Options::default()
     };
     let mut out: BTreeMap<Key, Counts> = BTreeMap::new();
     let mut sink = |lf: &flowdoc_pipeline::LabelledFlow| {
@@ -138,11 +143,22 @@ fn flows_and_packet_counts_agree_with_tshark() {
     let mut checked = 0;
     for (file, want) in &truth {
         let got = ours(&cat, &dir.join(file), 1);
-        // Flows sharded over threads are the same flows.
+        // Flows sharded over threads are the same flows, also with the file cut into chunks
+        // of 2 KiB, so that most chunks of these small captures guess where their first
+        // record or pcapng block begins.
         assert_eq!(
             ours(&cat, &dir.join(file), 3),
             got,
             "{file}: 3 threads differ from 1"
+        );
+        let small = Split {
+            chunk_bytes: 2048,
+            chunks_in_flight: 2,
+        };
+        assert_eq!(
+            ours_cut(&cat, &dir.join(file), 3, small),
+            got,
+            "{file}: 3 threads on 2 KiB chunks differ from 1"
         );
         checked += 1;
         let tol = tolerance(file);

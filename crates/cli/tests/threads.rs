@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use flowdoc_capture::ReadMode;
 use flowdoc_catalogue::Catalogue;
 use flowdoc_fixturegen::packet::{self, Ip, ACK, FIN, PSH, SYN};
-use flowdoc_fixturegen::write::{pcap, Frame, PcapOptions};
+use flowdoc_fixturegen::write::{pcap, pcapng, BlockKind, Frame, Interface, PcapOptions};
 use flowdoc_flow::FlowConfig;
 use flowdoc_pipeline::{analyze_files, Options, Split};
 use flowdoc_report::FlowRecord;
@@ -357,8 +357,32 @@ proptest! {
         let mut tail = pcap(&o, &frames[at..]);
         tail.truncate(tail.len().saturating_sub(7).max(24));
         std::fs::write(&b, tail).expect("write");
+        // And as pcapng: two sections, each with interfaces of its own (the second's declared
+        // mid-file), enhanced, simple (the time of the packet before) and obsolete packet
+        // blocks.
+        let ng = dir.join("whole.pcapng");
+        let itf = |tsresol_exp| Interface { link_type: 1, tsresol_exp };
+        let blocks = |frames: &[Frame], interfaces: u32| -> Vec<(BlockKind, Frame)> {
+            frames
+                .iter()
+                .enumerate()
+                .map(|(i, f)| {
+                    let kind = match i % 11 {
+                        3 | 7 => BlockKind::Simple,
+                        5 => BlockKind::Obsolete,
+                        _ => BlockKind::Enhanced,
+                    };
+                    let mut f = f.clone();
+                    f.interface = if kind == BlockKind::Simple { 0 } else { i as u32 % interfaces };
+                    (kind, f)
+                })
+                .collect()
+        };
+        let mut bytes = pcapng(&[itf(6), itf(9)], &blocks(&frames[..at], 2));
+        bytes.extend(pcapng(&[itf(9)], &blocks(&frames[at..], 1)));
+        std::fs::write(&ng, bytes).expect("write");
         let split = Split { chunk_bytes: chunk, chunks_in_flight: per };
-        for paths in [vec![whole.clone()], vec![a.clone(), b.clone()]] {
+        for paths in [vec![whole.clone()], vec![a.clone(), b.clone()], vec![ng.clone()]] {
             for (name, cfg) in configs() {
                 let one = run(&paths, cfg, 1, Split::default());
                 let many = run(&paths, cfg, threads, split);

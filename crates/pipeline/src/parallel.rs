@@ -30,7 +30,9 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, PoisonError, RwLock};
 
-use flowdoc_capture::{CaptureError, CaptureReader, PcapSplit, ReadMode, Record};
+use flowdoc_capture::{
+    CaptureError, CaptureReader, Format, PcapSplit, ReadMode, ReaderStats, Record, Start, WalkState,
+};
 use flowdoc_dissect::{
     dissect, dissect_common, ipv4_addr, Addr, Dissected, FragmentId, Packet, Proto, Tunnel,
 };
@@ -325,6 +327,11 @@ struct Chunk {
     /// Records in the chunk.
     count: u32,
     error: Option<CaptureError>,
+    /// Where the walk ended in the file's blocks (pcapng), whether it took the file head's
+    /// state at a guessed start, and the blocks it passed over.
+    state: WalkState,
+    from_head: bool,
+    blocks: ReaderStats,
     /// Packets by table.
     shards: Vec<Vec<Desc>>,
     /// Address pairs that do not fit in a packet's `Desc`.
@@ -358,6 +365,8 @@ impl Chunk {
         self.next = 0;
         self.count = 0;
         self.error = None;
+        self.from_head = false;
+        self.blocks = ReaderStats::default();
         self.shards.resize_with(n, Vec::new);
         self.shards.iter_mut().for_each(Vec::clear);
         self.wide.clear();
@@ -397,6 +406,21 @@ impl Chunk {
         }
     }
 
+    /// Files a record walked in a split file, whose captured bytes are at `at` in the
+    /// chunk's buffer.
+    #[inline(always)]
+    fn walked(&mut self, rec: &Record<'_>, at: usize, n: usize) {
+        let base = rec.data.as_ptr() as usize;
+        self.record(rec, n, |pl| {
+            let off = (pl.as_ptr() as usize).wrapping_sub(base);
+            if pl.is_empty() || off > rec.data.len() {
+                (0, 0)
+            } else {
+                ((at + off) as u32, pl.len() as u32)
+            }
+        });
+    }
+
     /// Files a packet under its flow table's shard.
     #[inline(always)]
     fn packet(
@@ -429,25 +453,27 @@ impl Chunk {
 }
 
 /// Walks one range of a pcap file into a chunk.
-fn walk_chunk(split: &PcapSplit, c: &mut Chunk, start: u64, end: u64, exact: bool, n: usize) {
+fn walk_chunk(split: &PcapSplit, c: &mut Chunk, start: u64, end: u64, from: Start<'_>, n: usize) {
     let mut buf = std::mem::take(&mut c.buf);
     c.reset(n);
-    let w = split.walk(start, end, exact, &mut buf, &mut |rec, at| {
-        let base = rec.data.as_ptr() as usize;
-        c.record(&rec, n, |pl| {
-            let off = (pl.as_ptr() as usize).wrapping_sub(base);
-            if pl.is_empty() || off > rec.data.len() {
-                (0, 0)
-            } else {
-                ((at + off) as u32, pl.len() as u32)
-            }
-        });
-    });
+    // A callback for each format, each inlined into its format's loop.
+    let w = if split.format() == Format::Pcapng {
+        split.walk_pcapng(start, end, from, &mut buf, &mut |rec, at| {
+            c.walked(&rec, at, n)
+        })
+    } else {
+        split.walk_pcap(start, end, from, &mut buf, &mut |rec, at| {
+            c.walked(&rec, at, n)
+        })
+    };
     c.buf = buf;
     c.base = start;
     c.first = w.first;
     c.next = w.next;
     c.error = w.error;
+    c.state = w.state;
+    c.from_head = w.from_head;
+    c.blocks = w.stats;
 }
 
 /// Reads the next records of a serial input into a chunk, about `step` bytes of them, with at
@@ -775,8 +801,10 @@ struct InOrder<'p> {
     waiting: &'p mut HashMap<FragmentId, Vec<Waiting>, FixedState>,
     summary: &'p mut Summary,
     fs: &'p mut FileSummary,
-    /// Where the next chunk's first record must begin (a split file).
+    /// Where the next chunk's first record must begin (a split file), and in what state of
+    /// the file's blocks.
     expected: u64,
+    state: WalkState,
 }
 
 impl InOrder<'_> {
@@ -791,10 +819,15 @@ impl InOrder<'_> {
                 // A record from before covers the whole range.
                 c.reset(n);
                 c.next = self.expected;
-            } else if c.first != Some(self.expected) {
-                walk_chunk(split, c, self.expected, stop, true, n);
+                c.state = self.state.clone();
+            } else if c.first != Some(self.expected) || (c.from_head && !split.agrees(&self.state))
+            {
+                walk_chunk(split, c, self.expected, stop, Start::Exact(&self.state), n);
             }
             self.expected = c.next;
+            self.state = std::mem::take(&mut c.state);
+            self.fs.link_types = split.link_types(&self.state);
+            self.summary.skipped_blocks += c.blocks.skipped_blocks + c.blocks.unknown_interface;
         }
         let before = self.fs.records;
         self.fs.records += u64::from(c.count);
@@ -1016,7 +1049,7 @@ impl<R: Send> Parallel<'_, '_, R> {
         match PcapSplit::open(path, self.opts.read_mode == ReadMode::Mmap) {
             Some(split) => {
                 fs.format = Some(split.format().name());
-                fs.link_types = split.link_types();
+                fs.link_types = split.link_types(&split.start_state());
                 let step = self.opts.split.chunk_bytes.max(1);
                 let chunks = (split.len().saturating_sub(split.data_start())).div_ceil(step);
                 self.run_file(&Input::Split(&split), chunks, &mut fs, sink, progress);
@@ -1057,9 +1090,9 @@ impl<R: Send> Parallel<'_, '_, R> {
         let render = self.render;
         let slots = &self.slots;
         let w = slots.len() as u64;
-        let (mapped, len, start) = match input {
-            Input::Split(s) => (s.mapped(), s.len(), s.data_start()),
-            Input::Serial(r) => (None, lock(r).file_len(), 0),
+        let (mapped, len, start, state) = match input {
+            Input::Split(s) => (s.mapped(), s.len(), s.data_start(), s.start_state()),
+            Input::Serial(r) => (None, lock(r).file_len(), 0, WalkState::default()),
         };
         let in_order = Mutex::new(InOrder {
             n,
@@ -1069,6 +1102,7 @@ impl<R: Send> Parallel<'_, '_, R> {
             summary: &mut self.summary,
             fs,
             expected: start,
+            state: state.clone(),
         });
         let tables: Vec<Mutex<&mut Worker<'_>>> = self.workers.iter_mut().map(Mutex::new).collect();
         let sched = Mutex::new(Sched::new(
@@ -1086,7 +1120,12 @@ impl<R: Send> Parallel<'_, '_, R> {
                     match input {
                         Input::Split(split) => {
                             let a = start + i * step;
-                            walk_chunk(split, &mut c, a, (a + step).min(len), i == 0, n);
+                            let from = if i == 0 {
+                                Start::Exact(&state)
+                            } else {
+                                Start::Guess
+                            };
+                            walk_chunk(split, &mut c, a, (a + step).min(len), from, n);
                             None
                         }
                         Input::Serial(reader) => {
