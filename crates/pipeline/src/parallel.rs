@@ -6,11 +6,12 @@
 //!
 //! 1. **Read** (any thread): the chunk is read with `pread` into its slot's buffer. The thread
 //!    finds where its first record begins ([`PcapSplit`] guesses from a chain of record
-//!    headers), dissects every record and files each packet under the flow table its
-//!    symmetric hash picks, with the hash and the record's place. Files that cannot be cut
-//!    (pcapng, gzip, FIFOs) are read in order, one chunk at a time.
+//!    headers or pcapng blocks), dissects every record and files each packet under the flow
+//!    table its symmetric hash picks, with the hash and the record's place. Files that cannot
+//!    be cut (gzip, FIFOs) are read in order, one chunk at a time.
 //! 2. **Order** (one thread at a time, chunk after chunk): each chunk must begin exactly where
-//!    the one before ended, or it is walked again from there. Here too the sweeps (idle and
+//!    the one before ended (pcapng: in the state of blocks it ended in), or it is walked again
+//!    from there. Here too the sweeps (idle and
 //!    active timeouts) are found where one thread's clock would strike, from each chunk's
 //!    running maxima of time, and non-first IP fragments are sent to the table of their
 //!    datagram's first fragment, at their place.
@@ -579,7 +580,7 @@ impl<R> Slot<R> {
 
 /// Where a file's chunks come from.
 enum Input<'a> {
-    /// A pcap file: chunk `i` holds the records that begin in its `i`-th range of
+    /// A pcap or pcapng file: chunk `i` holds the records that begin in its `i`-th range of
     /// `chunk_bytes`, read by any thread.
     Split(&'a PcapSplit),
     /// Any other file: chunks of about `chunk_bytes` of records, read in order, by one thread
