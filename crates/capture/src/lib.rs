@@ -243,13 +243,18 @@ impl CaptureReader {
         let mut failed = self.deferred.take();
         let max = max.max(1);
         while failed.is_none() && batch.len() < max {
-            if let Parser::Pcap(st) = &self.parser {
+            {
                 // Whole records already in the buffer, without the general step's
-                // bookkeeping; whatever is not (a refill, a corrupt header) goes to `advance`.
+                // bookkeeping; whatever is not (a refill, a corrupt header, a pcapng block
+                // other than an enhanced packet block) goes to `advance`.
                 let (start, bytes) = self.window.unread();
                 let mut p = 0;
                 while batch.len() < max {
-                    let Some((found, len)) = st.whole(&bytes[p..]) else {
+                    let whole = match &mut self.parser {
+                        Parser::Pcap(st) => st.whole(&bytes[p..]),
+                        Parser::Pcapng(st) => st.whole(&bytes[p..]),
+                    };
+                    let Some((found, len)) = whole else {
                         break;
                     };
                     self.records += 1;

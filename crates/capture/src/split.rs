@@ -461,8 +461,8 @@ impl PcapSplit {
 
 /// A format's records as a walk reads them.
 trait Parse {
-    /// The record at the front of `b` when it is whole and sane (classic pcap's fast path).
-    fn whole(&self, b: &[u8]) -> Option<(crate::Found, usize)>;
+    /// The record at the front of `b` when it is whole and sane (the fast path).
+    fn whole(&mut self, b: &[u8]) -> Option<(crate::Found, usize)>;
     fn step(
         &mut self,
         b: &[u8],
@@ -481,7 +481,7 @@ struct Pcap<'s>(&'s pcap::State);
 
 impl Parse for Pcap<'_> {
     #[inline(always)]
-    fn whole(&self, b: &[u8]) -> Option<(crate::Found, usize)> {
+    fn whole(&mut self, b: &[u8]) -> Option<(crate::Found, usize)> {
         self.0.whole(b)
     }
 
@@ -525,8 +525,9 @@ impl Parse for Pcap<'_> {
 }
 
 impl Parse for pcapng::State {
-    fn whole(&self, _: &[u8]) -> Option<(crate::Found, usize)> {
-        None
+    #[inline(always)]
+    fn whole(&mut self, b: &[u8]) -> Option<(crate::Found, usize)> {
+        pcapng::State::whole(self, b)
     }
 
     fn step(
