@@ -683,16 +683,24 @@ impl Sched {
             self.ordering = true;
             return Next::Job(Job::Order(o, b));
         }
+        let slots = self.read.len() as u64;
+        let readable = self.next_read < self.end
+            && self.next_read < d + slots
+            && !(self.serial && self.serial_busy);
+        // A serial input (gzip, a FIFO) is read by the last thread only, before its folds: one
+        // reader at a time is all it allows, and on one core the decompressor's state stays in
+        // cache (read by whichever thread was free, two threads ran a gzip capture slower than
+        // one).
+        if self.serial && me == n - 1 && readable {
+            self.serial_busy = true;
+            self.next_read += 1;
+            return Next::Job(Job::Read(self.next_read - 1));
+        }
         let own = me % n;
         if let Some(job) = self.fold(own) {
             return Next::Job(job);
         }
-        let slots = self.read.len() as u64;
-        if self.next_read < self.end
-            && self.next_read < d + slots
-            && !(self.serial && self.serial_busy)
-        {
-            self.serial_busy = self.serial;
+        if !self.serial && readable {
             self.next_read += 1;
             return Next::Job(Job::Read(self.next_read - 1));
         }
