@@ -11,10 +11,9 @@
 //!    be cut (gzip, FIFOs) are read in order, one chunk at a time.
 //! 2. **Order** (one thread at a time, chunk after chunk): each chunk must begin exactly where
 //!    the one before ended (pcapng: in the state of blocks it ended in), or it is walked again
-//!    from there. Here too the sweeps (idle and
-//!    active timeouts) are found where one thread's clock would strike, from each chunk's
-//!    running maxima of time, and non-first IP fragments are sent to the table of their
-//!    datagram's first fragment, at their place.
+//!    from there. Here too the sweeps (idle and active timeouts) are found where one thread's
+//!    clock would strike, from each chunk's running maxima of time, and non-first IP
+//!    fragments are sent to the table of their datagram's first fragment, at their place.
 //! 3. **Fold** (one per table, chunk after chunk): the table takes its packets, sweeps and
 //!    fragments in file order, so every flow sees its packets in the order one table would.
 //!    Each flow that ends is tagged with the place of the record that ended it.
@@ -629,10 +628,9 @@ struct Sched {
     /// Chunks before this one are written out.
     drained: u64,
     draining: bool,
-    /// One thread reads a serial input at a time: `reader`.
+    /// A serial input is read by one thread only: `reader`.
     serial: bool,
     reader: usize,
-    serial_busy: bool,
     /// Threads waiting for a job.
     sleepers: usize,
     /// A job panicked: every thread stops, and the panic comes back where they end.
@@ -655,7 +653,6 @@ impl Sched {
             draining: false,
             serial: serial.is_some(),
             reader: serial.unwrap_or(0),
-            serial_busy: false,
             sleepers: 0,
             failed: false,
         }
@@ -687,15 +684,12 @@ impl Sched {
             return Next::Job(Job::Order(o, b));
         }
         let slots = self.read.len() as u64;
-        let readable = self.next_read < self.end
-            && self.next_read < d + slots
-            && !(self.serial && self.serial_busy);
+        let readable = self.next_read < self.end && self.next_read < d + slots;
         // A serial input (gzip, a FIFO) is read by one thread only (the last of the pool's),
         // before its folds: one reader at a time is all it allows, and on one core the
         // decompressor's state stays in cache (read by whichever thread was free, two threads
         // ran a gzip capture 5% slower).
         if self.serial && me == self.reader && readable {
-            self.serial_busy = true;
             self.next_read += 1;
             return Next::Job(Job::Read(self.next_read - 1));
         }
@@ -730,7 +724,6 @@ impl Sched {
             Job::Read(i) => {
                 let s = self.slot(i);
                 self.read[s] = true;
-                self.serial_busy = false;
             }
             Job::Order(_, b) => {
                 self.ordering = false;
