@@ -26,6 +26,15 @@ fn labelled(cat: &Catalogue, packets: u64, flows: u32) -> Vec<LabelledFlow> {
     out
 }
 
+/// The terminal report of `flows`.
+fn table_report(flows: &[LabelledFlow]) -> TableReport {
+    let mut report = TableReport::new();
+    for lf in flows {
+        report.add(lf);
+    }
+    report
+}
+
 fn lines(c: &mut Criterion) {
     let cat = Catalogue::embedded();
     let flows = labelled(&cat, 200_000, 5_000);
@@ -60,15 +69,7 @@ fn lines(c: &mut Criterion) {
         })
     });
     // The terminal report's aggregate (the default output): each flow added to its groups.
-    g.bench_function("table-report", |b| {
-        b.iter(|| {
-            let mut report = TableReport::new();
-            for lf in &flows {
-                report.add(lf);
-            }
-            report
-        })
-    });
+    g.bench_function("table-report", |b| b.iter(|| table_report(&flows)));
     g.finish();
     // The same on ten times the flows: a few dozen groups of thousands of hosts each, as on
     // the end-to-end benchmark's capture, where the groups no longer fit in cache.
@@ -76,15 +77,7 @@ fn lines(c: &mut Criterion) {
     let mut g = c.benchmark_group("record-50k");
     g.throughput(Throughput::Elements(many.len() as u64));
     g.sample_size(30);
-    g.bench_function("table-report", |b| {
-        b.iter(|| {
-            let mut report = TableReport::new();
-            for lf in &many {
-                report.add(lf);
-            }
-            report
-        })
-    });
+    g.bench_function("table-report", |b| b.iter(|| table_report(&many)));
     // The compliance report's aggregate (`report`, `rules`): each flow added, then the report
     // made (the captures' hashes left out: they are read apart from the flows).
     g.bench_function("compliance", |b| {

@@ -831,7 +831,6 @@ impl InOrder<'_> {
             }
             self.expected = c.next;
             self.state = std::mem::take(&mut c.state);
-            self.fs.link_types = split.link_types(&self.state);
             self.summary.skipped_blocks += c.blocks.skipped_blocks + c.blocks.unknown_interface;
         }
         let before = self.fs.records;
@@ -1189,6 +1188,13 @@ impl<R: Send> Parallel<'_, '_, R> {
                 take_jobs(&sched, &cv, 0, &mut own);
             }),
             None => take_jobs(&sched, &cv, 0, &mut own),
+        }
+        // The link types the file declared, from the state the last walk in order ended in.
+        if let Input::Split(split) = input {
+            let o = in_order
+                .into_inner()
+                .unwrap_or_else(PoisonError::into_inner);
+            o.fs.link_types = split.link_types(&o.state);
         }
         progress(len, len);
     }
