@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 secs="${1:-60}"
-for t in capture split dissect catalogue identify site; do
+for t in capture split spans dissect catalogue identify site; do
     mkdir -p "corpus/$t"
     case "$t" in
         catalogue) seeds=(../crates/catalogue) max_len=8192 ;;

@@ -28,7 +28,7 @@ pub mod write;
 
 pub use error::CaptureError;
 pub use inputs::expand_inputs;
-pub use split::{PcapSplit, RangeWalk, Start, WalkState};
+pub use split::{PcapSplit, RangeWalk, Spans, Start, WalkState};
 
 use std::path::{Path, PathBuf};
 use window::Window;
@@ -117,6 +117,23 @@ impl std::fmt::Debug for CaptureReader {
             .field("records", &self.records)
             .finish()
     }
+}
+
+/// Whole records read ahead of a stream by [`CaptureReader::next_span`], for any thread to
+/// walk with [`Spans`].
+#[derive(Debug, Default)]
+pub struct Span {
+    /// Offset in the stream (decompressed) of the span's first byte, the buffer's first.
+    pub offset: u64,
+    /// Bytes in the span, from the buffer's start.
+    pub len: usize,
+    /// The state of the stream's blocks where the span begins.
+    pub state: WalkState,
+    /// Why reading stopped after the span's records: the error the serial reader gives
+    /// after them, its record number counted from the stream's start.
+    pub error: Option<CaptureError>,
+    /// The stream ended with the span (cleanly or with `error`).
+    pub ended: bool,
 }
 
 /// Where a packet record sits in the window, found without keeping a borrow.
@@ -298,6 +315,75 @@ impl CaptureReader {
             data: &bytes[at.found.data.clone()],
             number: at.number,
         }
+    }
+
+    /// The stream's next records, whole, about `want` bytes of them (more when one record
+    /// is larger), in `buf` from its start: what the serial reader would read next, with the
+    /// blocks between them, so that another thread can walk them ([`CaptureReader::spans`]).
+    /// The reader's buffer changes hands with `buf`'s: the bytes are not copied.
+    pub fn next_span(&mut self, want: usize, buf: &mut Vec<u8>) -> Span {
+        let mut span = Span {
+            offset: self.window.offset(),
+            state: match &self.parser {
+                Parser::Pcap(_) => WalkState::new(None),
+                Parser::Pcapng(st) => WalkState::new(Some(st.clone())),
+            },
+            ..Span::default()
+        };
+        if let Some(e) = self.deferred.take() {
+            span.error = Some(e);
+            span.ended = true;
+            return span;
+        }
+        self.window.compact();
+        let start = self.window.unread().0;
+        if let Err(e) = self.window.fill(want) {
+            span.error = Some(CaptureError::io(&self.name, span.offset, e));
+            span.ended = true;
+            return span;
+        }
+        loop {
+            // Whole records in the buffer, as `next_batch` reads them; the rest (a refill, a
+            // block that is not a packet, an error) through the general step.
+            let (_, bytes) = self.window.unread();
+            let mut p = 0;
+            while let Some((_, len)) = match &mut self.parser {
+                Parser::Pcap(st) => st.whole(&bytes[p..]),
+                Parser::Pcapng(st) => st.whole(&bytes[p..]),
+            } {
+                self.records += 1;
+                p += len;
+            }
+            self.window.consume(p);
+            // Only the first record may refill the buffer: a refill moves the bytes before it.
+            match self.advance(self.window.offset() == span.offset) {
+                Ok(Advance::Record(_)) => {}
+                Ok(Advance::Wait) => break,
+                Ok(Advance::End) => {
+                    span.ended = true;
+                    break;
+                }
+                Err(e) => {
+                    span.error = Some(e);
+                    span.ended = true;
+                    break;
+                }
+            }
+        }
+        span.len = (self.window.offset() - span.offset) as usize;
+        self.window.hand_over(start, span.len, buf);
+        span
+    }
+
+    /// How threads walk the spans of this reader's stream.
+    pub fn spans(&self) -> Spans {
+        Spans::new(
+            self.name.clone(),
+            match &self.parser {
+                Parser::Pcap(st) => Some(st.clone()),
+                Parser::Pcapng(_) => None,
+            },
+        )
     }
 
     /// Steps to the next packet record. With `may_fill` false it stops (`Wait`) where the

@@ -6,6 +6,7 @@ use crate::{CaptureError, Format, Found, Step};
 /// Larger captured lengths are taken as a corrupt record header (as libpcap and Wireshark do).
 pub(crate) const MAX_CAPLEN: usize = 262_144;
 
+#[derive(Clone)]
 pub(crate) struct State {
     big_endian: bool,
     nanos: bool,

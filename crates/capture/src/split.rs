@@ -260,7 +260,7 @@ impl PcapSplit {
         f: &mut impl FnMut(Record<'_>, usize),
     ) -> RangeWalk {
         match &self.kind {
-            Kind::Pcap(st) => self.walk_in(
+            Kind::Pcap(st) => self.src().walk_in(
                 &mut Pcap(st),
                 start,
                 end,
@@ -268,7 +268,7 @@ impl PcapSplit {
                 buf,
                 f,
             ),
-            Kind::Pcapng(_) => self.not_this(start, end, "pcapng"),
+            Kind::Pcapng(_) => not_this(&self.name, start, end, "pcapng"),
         }
     }
 
@@ -282,7 +282,7 @@ impl PcapSplit {
         f: &mut impl FnMut(Record<'_>, usize),
     ) -> RangeWalk {
         let Kind::Pcapng(head) = &self.kind else {
-            return self.not_this(start, end, "classic pcap");
+            return not_this(&self.name, start, end, "classic pcap");
         };
         let (mut st, exact) = match from {
             Start::Exact(st) => (st.0.clone().unwrap_or_default(), true),
@@ -292,29 +292,142 @@ impl PcapSplit {
                 (st, false)
             }
         };
-        let mut w = self.walk_in(&mut st, start, end, exact, buf, f);
+        let mut w = self.src().walk_in(&mut st, start, end, exact, buf, f);
         w.from_head = !exact;
         w.state = WalkState(Some(st));
         w
     }
 
-    /// The walk of a range in a format the file is not in: nothing, and an error saying so.
-    fn not_this(&self, start: u64, end: u64, format: &str) -> RangeWalk {
-        RangeWalk {
-            first: None,
-            next: end,
-            records: 0,
-            error: Some(CaptureError::io(
-                &self.name,
-                start,
-                io::Error::other(format!("walked as the wrong format: the file is {format}")),
-            )),
-            state: WalkState(None),
-            from_head: false,
-            stats: ReaderStats::default(),
+    /// Where this file's walks read their bytes.
+    fn src(&self) -> Src<'_> {
+        Src {
+            file: Some(&self.file),
+            name: &self.name,
+            len: self.len,
+            map: self.map.as_deref().map(|m| (0, m)),
+        }
+    }
+}
+
+impl WalkState {
+    pub(crate) fn new(st: Option<pcapng::State>) -> WalkState {
+        WalkState(st)
+    }
+}
+
+/// A stream's spans ([`crate::CaptureReader::next_span`]: whole records a reader thread read
+/// ahead of a gzip file or a pipe) as threads walk them: the loops that walk a split file's
+/// ranges, over bytes in memory, from the exact state the reader found at each span's start.
+pub struct Spans {
+    name: String,
+    kind: Kind,
+}
+
+impl std::fmt::Debug for Spans {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Spans").field("name", &self.name).finish()
+    }
+}
+
+impl Spans {
+    /// A stream of classic pcap records read in `pcap`'s way, or (`None`) of pcapng blocks.
+    pub(crate) fn new(name: String, pcap: Option<pcap::State>) -> Spans {
+        let kind = match pcap {
+            Some(st) => Kind::Pcap(st),
+            None => Kind::Pcapng(pcapng::State::default()),
+        };
+        Spans { name, kind }
+    }
+
+    pub fn format(&self) -> Format {
+        match &self.kind {
+            Kind::Pcap(st) => st.format(),
+            Kind::Pcapng(_) => Format::Pcapng,
         }
     }
 
+    /// Where the bytes of a span at `offset` in the stream are read.
+    fn src<'a>(&'a self, bytes: &'a [u8], offset: u64) -> Src<'a> {
+        Src {
+            file: None,
+            name: &self.name,
+            len: offset + bytes.len() as u64,
+            map: Some((offset, bytes)),
+        }
+    }
+
+    /// Walks the records of a classic pcap span, `bytes`, which begin at `offset` in the
+    /// stream; each goes to `f` with the offset of its captured bytes in `bytes`.
+    pub fn walk_pcap(
+        &self,
+        bytes: &[u8],
+        offset: u64,
+        f: &mut impl FnMut(Record<'_>, usize),
+    ) -> RangeWalk {
+        let end = offset + bytes.len() as u64;
+        match &self.kind {
+            Kind::Pcap(st) => self.src(bytes, offset).walk_in(
+                &mut Pcap(st),
+                offset,
+                end,
+                true,
+                &mut Vec::new(),
+                f,
+            ),
+            Kind::Pcapng(_) => not_this(&self.name, offset, end, "pcapng"),
+        }
+    }
+
+    /// [`Spans::walk_pcap`] of a pcapng span, which begins in `state`.
+    pub fn walk_pcapng(
+        &self,
+        bytes: &[u8],
+        offset: u64,
+        state: &WalkState,
+        f: &mut impl FnMut(Record<'_>, usize),
+    ) -> RangeWalk {
+        let end = offset + bytes.len() as u64;
+        if let Kind::Pcap(_) = self.kind {
+            return not_this(&self.name, offset, end, "classic pcap");
+        }
+        let mut st = state.0.clone().unwrap_or_default();
+        let mut w = self
+            .src(bytes, offset)
+            .walk_in(&mut st, offset, end, true, &mut Vec::new(), f);
+        w.state = WalkState(Some(st));
+        w
+    }
+}
+
+/// The walk of a range in a format the file is not in: nothing, and an error saying so.
+fn not_this(name: &str, start: u64, end: u64, format: &str) -> RangeWalk {
+    RangeWalk {
+        first: None,
+        next: end,
+        records: 0,
+        error: Some(CaptureError::io(
+            name,
+            start,
+            io::Error::other(format!("walked as the wrong format: the file is {format}")),
+        )),
+        state: WalkState(None),
+        from_head: false,
+        stats: ReaderStats::default(),
+    }
+}
+
+/// Where a walk reads its bytes: a file by `pread`, or bytes in memory (a mapped file, or a
+/// span of a stream read ahead by [`crate::CaptureReader::next_span`]).
+struct Src<'a> {
+    file: Option<&'a File>,
+    name: &'a str,
+    /// Where the bytes end.
+    len: u64,
+    /// The bytes in memory, and the offset of their first.
+    map: Option<(u64, &'a [u8])>,
+}
+
+impl Src<'_> {
     /// [`PcapSplit::walk`] with the records' parser: a loop made for each format.
     #[inline(always)]
     fn walk_in<P: Parse>(
@@ -340,13 +453,15 @@ impl PcapSplit {
             return out;
         }
         let want = (end - start) as usize + TAIL;
-        let map = self.map.as_deref().and_then(|m| m.get(start as usize..));
+        let map = self
+            .map
+            .and_then(|(base, m)| m.get(start.checked_sub(base)? as usize..));
         // Bytes in memory from `start` on.
         let mut have = 0;
         if let Some(m) = map {
             have = m.len();
         } else if let Err(e) = self.read_more(buf, &mut have, start, want) {
-            out.error = Some(CaptureError::io(&self.name, start, e));
+            out.error = Some(CaptureError::io(self.name, start, e));
             return out;
         }
         let mut p = if exact {
@@ -374,7 +489,7 @@ impl PcapSplit {
             let (found, total) = match st.whole(&bytes[p..have]) {
                 Some(record) => record,
                 None => {
-                    match st.step(&bytes[p..have], &self.name, number, offset, &mut out.stats) {
+                    match st.step(&bytes[p..have], self.name, number, offset, &mut out.stats) {
                         _ if st.stale() => {
                             // A simple packet block took the time of a packet before the range:
                             // the walk stands on nothing; the range is walked again in order.
@@ -392,7 +507,7 @@ impl PcapSplit {
                                 if let Err(e) =
                                     self.read_more(buf, &mut have, start, p + n.max(TAIL))
                                 {
-                                    out.error = Some(CaptureError::io(&self.name, offset, e));
+                                    out.error = Some(CaptureError::io(self.name, offset, e));
                                     return out;
                                 }
                                 if have - p > left {
@@ -404,7 +519,7 @@ impl PcapSplit {
                                 return out;
                             }
                             out.error = Some(CaptureError::Truncated {
-                                file: self.name.clone(),
+                                file: self.name.to_string(),
                                 record: number,
                                 offset,
                                 need: n,
@@ -454,7 +569,10 @@ impl PcapSplit {
             buf.resize(want, 0);
         }
         while *have < want {
-            match read_at(&self.file, &mut buf[*have..want], start + *have as u64) {
+            let Some(file) = self.file else {
+                return Err(io::Error::other("read past the bytes in memory"));
+            };
+            match read_at(file, &mut buf[*have..want], start + *have as u64) {
                 Ok(0) => break,
                 Ok(n) => *have += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

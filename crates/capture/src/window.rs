@@ -210,6 +210,48 @@ impl Window {
         &all[start..(start + len).min(self.end)]
     }
 
+    /// Moves the unread bytes to the front of the buffer (a map stays as it is).
+    pub(crate) fn compact(&mut self) {
+        if let Store::Buf { buf, .. } = &mut self.store {
+            if self.pos > 0 {
+                buf.copy_within(self.pos..self.end, 0);
+                self.base += self.pos as u64;
+                self.end -= self.pos;
+                self.pos = 0;
+            }
+        }
+    }
+
+    /// Hands the `len` bytes just consumed, from `start` (the front of the buffer), over to
+    /// `out`, from its first byte. The buffer itself changes hands, `out`'s taking its place
+    /// with the unread bytes copied to its front: only the tail of a record moves, as in
+    /// [`Window::fill`]. (A map's bytes are copied.)
+    pub(crate) fn hand_over(&mut self, start: usize, len: usize, out: &mut Vec<u8>) {
+        match &mut self.store {
+            Store::Map(m) => {
+                out.clear();
+                out.extend_from_slice(&m[start..start + len]);
+            }
+            Store::Buf { buf, .. } => {
+                debug_assert!(start == 0 && self.pos == len);
+                let tail = self.end - self.pos;
+                let mut fresh = std::mem::take(out);
+                let size = buf.len().max(tail);
+                if fresh.capacity() == 0 {
+                    // Zeroed by the allocator (fresh pages), not written with zeros.
+                    fresh = vec![0; size];
+                } else if fresh.len() < size {
+                    fresh.resize(size, 0);
+                }
+                fresh[..tail].copy_from_slice(&buf[self.pos..self.end]);
+                *out = std::mem::replace(buf, fresh);
+                self.base += self.pos as u64;
+                self.end = tail;
+                self.pos = 0;
+            }
+        }
+    }
+
     /// Makes at least `need` unread bytes available, unless the file ends first.
     pub(crate) fn fill(&mut self, need: usize) -> io::Result<()> {
         let Store::Buf { buf, src } = &mut self.store else {

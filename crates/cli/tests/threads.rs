@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use flowdoc_capture::ReadMode;
 use flowdoc_catalogue::Catalogue;
 use flowdoc_fixturegen::packet::{self, Ip, ACK, FIN, PSH, SYN};
-use flowdoc_fixturegen::write::{pcap, pcapng, BlockKind, Frame, Interface, PcapOptions};
+use flowdoc_fixturegen::write::{gzip, pcap, pcapng, BlockKind, Frame, Interface, PcapOptions};
 use flowdoc_flow::FlowConfig;
 use flowdoc_pipeline::{analyze_files, Options, Split};
 use flowdoc_report::FlowRecord;
@@ -380,9 +380,30 @@ proptest! {
         };
         let mut bytes = pcapng(&[itf(6), itf(9)], &blocks(&frames[..at], 2));
         bytes.extend(pcapng(&[itf(9)], &blocks(&frames[at..], 1)));
+        // Each gzipped (read in order by one thread, walked by any): whole, cut short inside a
+        // record, and the compressed stream itself cut short (a read error).
+        let gz = |name: &str, bytes: &[u8]| {
+            let p = dir.join(name);
+            std::fs::write(&p, gzip(bytes)).expect("write");
+            p
+        };
+        let whole_gz = gz("whole.pcap.gz", &std::fs::read(&whole).expect("read"));
+        let b_gz = gz("b.pcap.gz", &std::fs::read(&b).expect("read"));
+        let ng_gz = gz("whole.pcapng.gz", &bytes);
+        let cut_gz = dir.join("cut.pcap.gz");
+        let mut z = std::fs::read(&whole_gz).expect("read");
+        z.truncate(z.len() * 2 / 3);
+        std::fs::write(&cut_gz, z).expect("write");
         std::fs::write(&ng, bytes).expect("write");
         let split = Split { chunk_bytes: chunk, chunks_in_flight: per };
-        for paths in [vec![whole.clone()], vec![a.clone(), b.clone()], vec![ng.clone()]] {
+        for paths in [
+            vec![whole.clone()],
+            vec![a.clone(), b.clone()],
+            vec![ng.clone()],
+            vec![whole_gz, ng_gz],
+            vec![a.clone(), b_gz],
+            vec![cut_gz],
+        ] {
             for (name, cfg) in configs() {
                 let one = run(&paths, cfg, 1, Split::default());
                 let many = run(&paths, cfg, threads, split);

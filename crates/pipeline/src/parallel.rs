@@ -7,8 +7,10 @@
 //! 1. **Read** (any thread): the chunk is read with `pread` into its slot's buffer. The thread
 //!    finds where its first record begins ([`PcapSplit`] guesses from a chain of record
 //!    headers or pcapng blocks), dissects every record and files each packet under the flow
-//!    table its symmetric hash picks, with the hash and the record's place. Files that cannot
-//!    be cut (gzip, FIFOs) are read in order, one chunk at a time.
+//!    table its symmetric hash picks, with the hash and the record's place. An input that
+//!    cannot be cut (gzip, a pipe) is read in order by one thread, which only decompresses
+//!    and finds where its records begin ([`CaptureReader::next_span`]): any thread then
+//!    dissects the chunk (**Walk**), from the state of blocks the reader found at its start.
 //! 2. **Order** (one thread at a time, chunk after chunk): each chunk must begin exactly where
 //!    the one before ended (pcapng: in the state of blocks it ended in), or it is walked again
 //!    from there. Here too the sweeps (idle and active timeouts) are found where one thread's
@@ -31,7 +33,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, PoisonError, RwLock};
 
 use flowdoc_capture::{
-    CaptureError, CaptureReader, Format, PcapSplit, ReadMode, ReaderStats, Record, Start, WalkState,
+    CaptureError, CaptureReader, Format, PcapSplit, ReadMode, ReaderStats, Record, Span, Spans,
+    Start, WalkState,
 };
 use flowdoc_dissect::{
     dissect, dissect_common, ipv4_addr, Addr, Dissected, FragmentId, Packet, Proto, Tunnel,
@@ -353,6 +356,10 @@ struct Chunk {
     /// The earliest and latest time of the chunk's records.
     lo: i64,
     hi: i64,
+    /// A stream's records read ahead into `buf` (a serial input), until a thread walks them.
+    span: Span,
+    /// Why the stream's reading stopped after this chunk (a serial input).
+    stream_error: Option<CaptureError>,
     /// Set when the chunk is put in order: the sweeps due in it, and its non-first fragments
     /// by table.
     sweeps: Vec<(u64, i64)>,
@@ -365,6 +372,7 @@ impl Chunk {
         self.next = 0;
         self.count = 0;
         self.error = None;
+        self.stream_error = None;
         self.from_head = false;
         self.blocks = ReaderStats::default();
         self.shards.resize_with(n, Vec::new);
@@ -476,46 +484,36 @@ fn walk_chunk(split: &PcapSplit, c: &mut Chunk, start: u64, end: u64, from: Star
     c.blocks = w.stats;
 }
 
-/// Reads the next records of a serial input into a chunk, about `step` bytes of them, with at
-/// most `budget` bytes of each payload. Returns true when the input ended or failed.
-fn read_serial(
-    reader: &mut CaptureReader,
-    c: &mut Chunk,
-    step: u64,
-    budget: usize,
-    n: usize,
-) -> bool {
-    c.reset(n);
-    let mut buf = std::mem::take(&mut c.buf);
-    buf.clear();
-    let mut bytes = 0u64;
-    let mut ended = false;
-    while bytes < step {
-        match reader.next_record() {
-            Ok(Some(rec)) => {
-                bytes += rec.data.len() as u64 + 16;
-                c.record(&rec, n, |pl| {
-                    let at = buf.len();
-                    let k = pl.len().min(budget);
-                    buf.extend_from_slice(&pl[..k]);
-                    (at as u32, k as u32)
-                });
-            }
-            Ok(None) => {
-                ended = true;
-                break;
-            }
-            Err(e) => {
-                c.error = Some(e);
-                ended = true;
-                break;
-            }
-        }
-    }
-    c.buf = buf;
-    c.base = 0;
+/// Reads the next records of a serial input into a chunk's buffer, about `step` bytes of
+/// them, for any thread to walk ([`walk_span`]). Returns true when the input ended or failed.
+fn read_span(reader: &mut CaptureReader, c: &mut Chunk, step: u64) -> bool {
+    c.span = reader.next_span(step as usize, &mut c.buf);
     c.next = reader.file_pos();
-    ended
+    c.span.ended
+}
+
+/// Walks the records a serial input's reader put in a chunk ([`read_span`]).
+fn walk_span(spans: &Spans, c: &mut Chunk, n: usize) {
+    let buf = std::mem::take(&mut c.buf);
+    let span = std::mem::take(&mut c.span);
+    let next = c.next;
+    c.reset(n);
+    let bytes = buf.get(..span.len).unwrap_or(&buf);
+    // A callback for each format, each inlined into its format's loop.
+    let w = if spans.format() == Format::Pcapng {
+        spans.walk_pcapng(bytes, span.offset, &span.state, &mut |rec, at| {
+            c.walked(&rec, at, n)
+        })
+    } else {
+        spans.walk_pcap(bytes, span.offset, &mut |rec, at| c.walked(&rec, at, n))
+    };
+    c.buf = buf;
+    c.base = span.offset;
+    c.first = w.first;
+    c.next = next;
+    c.error = w.error;
+    c.stream_error = span.error;
+    c.blocks = w.stats;
 }
 
 /// A flow that ended, with the place that ended it and what `render` made of it.
@@ -582,16 +580,18 @@ enum Input<'a> {
     /// A pcap or pcapng file: chunk `i` holds the records that begin in its `i`-th range of
     /// `chunk_bytes`, read by any thread.
     Split(&'a PcapSplit),
-    /// Any other file: chunks of about `chunk_bytes` of records, read in order, by one thread
-    /// at a time.
-    Serial(&'a Mutex<CaptureReader>),
+    /// Any other input (gzip, a pipe): chunks of about `chunk_bytes` of records read in
+    /// order by one thread, and walked by any.
+    Serial(&'a Mutex<CaptureReader>, &'a Spans),
 }
 
 /// One job for one thread.
 #[derive(Debug, Clone, Copy)]
 enum Job {
-    /// Read and dissect chunk `i`.
+    /// Read and dissect chunk `i` (a serial input: only read it).
     Read(u64),
+    /// Dissect chunk `i` of a serial input, read by [`Job::Read`].
+    Walk(u64),
     /// Put chunks `a..b` in file order (a wrong guess of where a chunk begins is read again)
     /// and find their sweeps and fragments.
     Order(u64, u64),
@@ -615,8 +615,11 @@ struct Sched {
     /// until its end is read.
     end: u64,
     next_read: u64,
-    /// Per slot: its chunk is read.
+    /// Per slot: its chunk is read (a serial input: and walked).
     read: Vec<bool>,
+    /// A serial input: per slot, its chunk's bytes are read; the next chunk to walk.
+    filled: Vec<bool>,
+    next_walk: u64,
     /// Chunks before this one are in order: the tables may fold them.
     ordered: u64,
     ordering: bool,
@@ -644,6 +647,8 @@ impl Sched {
             end,
             next_read: 0,
             read: vec![false; slots],
+            filled: vec![false; slots],
+            next_walk: 0,
             ordered: 0,
             ordering: false,
             table_next: vec![0; tables],
@@ -688,7 +693,7 @@ impl Sched {
         // A serial input (gzip, a FIFO) is read by one thread only (the last of the pool's),
         // before its folds: one reader at a time is all it allows, and on one core the
         // decompressor's state stays in cache (read by whichever thread was free, two threads
-        // ran a gzip capture 5% slower).
+        // ran a gzip capture 5% slower). Its chunks are walked by any thread.
         if self.serial && me == self.reader && readable {
             self.next_read += 1;
             return Next::Job(Job::Read(self.next_read - 1));
@@ -696,6 +701,11 @@ impl Sched {
         let own = me % n;
         if let Some(job) = self.fold(own) {
             return Next::Job(job);
+        }
+        let w = self.next_walk;
+        if self.serial && w < self.next_read && w < self.end && self.filled[self.slot(w)] {
+            self.next_walk += 1;
+            return Next::Job(Job::Walk(w));
         }
         if !self.serial && readable {
             self.next_read += 1;
@@ -721,7 +731,11 @@ impl Sched {
             self.end = self.end.min(e);
         }
         match job {
-            Job::Read(i) => {
+            Job::Read(i) if self.serial => {
+                let s = self.slot(i);
+                self.filled[s] = true;
+            }
+            Job::Read(i) | Job::Walk(i) => {
                 let s = self.slot(i);
                 self.read[s] = true;
             }
@@ -740,6 +754,7 @@ impl Sched {
                 self.draining = false;
                 self.drained = i + 1;
                 self.read[s] = false;
+                self.filled[s] = false;
                 self.folded[s] = 0;
             }
         }
@@ -831,14 +846,17 @@ impl InOrder<'_> {
             }
             self.expected = c.next;
             self.state = std::mem::take(&mut c.state);
-            self.summary.skipped_blocks += c.blocks.skipped_blocks + c.blocks.unknown_interface;
         }
+        self.summary.skipped_blocks += c.blocks.skipped_blocks + c.blocks.unknown_interface;
         let before = self.fs.records;
         self.fs.records += u64::from(c.count);
-        if let Some(mut e) = c.error.take() {
-            if let Input::Split(_) = input {
-                e.renumber(before);
-            }
+        // A walk's error counts records from its chunk's first; a stream's reader, from the
+        // stream's.
+        let walked = c.error.take().map(|mut e| {
+            e.renumber(before);
+            e
+        });
+        if let Some(e) = walked.or_else(|| c.stream_error.take()) {
             self.fs.error = Some(e.to_string());
             end = Some(i + 1);
         }
@@ -1061,12 +1079,13 @@ impl<R: Send> Parallel<'_, '_, R> {
             None => match CaptureReader::open(path, self.opts.read_mode) {
                 Ok(reader) => {
                     fs.format = Some(reader.format().name());
+                    // The blocks the reader skips are counted by the walks of its spans.
+                    let spans = reader.spans();
                     let reader = Mutex::new(reader);
-                    self.run_file(&Input::Serial(&reader), u64::MAX, &mut fs, sink, progress);
+                    let input = Input::Serial(&reader, &spans);
+                    self.run_file(&input, u64::MAX, &mut fs, sink, progress);
                     let reader = reader.into_inner().unwrap_or_else(PoisonError::into_inner);
                     fs.link_types = reader.link_types();
-                    let st = reader.stats();
-                    self.summary.skipped_blocks += st.skipped_blocks + st.unknown_interface;
                 }
                 Err(e) => {
                     fs.unreadable = e.is_unreadable();
@@ -1090,13 +1109,12 @@ impl<R: Send> Parallel<'_, '_, R> {
     ) {
         let n = self.n;
         let step = self.opts.split.chunk_bytes.max(1);
-        let budget = self.opts.flow.payload_bytes as usize;
         let render = self.render;
         let slots = &self.slots;
         let w = slots.len() as u64;
         let (mapped, len, start, state) = match input {
             Input::Split(s) => (s.mapped(), s.len(), s.data_start(), s.start_state()),
-            Input::Serial(r) => (None, lock(r).file_len(), 0, WalkState::default()),
+            Input::Serial(r, _) => (None, lock(r).file_len(), 0, WalkState::default()),
         };
         let in_order = Mutex::new(InOrder {
             n,
@@ -1115,7 +1133,7 @@ impl<R: Send> Parallel<'_, '_, R> {
             chunks,
             slots.len(),
             n,
-            matches!(input, Input::Serial(_)).then_some(reader),
+            matches!(input, Input::Serial(..)).then_some(reader),
         ));
         let cv = Condvar::new();
         let slot = |i: u64| &slots[(i % w) as usize];
@@ -1134,10 +1152,16 @@ impl<R: Send> Parallel<'_, '_, R> {
                             walk_chunk(split, &mut c, a, (a + step).min(len), from, n);
                             None
                         }
-                        Input::Serial(reader) => {
-                            read_serial(&mut lock(reader), &mut c, step, budget, n).then_some(i + 1)
+                        Input::Serial(reader, _) => {
+                            read_span(&mut lock(reader), &mut c, step).then_some(i + 1)
                         }
                     }
+                }
+                Job::Walk(i) => {
+                    if let Input::Serial(_, spans) = input {
+                        walk_span(spans, &mut slot(i).write(), n);
+                    }
+                    None
                 }
                 Job::Order(a, b) => {
                     let mut o = lock(&in_order);
