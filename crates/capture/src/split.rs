@@ -137,12 +137,6 @@ impl PcapSplit {
         })
     }
 
-    /// Whether the file can be cut into ranges (a regular, uncompressed pcap or pcapng
-    /// file), asked without opening anything that is not a regular file.
-    pub fn can_cut(path: &Path) -> bool {
-        PcapSplit::open(path, false).is_some()
-    }
-
     /// The whole file, when it is mapped: the bytes a walk's record offsets point into, from
     /// the walk's start.
     pub fn mapped(&self) -> Option<&[u8]> {

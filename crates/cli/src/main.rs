@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod live;
-use flowdoc_capture::{expand_inputs, PcapSplit, ReadMode};
+use flowdoc_capture::{expand_inputs, ReadMode};
 use flowdoc_catalogue::{Catalogue, CatalogueError, SourcePort};
 use flowdoc_inventory::Inventory;
 use flowdoc_pipeline::{analyze_files_with, LabelledFlow, Options, Reference, Summary};
@@ -116,8 +116,8 @@ struct RunArgs {
     inputs: Vec<PathBuf>,
     #[command(flatten)]
     common: CommonArgs,
-    /// Threads (default: one per core, or one when no capture can be cut into ranges: gzip, a
-    /// pipe; 1: everything on one thread). Each file is read by all of them at once and flows
+    /// Threads (default: one per core; 1: everything on one thread). Each file is read by
+    /// all of them at once (gzip and pipes: decompressed by one, dissected by all) and flows
     /// are sharded over them by a symmetric hash: the same flows in the same order as one
     /// thread.
     #[arg(long, value_name = "N")]
@@ -473,21 +473,12 @@ impl Run {
         };
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let asked = args.threads.filter(|&n| n > 0);
-        // By default every core, unless no capture can be cut into ranges (gzip, a pipe): read
-        // in order by one thread whatever the threads, they ran slower shared out than on one
-        // thread (the 1M capture gzipped: 0.317 s on two threads, 0.287 s on one; the 2M
-        // capture through a FIFO: 0.478 s and 0.399 s).
-        let default = if files.iter().any(|f| PcapSplit::can_cut(f)) {
-            cores
-        } else {
-            1
-        };
         Ok(Run {
             cat,
             inv,
             files,
             opts,
-            threads: asked.unwrap_or(default),
+            threads: asked.unwrap_or(cores),
             side_threads: asked.unwrap_or(cores) > 1 && cores > 1,
         })
     }
