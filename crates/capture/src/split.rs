@@ -931,4 +931,70 @@ mod tests {
         }
         let _ = std::fs::remove_file(&path);
     }
+
+    /// Bytes in reads of at most 100 bytes, as a pipe may give them.
+    struct Trickle(std::io::Cursor<Vec<u8>>);
+
+    impl std::io::Read for Trickle {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = buf.len().min(100);
+            self.0.read(&mut buf[..n])
+        }
+    }
+
+    /// A stream read ahead in spans holds whole records only, each span beginning where a
+    /// record does, and the spans walked one by one give every record; a stream cut inside its last record gives the
+    /// serial reader's error after the records before it.
+    #[test]
+    fn a_streams_spans_hold_whole_records_and_its_error_comes_after_them() {
+        let (bytes, at) = capture(false, true);
+        for cut in [0, 7] {
+            let bytes = bytes[..bytes.len() - cut].to_vec();
+            let stream = || {
+                let src = Box::new(Trickle(std::io::Cursor::new(bytes.clone())));
+                crate::CaptureReader::from_reader("stream.pcap", src).expect("a pcap stream")
+            };
+            let mut serial = stream();
+            let mut want_error = None;
+            let mut serial_lens = Vec::new();
+            loop {
+                match serial.next_record() {
+                    Ok(Some(rec)) => serial_lens.push(rec.data.len()),
+                    Ok(None) => break,
+                    Err(e) => {
+                        want_error = Some(e.to_string());
+                        break;
+                    }
+                }
+            }
+            assert_eq!(serial_lens.len(), if cut == 0 { 40 } else { 39 });
+            let mut reader = stream();
+            let spans = reader.spans();
+            let (mut lens, mut buf, mut error, mut count) = (Vec::new(), Vec::new(), None, 0);
+            for _ in 0..100 {
+                let span = reader.next_span(1_000, &mut buf);
+                if span.len > 0 {
+                    assert!(at.contains(&span.offset), "a span at {}", span.offset);
+                }
+                let mut records = 0;
+                let w = spans.walk_pcap(&buf[..span.len], span.offset, &mut |rec, p| {
+                    assert_eq!(&buf[p..p + rec.data.len()], rec.data);
+                    lens.push(rec.data.len());
+                    records += 1;
+                });
+                assert!(w.error.is_none(), "{:?}", w.error);
+                // About 1,000 bytes, whole records: more only by what one read brought.
+                assert!(span.len < 1_100 + 1_420, "{} bytes", span.len);
+                count += usize::from(records > 0);
+                if span.ended {
+                    error = span.error.map(|e| e.to_string());
+                    break;
+                }
+            }
+            assert!(count >= 20, "{count} spans");
+            assert_eq!(lens, serial_lens, "cut {cut}");
+            assert_eq!(error, want_error, "cut {cut}");
+            assert_eq!(error.is_some(), cut > 0);
+        }
+    }
 }
