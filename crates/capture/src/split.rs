@@ -13,6 +13,10 @@
 //! A guessing walk starts from the state the file's head leaves; the caller checks that the
 //! walk before ended with that state ([`PcapSplit::agrees`]), or walks the range again from
 //! the state it ended with ([`RangeWalk::state`]).
+//!
+//! A stream that cannot be cut (gzip, a pipe) is read in order by one thread, which only frames
+//! whole records ([`crate::CaptureReader::next_span`]); [`Spans`] walks each span with the same
+//! loops, from the exact state the reader found at its start: nothing is guessed.
 
 use std::fs::File;
 use std::io;
