@@ -135,7 +135,7 @@ fn every_fixture_gives_one_threads_results_on_any_number_of_threads() {
         for (name, cfg) in configs() {
             let paths = std::slice::from_ref(&path);
             let one = run(paths, cfg, 1, Split::default());
-            for threads in [2, 3, 4] {
+            for threads in [2, 3, 4, 16] {
                 for split in splits() {
                     let many = run(paths, cfg, threads, split);
                     assert_eq!(
