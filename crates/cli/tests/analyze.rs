@@ -738,7 +738,13 @@ fn a_capture_from_a_fifo_is_read_whole() {
     let dir = std::env::temp_dir().join(format!("flowdoc-fifo-in-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let fifo = dir.join("in.pcap");
-    for source in ["cluster.pcap", "midstream-ns-be.pcap.gz"] {
+    // By default (one thread fewer than the cores for a pipe), and on threads named.
+    for (source, threads) in [
+        ("cluster.pcap", None),
+        ("midstream-ns-be.pcap.gz", None),
+        ("cluster.pcap", Some("2")),
+        ("midstream-ns-be.pcap.gz", Some("3")),
+    ] {
         let _ = std::fs::remove_file(&fifo);
         let made = std::process::Command::new("mkfifo").arg(&fifo).status();
         if !made.is_ok_and(|s| s.success()) {
@@ -754,6 +760,7 @@ fn a_capture_from_a_fifo_is_read_whole() {
         };
         let from_fifo = flowdoc()
             .args(["analyze", "--format", "json"])
+            .args(threads.map(|t| ["--threads", t]).iter().flatten())
             .arg(&fifo)
             .output()
             .expect("run");
