@@ -116,10 +116,10 @@ struct RunArgs {
     inputs: Vec<PathBuf>,
     #[command(flatten)]
     common: CommonArgs,
-    /// Threads (default: one per core, one fewer when every input is a pipe; 1: everything on
-    /// one thread). Each file is read by all of them at once (gzip and pipes: decompressed by
-    /// one, dissected by all) and flows are sharded over them by a symmetric hash: the same
-    /// flows in the same order as one thread.
+    /// Threads (default: one per core; 1: everything on one thread). Each file is read by
+    /// all of them at once (gzip and pipes: decompressed by one, dissected by all) and flows
+    /// are sharded over them by a symmetric hash: the same flows in the same order as one
+    /// thread.
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
     /// Read files through a memory map instead of the default buffered reads.
@@ -473,20 +473,12 @@ impl Run {
         };
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let asked = args.threads.filter(|&n| n > 0);
-        // By default every core; when every input is a pipe, one core is left to the program
-        // that writes into it (`cat` into standard input, two cores: 0.377 s on two threads,
-        // 0.363 s on one; `benches/serial.py`).
-        let default = if !files.is_empty() && files.iter().all(|f| is_pipe(f)) {
-            (cores - 1).max(1)
-        } else {
-            cores
-        };
         Ok(Run {
             cat,
             inv,
             files,
             opts,
-            threads: asked.unwrap_or(default),
+            threads: asked.unwrap_or(cores),
             side_threads: asked.unwrap_or(cores) > 1 && cores > 1,
         })
     }
@@ -595,21 +587,6 @@ enum Rendered {
 /// line of a few hundred bytes otherwise cost a `malloc` and a `free` under the arena's lock
 /// (too large for glibc's per-thread cache), on the thread the end of input waits for.
 struct Line(Vec<u8>);
-
-/// Whether `path` is a pipe (a FIFO, or standard input as `/dev/stdin` when piped), asked
-/// without opening it.
-fn is_pipe(path: &std::path::Path) -> bool {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileTypeExt;
-        std::fs::metadata(path).is_ok_and(|m| m.file_type().is_fifo())
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = path;
-        false
-    }
-}
 
 /// Most buffers a thread keeps: a few blocks' worth.
 const LINE_POOL: usize = 512;
@@ -1082,24 +1059,6 @@ fn catalogue(args: CatalogueCmd) -> Result<u8, Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A FIFO is a pipe; a regular file, a folder and a missing path are not.
-    #[cfg(unix)]
-    #[test]
-    fn pipes_are_told_from_files() {
-        let dir = std::env::temp_dir().join(format!("flowdoc-is-pipe-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let (fifo, file) = (dir.join("in.pcap"), dir.join("file.pcap"));
-        std::fs::write(&file, b"x").expect("write");
-        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
-        if made.is_ok_and(|s| s.success()) {
-            assert!(is_pipe(&fifo));
-        }
-        assert!(!is_pipe(&file));
-        assert!(!is_pipe(&dir));
-        assert!(!is_pipe(&dir.join("missing.pcap")));
-        let _ = std::fs::remove_dir_all(&dir);
-    }
 
     #[test]
     fn a_written_line_leaves_its_buffer_to_the_next_line_of_its_thread() {

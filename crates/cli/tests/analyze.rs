@@ -738,7 +738,7 @@ fn a_capture_from_a_fifo_is_read_whole() {
     let dir = std::env::temp_dir().join(format!("flowdoc-fifo-in-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let fifo = dir.join("in.pcap");
-    // By default (one thread fewer than the cores for a pipe), and on threads named.
+    // On the default threads, and on threads named.
     for (source, threads) in [
         ("cluster.pcap", None),
         ("midstream-ns-be.pcap.gz", None),
