@@ -207,10 +207,7 @@ impl PcapSplit {
     }
 
     pub fn format(&self) -> Format {
-        match &self.kind {
-            Kind::Pcap(st) => st.format(),
-            Kind::Pcapng(_) => Format::Pcapng,
-        }
+        self.kind.format()
     }
 
     /// The link types a walk that ended in `state` has met (pcapng: the interfaces of its
@@ -257,17 +254,7 @@ impl PcapSplit {
         buf: &mut Vec<u8>,
         f: &mut impl FnMut(Record<'_>, usize),
     ) -> RangeWalk {
-        match &self.kind {
-            Kind::Pcap(st) => self.src().walk_in(
-                &mut Pcap(st),
-                start,
-                end,
-                matches!(from, Start::Exact(_)),
-                buf,
-                f,
-            ),
-            Kind::Pcapng(_) => not_this(&self.name, start, end, "pcapng"),
-        }
+        self.src().walk_pcap(&self.kind, start, end, from, buf, f)
     }
 
     /// [`PcapSplit::walk`] of a pcapng file (of a classic pcap file: no record, and an error).
@@ -279,21 +266,7 @@ impl PcapSplit {
         buf: &mut Vec<u8>,
         f: &mut impl FnMut(Record<'_>, usize),
     ) -> RangeWalk {
-        let Kind::Pcapng(head) = &self.kind else {
-            return not_this(&self.name, start, end, "classic pcap");
-        };
-        let (mut st, exact) = match from {
-            Start::Exact(st) => (st.0.clone().unwrap_or_default(), true),
-            Start::Guess => {
-                let mut st = head.clone();
-                st.time_unknown = true;
-                (st, false)
-            }
-        };
-        let mut w = self.src().walk_in(&mut st, start, end, exact, buf, f);
-        w.from_head = !exact;
-        w.state = WalkState(Some(st));
-        w
+        self.src().walk_pcapng(&self.kind, start, end, from, buf, f)
     }
 
     /// Where this file's walks read their bytes.
@@ -338,10 +311,7 @@ impl Spans {
     }
 
     pub fn format(&self) -> Format {
-        match &self.kind {
-            Kind::Pcap(st) => st.format(),
-            Kind::Pcapng(_) => Format::Pcapng,
-        }
+        self.kind.format()
     }
 
     /// Where the bytes of a span at `offset` in the stream are read.
@@ -362,18 +332,9 @@ impl Spans {
         offset: u64,
         f: &mut impl FnMut(Record<'_>, usize),
     ) -> RangeWalk {
-        let end = offset + bytes.len() as u64;
-        match &self.kind {
-            Kind::Pcap(st) => self.src(bytes, offset).walk_in(
-                &mut Pcap(st),
-                offset,
-                end,
-                true,
-                &mut Vec::new(),
-                f,
-            ),
-            Kind::Pcapng(_) => not_this(&self.name, offset, end, "pcapng"),
-        }
+        let (end, from) = (offset + bytes.len() as u64, Start::Exact(&WalkState(None)));
+        self.src(bytes, offset)
+            .walk_pcap(&self.kind, offset, end, from, &mut Vec::new(), f)
     }
 
     /// [`Spans::walk_pcap`] of a pcapng span, which begins in `state`.
@@ -384,16 +345,18 @@ impl Spans {
         state: &WalkState,
         f: &mut impl FnMut(Record<'_>, usize),
     ) -> RangeWalk {
-        let end = offset + bytes.len() as u64;
-        if let Kind::Pcap(_) = self.kind {
-            return not_this(&self.name, offset, end, "classic pcap");
+        let (end, from) = (offset + bytes.len() as u64, Start::Exact(state));
+        self.src(bytes, offset)
+            .walk_pcapng(&self.kind, offset, end, from, &mut Vec::new(), f)
+    }
+}
+
+impl Kind {
+    fn format(&self) -> Format {
+        match self {
+            Kind::Pcap(st) => st.format(),
+            Kind::Pcapng(_) => Format::Pcapng,
         }
-        let mut st = state.0.clone().unwrap_or_default();
-        let mut w = self
-            .src(bytes, offset)
-            .walk_in(&mut st, offset, end, true, &mut Vec::new(), f);
-        w.state = WalkState(Some(st));
-        w
     }
 }
 
@@ -426,6 +389,55 @@ struct Src<'a> {
 }
 
 impl Src<'_> {
+    /// [`PcapSplit::walk_pcap`] of these bytes, in a file of `kind`.
+    #[inline(always)]
+    fn walk_pcap(
+        &self,
+        kind: &Kind,
+        start: u64,
+        end: u64,
+        from: Start<'_>,
+        buf: &mut Vec<u8>,
+        f: &mut impl FnMut(Record<'_>, usize),
+    ) -> RangeWalk {
+        match kind {
+            Kind::Pcap(st) => {
+                let exact = matches!(from, Start::Exact(_));
+                self.walk_in(&mut Pcap(st), start, end, exact, buf, f)
+            }
+            Kind::Pcapng(_) => not_this(self.name, start, end, "pcapng"),
+        }
+    }
+
+    /// [`PcapSplit::walk_pcapng`] of these bytes, in a file of `kind` (a guessing walk takes
+    /// the state of the file's head, which `kind` holds).
+    #[inline(always)]
+    fn walk_pcapng(
+        &self,
+        kind: &Kind,
+        start: u64,
+        end: u64,
+        from: Start<'_>,
+        buf: &mut Vec<u8>,
+        f: &mut impl FnMut(Record<'_>, usize),
+    ) -> RangeWalk {
+        let Kind::Pcapng(head) = kind else {
+            return not_this(self.name, start, end, "classic pcap");
+        };
+        let (mut st, exact) = match from {
+            Start::Exact(st) => (st.0.clone().unwrap_or_default(), true),
+            Start::Guess => {
+                let mut st = head.clone();
+                st.time_unknown = true;
+                (st, false)
+            }
+        };
+        let mut w = self.walk_in(&mut st, start, end, exact, buf, f);
+        w.from_head = !exact;
+        w.state = WalkState(Some(st));
+        w
+    }
+
     /// [`PcapSplit::walk`] with the records' parser: a loop made for each format.
     #[inline(always)]
     fn walk_in<P: Parse>(
@@ -947,8 +959,8 @@ mod tests {
     }
 
     /// A stream read ahead in spans holds whole records only, each span beginning where a
-    /// record does, and the spans walked one by one give every record; a stream cut inside its last record gives the
-    /// serial reader's error after the records before it.
+    /// record does, and the spans walked one by one give every record; a stream cut inside its
+    /// last record gives the serial reader's error after the records before it.
     #[test]
     fn a_streams_spans_hold_whole_records_and_its_error_comes_after_them() {
         let (bytes, at) = capture(false, true);

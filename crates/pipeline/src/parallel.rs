@@ -33,8 +33,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, PoisonError, RwLock};
 
 use flowdoc_capture::{
-    CaptureError, CaptureReader, Format, PcapSplit, ReadMode, ReaderStats, Record, Span, Spans,
-    Start, WalkState,
+    CaptureError, CaptureReader, Format, PcapSplit, RangeWalk, ReadMode, ReaderStats, Record, Span,
+    Spans, Start, WalkState,
 };
 use flowdoc_dissect::{
     dissect, dissect_common, ipv4_addr, Addr, Dissected, FragmentId, Packet, Proto, Tunnel,
@@ -414,6 +414,18 @@ impl Chunk {
         }
     }
 
+    /// Takes back its buffer, whose bytes from `base` on were walked, and what the walk found.
+    fn took(&mut self, buf: Vec<u8>, base: u64, w: RangeWalk) {
+        self.buf = buf;
+        self.base = base;
+        self.first = w.first;
+        self.next = w.next;
+        self.error = w.error;
+        self.state = w.state;
+        self.from_head = w.from_head;
+        self.blocks = w.stats;
+    }
+
     /// Files a record walked in a split file, whose captured bytes are at `at` in the
     /// chunk's buffer.
     #[inline(always)]
@@ -474,14 +486,7 @@ fn walk_chunk(split: &PcapSplit, c: &mut Chunk, start: u64, end: u64, from: Star
             c.walked(&rec, at, n)
         })
     };
-    c.buf = buf;
-    c.base = start;
-    c.first = w.first;
-    c.next = w.next;
-    c.error = w.error;
-    c.state = w.state;
-    c.from_head = w.from_head;
-    c.blocks = w.stats;
+    c.took(buf, start, w);
 }
 
 /// Reads the next records of a serial input into a chunk's buffer, about `step` bytes of
@@ -507,13 +512,10 @@ fn walk_span(spans: &Spans, c: &mut Chunk, n: usize) {
     } else {
         spans.walk_pcap(bytes, span.offset, &mut |rec, at| c.walked(&rec, at, n))
     };
-    c.buf = buf;
-    c.base = span.offset;
-    c.first = w.first;
+    c.took(buf, span.offset, w);
+    // Where the reader had read to in the file (compressed), for the progress.
     c.next = next;
-    c.error = w.error;
     c.stream_error = span.error;
-    c.blocks = w.stats;
 }
 
 /// A flow that ended, with the place that ended it and what `render` made of it.
